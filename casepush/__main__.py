@@ -1,0 +1,3 @@
+from casepush.cli import cli
+
+cli()

@@ -1,0 +1,67 @@
+"""Settings from ``CASEPUSH_*`` environment variables and an optional TOML file (environment wins)."""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+
+ENV_PREFIX = "CASEPUSH_"
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    data_dir: str = "./data"
+    database_url: str | None = None
+    elastic_password: str | None = None
+    encryption_key: str | None = None
+    allowed_hosts: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    public_base_url: str | None = None
+    load_plugins: list[str] | None = None
+    response_timeout: float = 60.0
+    host: str = "127.0.0.1"
+    port: int = 5601
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file: from ``sqlite:///path`` or ``casepush.db`` in the data dir."""
+        url = self.database_url
+        if url is None:
+            return Path(self.data_dir) / "casepush.db"
+        if not url.startswith("sqlite:///"):
+            raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path/file.db")
+        return Path(url.removeprefix("sqlite:///"))
+
+
+_LIST_SETTINGS = {"allowed_hosts", "load_plugins"}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: str | os.PathLike | None = None
+) -> Settings:
+    """Merge the TOML file (if any) with ``CASEPUSH_*`` variables, the environment winning."""
+    environ = os.environ if environ is None else environ
+    raw: dict[str, object] = {}
+    if config_file is not None:
+        with open(config_file, "rb") as fh:
+            raw.update(tomllib.load(fh))
+    for field in msgspec.structs.fields(Settings):
+        value = environ.get(ENV_PREFIX + field.name.upper())
+        if value is None:
+            continue
+        raw[field.name] = _split(value) if field.name in _LIST_SETTINGS else value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from None
+    if settings.encryption_key is not None and len(settings.encryption_key) < 32:
+        raise ConfigError("CASEPUSH_ENCRYPTION_KEY must be at least 32 characters")
+    return settings
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]

@@ -1,0 +1,47 @@
+"""The domain layer: Kibana's rules for cases, comments, user actions and configurations.
+
+Handlers call these functions with a ``Context``; the functions talk to the store, never to HTTP.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from casepush.errors import saved_object_not_found
+from casepush.security.authz import Principal
+from casepush.store import Store, Tx
+from casepush.types import Case, User
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is asking, in which space, against which store."""
+
+    store: Store
+    space_id: str
+    principal: Principal
+
+    @property
+    def user(self) -> User:
+        return self.principal.user
+
+
+def now_iso() -> str:
+    """Kibana's timestamps: ISO 8601 in UTC with milliseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def load_case(tx: Tx, ctx: Context, case_id: str) -> Case:
+    """A case of the request's space, or Kibana's saved-object 404."""
+    found = await tx.get_cases(ctx.space_id, [case_id])
+    if not found:
+        raise saved_object_not_found("cases", case_id)
+    return found[0]

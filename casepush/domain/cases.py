@@ -1,0 +1,312 @@
+"""Cases: create, read, update, delete and find, with Kibana's checks and messages."""
+
+import math
+
+import msgspec
+from msgspec import UNSET
+
+from casepush.domain import Context, load_case, new_id, now_iso, parse_iso, user_actions, validation
+from casepush.domain.custom_fields import fill_missing, validate_custom_fields
+from casepush.errors import KibanaError, bad_request, conflict, not_found, saved_object_not_found
+from casepush.security.authz import Operations
+from casepush.store import CaseQuery, Page, Tx, VersionConflict
+from casepush.types import (
+    NONE_CONNECTOR,
+    Case,
+    CaseConnector,
+    CasePatch,
+    CreateCase,
+    FindCasesResponse,
+    StatusCounts,
+    User,
+)
+
+#: ``PATCH /api/cases`` fields that are user-editable, in the order Kibana records them.
+PATCHABLE = (
+    "title",
+    "description",
+    "tags",
+    "status",
+    "severity",
+    "connector",
+    "settings",
+    "assignees",
+    "category",
+    "customFields",
+    "owner",
+)
+
+
+def validate_connector(connector: CaseConnector) -> None:
+    """``.none`` carries no fields; other types are checked by the plugin that provides them."""
+    if connector.type == ".none" and connector.fields is not None:
+        raise bad_request(
+            f'Invalid value "{msgspec.json.encode(connector.fields).decode()}" supplied to "connector,fields"'
+        )
+
+
+def _validate_case_fields(
+    title: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    category: str | None = None,
+    assignees: list | None = None,
+    custom_fields: list | None = None,
+) -> None:
+    if title is not None:
+        validation.limited_string(title, "title", validation.MAX_TITLE_LENGTH)
+    if description is not None:
+        validation.limited_string(description, "description", validation.MAX_DESCRIPTION_LENGTH)
+    if tags is not None:
+        validation.tags(tags)
+    if category is not None:
+        validation.limited_string(category, "category", validation.MAX_CATEGORY_LENGTH)
+    if assignees is not None:
+        validation.limited_array(assignees, "assignees", validation.MAX_ASSIGNEES_PER_CASE)
+    if custom_fields is not None:
+        validation.limited_array(custom_fields, "customFields", validation.MAX_CUSTOM_FIELDS_PER_CASE)
+        for field in custom_fields:
+            if isinstance(field.value, str):
+                validation.limited_string(field.value, "value", validation.MAX_CUSTOM_FIELD_TEXT_VALUE_LENGTH)
+
+
+def _dedupe_assignees(assignees: list) -> list:
+    seen: set[str] = set()
+    return [a for a in assignees if not (a.uid in seen or seen.add(a.uid))]
+
+
+async def with_totals(tx: Tx, ctx: Context, cases: list[Case], include_comments: bool = False) -> list[Case]:
+    """Fill ``totalComment``, ``totalAlerts`` and, when asked, ``comments`` as ``GET`` shows them."""
+    totals = await tx.case_totals(ctx.space_id, [c.id for c in cases])
+    for case in cases:
+        case.totalComment, case.totalAlerts = totals[case.id]
+        if include_comments:
+            case.comments, _ = await tx.list_attachments(ctx.space_id, case.id)
+    return cases
+
+
+async def _owner_custom_fields(tx: Tx, ctx: Context, owner: str) -> list | None:
+    configurations = await tx.list_configurations(ctx.space_id, [owner])
+    return configurations[0].customFields if configurations else None
+
+
+async def create(ctx: Context, request: CreateCase) -> Case:
+    _validate_case_fields(
+        request.title,
+        request.description,
+        request.tags,
+        request.category,
+        request.assignees,
+        request.customFields,
+    )
+    validate_connector(request.connector)
+    async with ctx.store.write() as tx:
+        configured = await _owner_custom_fields(tx, ctx, request.owner)
+        validate_custom_fields(request.customFields, configured)
+        ctx.principal.ensure(ctx.space_id, [request.owner], Operations.create_case)
+        case = Case(
+            id=new_id(),
+            title=request.title.strip(),
+            description=request.description.strip(),
+            tags=[tag.strip() for tag in request.tags],
+            severity=request.severity,
+            owner=request.owner,
+            assignees=_dedupe_assignees(request.assignees or []),
+            settings=request.settings,
+            category=request.category.strip() if request.category is not None else None,
+            customFields=fill_missing(request.customFields or [], configured),
+            connector=request.connector,
+            created_at=now_iso(),
+            created_by=ctx.user,
+        )
+        action = user_actions.create_case_action(ctx, case)
+        action.payload.update(
+            title=request.title,
+            description=request.description,
+            tags=request.tags,
+            customFields=msgspec.to_builtins(request.customFields or []),
+        )
+        case = await tx.insert_case(ctx.space_id, case)
+        await user_actions.record(tx, ctx, case.id, [action])
+    return case
+
+
+async def get(ctx: Context, case_id: str, include_comments: bool = True) -> Case:
+    async with ctx.store.read() as tx:
+        case = await load_case(tx, ctx, case_id)
+        ctx.principal.ensure(ctx.space_id, [case.owner], Operations.get_case)
+        (case,) = await with_totals(tx, ctx, [case], include_comments)
+    return case
+
+
+def _changed_fields(case: Case, patch: CasePatch) -> dict[str, object]:
+    """Kibana's ``getCaseToUpdate``: keep fields that differ; lists compare as unordered sets."""
+    changes = {}
+    for name in PATCHABLE:
+        value = getattr(patch, name)
+        if value is UNSET:
+            continue
+        current = getattr(case, name)
+        if isinstance(value, list):
+            differs = any(v not in current for v in value) or any(c not in value for c in current)
+        else:
+            differs = value != current
+        if differs:
+            changes[name] = value
+    return changes
+
+
+def _apply(case: Case, changes: dict[str, object], user: User, now: str, configured: list | None) -> Case:
+    updated = msgspec.structs.replace(case, updated_at=now, updated_by=user)
+    for name, value in changes.items():
+        if isinstance(value, str) and name in ("title", "description", "category"):
+            value = value.strip()
+        elif name == "tags":
+            value = [tag.strip() for tag in value]  # type: ignore[attr-defined]
+        elif name == "assignees":
+            value = _dedupe_assignees(value)  # type: ignore[arg-type]
+        elif name == "customFields":
+            value = fill_missing(value, configured)  # type: ignore[arg-type]
+        setattr(updated, name, value)
+    if "status" in changes:
+        _apply_status(updated, user, now)
+    return updated
+
+
+def _seconds_between(start: str, end: str) -> int | None:
+    seconds = (parse_iso(end) - parse_iso(start)).total_seconds()
+    return math.floor(seconds) if seconds >= 0 else None
+
+
+def _apply_status(case: Case, user: User, now: str) -> None:
+    """Closing records who and when and the duration; reopening clears them (Kibana's bulk update)."""
+    if case.status == "closed":
+        case.closed_at, case.closed_by = now, user
+        case.duration = _seconds_between(case.created_at, now)
+        case.time_to_resolve = case.duration
+        case.time_to_acknowledge = _seconds_between(case.created_at, case.in_progress_at or now)
+        case.time_to_investigate = _seconds_between(case.in_progress_at, now) if case.in_progress_at else 0
+        return
+    case.closed_at = case.closed_by = case.duration = None
+    case.time_to_investigate = case.time_to_resolve = None
+    if case.status == "in-progress":
+        case.in_progress_at = case.in_progress_at or now
+        case.time_to_acknowledge = _seconds_between(case.created_at, now)
+    else:
+        case.time_to_acknowledge = None
+
+
+async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
+    validation.limited_array(patches, "cases", validation.MAX_BULK_UPDATE_CASES, min_items=1)
+    for patch in patches:
+        _validate_case_fields(
+            *(
+                None if v is UNSET else v
+                for v in (
+                    patch.title,
+                    patch.description,
+                    patch.tags,
+                    patch.category,
+                    patch.assignees,
+                    patch.customFields,
+                )
+            )
+        )
+        if patch.connector is not UNSET:
+            validate_connector(patch.connector)
+    async with ctx.store.write() as tx:
+        found = {c.id: c for c in await tx.get_cases(ctx.space_id, [p.id for p in patches])}
+        ctx.principal.ensure(ctx.space_id, {c.owner for c in found.values()}, Operations.update_case)
+        missing = [p.id for p in patches if p.id not in found]
+        if missing:
+            raise not_found(
+                f"These cases {', '.join(missing)} do not exist. Please check you have the correct ids."
+            )
+        stale = [p.id for p in patches if found[p.id].version != p.version]
+        if stale:
+            raise _stale_cases(stale)
+        changes = {p.id: _changed_fields(found[p.id], p) for p in patches}
+        if not any(changes.values()):
+            raise KibanaError(406, "All update fields are identical to current version.")
+        owner_changes = [case_id for case_id, changed in changes.items() if "owner" in changed]
+        if owner_changes:
+            raise bad_request(
+                f"Updating the owner of a case is not allowed ids: [{', '.join(owner_changes)}]"
+            )
+        now = now_iso()
+        updated_cases = []
+        for patch in patches:
+            changed, before = changes[patch.id], found[patch.id]
+            if not changed:
+                continue
+            configured = await _owner_custom_fields(tx, ctx, before.owner)
+            if "customFields" in changed:
+                validate_custom_fields(changed["customFields"], configured)  # type: ignore[arg-type]
+            after = _apply(before, changed, ctx.user, now, configured)
+            try:
+                after = await tx.update_case(ctx.space_id, after, patch.version)
+            except VersionConflict:
+                raise _stale_cases([patch.id]) from None
+            await user_actions.record(tx, ctx, after.id, user_actions.case_change_actions(ctx, before, after))
+            updated_cases.append(after)
+        return await with_totals(tx, ctx, updated_cases)
+
+
+def _stale_cases(ids: list[str]) -> KibanaError:
+    return conflict(
+        f"These cases {', '.join(ids)} has been updated. Please refresh before saving additional updates."
+    )
+
+
+async def delete(ctx: Context, ids: list[str]) -> None:
+    validation.limited_array(ids, "ids", validation.MAX_BULK_UPDATE_CASES, min_items=1)
+    async with ctx.store.write() as tx:
+        found = {c.id: c for c in await tx.get_cases(ctx.space_id, ids)}
+        for case_id in ids:
+            if case_id not in found:
+                raise saved_object_not_found("cases", case_id)
+        ctx.principal.ensure(ctx.space_id, {c.owner for c in found.values()}, Operations.delete_case)
+        await tx.delete_cases(ctx.space_id, ids)
+
+
+async def find(ctx: Context, query: CaseQuery, page: Page) -> FindCasesResponse:
+    validation.paging(page.page, page.per_page)
+    async with ctx.store.read() as tx:
+        cases, total = await tx.find_cases(ctx.space_id, query, page)
+        cases = await with_totals(tx, ctx, cases)
+        counts_query = CaseQuery(**{**query.__dict__, "statuses": [], "search": None})
+        counts = await tx.count_cases_by_status(ctx.space_id, counts_query)
+    return FindCasesResponse(
+        cases=cases,
+        page=page.page,
+        per_page=page.per_page,
+        total=total,
+        count_open_cases=counts["open"],
+        count_in_progress_cases=counts["in-progress"],
+        count_closed_cases=counts["closed"],
+    )
+
+
+def readable_owners(ctx: Context, requested: list[str]) -> list[str]:
+    """The requested owners (all when none) that the caller may read."""
+    allowed = ctx.principal.owners(ctx.space_id)
+    return [o for o in allowed if o in requested] if requested else allowed
+
+
+async def status_counts(ctx: Context, owners: list[str]) -> StatusCounts:
+    async with ctx.store.read() as tx:
+        counts = await tx.count_cases_by_status(ctx.space_id, CaseQuery(owners=readable_owners(ctx, owners)))
+    return StatusCounts(counts["open"], counts["in-progress"], counts["closed"])
+
+
+async def tags(ctx: Context, owners: list[str]) -> list[str]:
+    async with ctx.store.read() as tx:
+        return await tx.tags(ctx.space_id, readable_owners(ctx, owners))
+
+
+async def reporters(ctx: Context, owners: list[str]) -> list[User]:
+    async with ctx.store.read() as tx:
+        return await tx.reporters(ctx.space_id, readable_owners(ctx, owners))
+
+
+__all__ = ["NONE_CONNECTOR", "bulk_update", "create", "delete", "find", "get", "load_case"]

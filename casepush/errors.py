@@ -1,0 +1,37 @@
+"""Errors that become Kibana's ``{statusCode, error, message}`` bodies."""
+
+from http import HTTPStatus
+
+
+class KibanaError(Exception):
+    """An error with an HTTP status and a message shown to the client as is."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def reason(self) -> str:
+        return HTTPStatus(self.status).phrase
+
+
+def bad_request(message: str) -> KibanaError:
+    return KibanaError(400, message)
+
+
+def forbidden(message: str) -> KibanaError:
+    return KibanaError(403, message)
+
+
+def not_found(message: str) -> KibanaError:
+    return KibanaError(404, message)
+
+
+def conflict(message: str) -> KibanaError:
+    return KibanaError(409, message)
+
+
+def saved_object_not_found(so_type: str, so_id: str) -> KibanaError:
+    """The saved-objects text Kibana answers for an unknown (or other space's) id."""
+    return not_found(f"Saved object [{so_type}/{so_id}] not found")

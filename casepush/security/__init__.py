@@ -1,0 +1,1 @@
+"""Identities, password hashing and Kibana's feature privileges."""

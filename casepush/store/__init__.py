@@ -1,0 +1,203 @@
+"""The storage interface the domain layer talks to; one backend per database engine.
+
+Every read and write goes through a transaction object (``Tx``). ``Store.write()`` runs one
+serialised transaction that commits only when its block ends without an exception, so a request
+that fails writes nothing.
+"""
+
+import abc
+import base64
+import json
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+from casepush.types import Attachment, Case, CaseAlert, Configuration, User, UserAction
+
+
+class VersionConflict(Exception):
+    """A row changed since the version the caller read."""
+
+
+def encode_version(seq: int) -> str:
+    """Kibana's saved-object version: base64 of JSON ``[seq_no, primary_term]``."""
+    return base64.b64encode(json.dumps([seq, 1], separators=(",", ":")).encode()).decode()
+
+
+def decode_version(version: str) -> int | None:
+    """The sequence number in a version string, or None when it is not one of ours."""
+    try:
+        seq, term = json.loads(base64.b64decode(version, validate=True))
+    except (ValueError, TypeError):
+        return None
+    return seq if isinstance(seq, int) and term == 1 else None
+
+
+@dataclass
+class CaseQuery:
+    """Filters of ``GET /api/cases/_find`` (and of the counts beside it)."""
+
+    owners: list[str]
+    statuses: list[str] = field(default_factory=list)
+    severities: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    reporters: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    assignees: list[str] = field(default_factory=list)
+    include_unassigned: bool = False
+    search: str | None = None
+    search_fields: list[str] = field(default_factory=lambda: ["title", "description"])
+    search_all_terms: bool = False
+    created_from: str | None = None
+    created_to: str | None = None
+
+
+@dataclass
+class Page:
+    page: int = 1
+    per_page: int = 20
+    sort_field: str = "created_at"
+    descending: bool = True
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+@dataclass
+class StoredUser:
+    username: str
+    password_hash: str
+    full_name: str | None = None
+    email: str | None = None
+    roles: list[str] = field(default_factory=list)
+
+
+class Tx(abc.ABC):
+    """The operations of one transaction. Every method is scoped to one space."""
+
+    # cases
+    @abc.abstractmethod
+    async def get_cases(self, space_id: str, ids: list[str]) -> list[Case]: ...
+
+    @abc.abstractmethod
+    async def insert_case(self, space_id: str, case: Case) -> Case: ...
+
+    @abc.abstractmethod
+    async def update_case(self, space_id: str, case: Case, expected_version: str) -> Case:
+        """Store ``case`` if its stored version is still ``expected_version``, else VersionConflict."""
+
+    @abc.abstractmethod
+    async def delete_cases(self, space_id: str, ids: list[str]) -> None:
+        """Delete cases with their attachments and user actions."""
+
+    @abc.abstractmethod
+    async def find_cases(self, space_id: str, query: CaseQuery, page: Page) -> tuple[list[Case], int]: ...
+
+    @abc.abstractmethod
+    async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    async def case_totals(self, space_id: str, case_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """``{case_id: (user comments, distinct alert ids)}``."""
+
+    @abc.abstractmethod
+    async def tags(self, space_id: str, owners: list[str]) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def reporters(self, space_id: str, owners: list[str]) -> list[User]: ...
+
+    # attachments
+    @abc.abstractmethod
+    async def insert_attachment(self, space_id: str, case_id: str, attachment: Attachment) -> Attachment: ...
+
+    @abc.abstractmethod
+    async def update_attachment(
+        self, space_id: str, case_id: str, attachment: Attachment, expected_version: str
+    ) -> Attachment: ...
+
+    @abc.abstractmethod
+    async def get_attachment(self, space_id: str, attachment_id: str) -> tuple[str, Attachment] | None:
+        """``(case_id, attachment)`` of an attachment of this space."""
+
+    @abc.abstractmethod
+    async def list_attachments(
+        self,
+        space_id: str,
+        case_id: str,
+        offset: int = 0,
+        limit: int | None = None,
+        descending: bool = False,
+        only_type: str | None = None,
+    ) -> tuple[list[Attachment], int]:
+        """A case's attachments (of one type, if given) by creation time, and their total."""
+
+    @abc.abstractmethod
+    async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
+        """Delete the given attachments of a case, or all of them when ``ids`` is None."""
+
+    @abc.abstractmethod
+    async def case_alerts(self, space_id: str, case_id: str) -> list[CaseAlert]: ...
+
+    @abc.abstractmethod
+    async def cases_with_alert(self, space_id: str, alert_id: str, owners: list[str]) -> list[Case]: ...
+
+    @abc.abstractmethod
+    async def count_case_alerts(self, space_id: str, case_id: str) -> int: ...
+
+    # user actions
+    @abc.abstractmethod
+    async def insert_user_actions(self, space_id: str, case_id: str, actions: list[UserAction]) -> None: ...
+
+    @abc.abstractmethod
+    async def find_user_actions(
+        self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
+    ) -> tuple[list[UserAction], int]:
+        """User actions of the given types, or comment user actions about the given attachment types.
+
+        With neither filter, all of them; ordered by creation.
+        """
+
+    # configurations
+    @abc.abstractmethod
+    async def list_configurations(self, space_id: str, owners: list[str]) -> list[Configuration]: ...
+
+    @abc.abstractmethod
+    async def get_configuration(self, space_id: str, configuration_id: str) -> Configuration | None: ...
+
+    @abc.abstractmethod
+    async def insert_configuration(self, space_id: str, configuration: Configuration) -> Configuration: ...
+
+    @abc.abstractmethod
+    async def update_configuration(
+        self, space_id: str, configuration: Configuration, expected_version: str
+    ) -> Configuration: ...
+
+    @abc.abstractmethod
+    async def delete_configuration(self, space_id: str, configuration_id: str) -> None: ...
+
+    # identities and spaces
+    @abc.abstractmethod
+    async def get_user(self, username: str) -> StoredUser | None: ...
+
+    @abc.abstractmethod
+    async def put_user(self, user: StoredUser) -> None: ...
+
+    @abc.abstractmethod
+    async def space_exists(self, space_id: str) -> bool: ...
+
+
+class Store(abc.ABC):
+    """A database: opened once per app, handing out transactions."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def read(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    @abc.abstractmethod
+    def write(self) -> AbstractAsyncContextManager[Tx]: ...

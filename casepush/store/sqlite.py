@@ -1,0 +1,586 @@
+"""The SQLite backend (aiosqlite): WAL, one serialised writer connection, one reader connection."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from casepush.store import (
+    CaseQuery,
+    Page,
+    Store,
+    StoredUser,
+    Tx,
+    VersionConflict,
+    decode_version,
+    encode_version,
+)
+from casepush.types import (
+    AlertComment,
+    Attachment,
+    Case,
+    CaseAlert,
+    Configuration,
+    User,
+    UserAction,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_CODES = {"open": 0, "in-progress": 10, "closed": 20}
+SEVERITY_CODES = {"low": 0, "medium": 10, "high": 20, "critical": 30}
+SORT_COLUMNS = {
+    "created_at": "c.created_at",
+    "updated_at": "c.updated_at",
+    "closed_at": "c.closed_at",
+    "title": "c.title",
+    "category": "c.category",
+    "status": "c.status",
+    "severity": "c.severity",
+}
+
+_case_decoder = msgspec.json.Decoder(Case)
+_attachment_decoder = msgspec.json.Decoder(Attachment)
+_user_action_decoder = msgspec.json.Decoder(UserAction)
+_configuration_decoder = msgspec.json.Decoder(Configuration)
+_user_decoder = msgspec.json.Decoder(User)
+_encoder = msgspec.json.Encoder()
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """``(number, name, sql)`` of the numbered migration files of a dialect, in order."""
+    folder = resources.files("casepush.store") / "migrations" / dialect
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+def _with_version(obj: Any, seq: int) -> Any:
+    obj.version = encode_version(seq)
+    return obj
+
+
+def _expected_seq(version: str) -> int:
+    seq = decode_version(version)
+    if seq is None:
+        raise VersionConflict(version)
+    return seq
+
+
+def _placeholders(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SqliteTx(Tx):
+    def __init__(self, conn: aiosqlite.Connection):
+        self.conn = conn
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        return list(await self.conn.execute_fetchall(sql, tuple(params)))
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
+
+    async def _run(self, sql: str, params: Iterable[Any] = ()) -> int:
+        cursor = await self.conn.execute(sql, tuple(params))
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    # --- cases ------------------------------------------------------------------------
+
+    async def get_cases(self, space_id: str, ids: list[str]) -> list[Case]:
+        if not ids:
+            return []
+        rows = await self._all(
+            f"SELECT data, seq FROM cases WHERE space_id = ? AND id IN ({_placeholders(ids)})",
+            [space_id, *ids],
+        )
+        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+
+    def _case_columns(self, case: Case) -> list[Any]:
+        return [
+            case.owner,
+            STATUS_CODES[case.status],
+            SEVERITY_CODES[case.severity],
+            case.title,
+            case.description,
+            case.category,
+            case.created_by.username,
+            case.created_at,
+            case.updated_at,
+            case.closed_at,
+            _encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
+        ]
+
+    async def insert_case(self, space_id: str, case: Case) -> Case:
+        await self._run(
+            "INSERT INTO cases (id, space_id, seq, owner, status, severity, title, description, category,"
+            " reporter, created_at, updated_at, closed_at, data) VALUES (?,?,1,?,?,?,?,?,?,?,?,?,?,?)",
+            [case.id, space_id, *self._case_columns(case)],
+        )
+        await self._write_case_children(case)
+        return _with_version(case, 1)
+
+    async def update_case(self, space_id: str, case: Case, expected_version: str) -> Case:
+        seq = _expected_seq(expected_version)
+        changed = await self._run(
+            "UPDATE cases SET seq = seq + 1, owner = ?, status = ?, severity = ?, title = ?, description = ?,"
+            " category = ?, reporter = ?, created_at = ?, updated_at = ?, closed_at = ?, data = ?"
+            " WHERE id = ? AND space_id = ? AND seq = ?",
+            [*self._case_columns(case), case.id, space_id, seq],
+        )
+        if changed != 1:
+            raise VersionConflict(case.id)
+        await self._run("DELETE FROM case_tags WHERE case_id = ?", [case.id])
+        await self._run("DELETE FROM case_assignees WHERE case_id = ?", [case.id])
+        await self._write_case_children(case)
+        return _with_version(case, seq + 1)
+
+    async def _write_case_children(self, case: Case) -> None:
+        await self.conn.executemany(
+            "INSERT OR IGNORE INTO case_tags (case_id, tag) VALUES (?, ?)", [(case.id, t) for t in case.tags]
+        )
+        await self.conn.executemany(
+            "INSERT OR IGNORE INTO case_assignees (case_id, uid) VALUES (?, ?)",
+            [(case.id, a.uid) for a in case.assignees],
+        )
+
+    async def delete_cases(self, space_id: str, ids: list[str]) -> None:
+        await self._run(
+            f"DELETE FROM cases WHERE space_id = ? AND id IN ({_placeholders(ids)})", [space_id, *ids]
+        )
+
+    def _where(self, space_id: str, query: CaseQuery, with_status: bool = True) -> tuple[str, list[Any]]:
+        clauses = ["c.space_id = ?", f"c.owner IN ({_placeholders(query.owners)})"]
+        params: list[Any] = [space_id, *query.owners]
+
+        def any_of(column: str, values: list[Any]) -> None:
+            if values:
+                clauses.append(f"{column} IN ({_placeholders(values)})")
+                params.extend(values)
+
+        if with_status:
+            any_of("c.status", [STATUS_CODES[s] for s in query.statuses])
+        any_of("c.severity", [SEVERITY_CODES[s] for s in query.severities])
+        any_of("c.reporter", query.reporters)
+        any_of("c.category", query.categories)
+        if query.tags:
+            clauses.append(
+                f"EXISTS (SELECT 1 FROM case_tags t WHERE t.case_id = c.id AND t.tag IN"
+                f" ({_placeholders(query.tags)}))"
+            )
+            params.extend(query.tags)
+        assignee_checks = []
+        if query.assignees:
+            assignee_checks.append(
+                f"EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id AND a.uid IN"
+                f" ({_placeholders(query.assignees)}))"
+            )
+            params.extend(query.assignees)
+        if query.include_unassigned:
+            assignee_checks.append("NOT EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id)")
+        if assignee_checks:
+            clauses.append("(" + " OR ".join(assignee_checks) + ")")
+        if query.created_from:
+            clauses.append("c.created_at >= ?")
+            params.append(query.created_from)
+        if query.created_to:
+            clauses.append("c.created_at <= ?")
+            params.append(query.created_to)
+        if query.search:
+            clauses.append(self._search_clause(query, params))
+        return " AND ".join(clauses), params
+
+    def _search_clause(self, query: CaseQuery, params: list[Any]) -> str:
+        """Each term must appear (AND) or one must (OR) in a search field; the whole text may be an id."""
+        assert query.search is not None
+        term_checks = []
+        for term in query.search.split():
+            fields = [f"c.{name} LIKE ? ESCAPE '\\'" for name in query.search_fields]
+            term_checks.append("(" + " OR ".join(fields) + ")")
+            params.extend([_like(term)] * len(fields))
+        joiner = " AND " if query.search_all_terms else " OR "
+        params.append(query.search.strip())
+        return "(" + joiner.join(term_checks or ["0"]) + " OR c.id = ?)"
+
+    async def find_cases(self, space_id: str, query: CaseQuery, page: Page) -> tuple[list[Case], int]:
+        if not query.owners:
+            return [], 0
+        where, params = self._where(space_id, query)
+        (total,) = await self._one(f"SELECT COUNT(*) FROM cases c WHERE {where}", params)
+        column = SORT_COLUMNS[page.sort_field]
+        direction = "DESC" if page.descending else "ASC"
+        rows = await self._all(
+            f"SELECT c.data, c.seq FROM cases c WHERE {where}"
+            f" ORDER BY ({column} IS NULL), {column} {direction}, c.created_at {direction}, c.id"
+            " LIMIT ? OFFSET ?",
+            [*params, page.per_page, page.offset],
+        )
+        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows], total
+
+    async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
+        counts = dict.fromkeys(STATUS_CODES, 0)
+        if not query.owners:
+            return counts
+        where, params = self._where(space_id, query, with_status=False)
+        names = {code: name for name, code in STATUS_CODES.items()}
+        for code, count in await self._all(
+            f"SELECT c.status, COUNT(*) FROM cases c WHERE {where} GROUP BY c.status", params
+        ):
+            counts[names[code]] = count
+        return counts
+
+    async def case_totals(self, space_id: str, case_ids: list[str]) -> dict[str, tuple[int, int]]:
+        totals = dict.fromkeys(case_ids, (0, 0))
+        if not case_ids:
+            return totals
+        marks = _placeholders(case_ids)
+        comments = await self._all(
+            f"SELECT case_id, COUNT(*) FROM attachments WHERE type = 'user' AND case_id IN ({marks})"
+            " GROUP BY case_id",
+            case_ids,
+        )
+        alerts = await self._all(
+            f"SELECT case_id, COUNT(DISTINCT alert_id) FROM case_alerts WHERE case_id IN ({marks})"
+            " GROUP BY case_id",
+            case_ids,
+        )
+        comment_counts, alert_counts = dict(comments), dict(alerts)
+        return {cid: (comment_counts.get(cid, 0), alert_counts.get(cid, 0)) for cid in case_ids}
+
+    async def tags(self, space_id: str, owners: list[str]) -> list[str]:
+        if not owners:
+            return []
+        rows = await self._all(
+            "SELECT DISTINCT t.tag FROM case_tags t JOIN cases c ON c.id = t.case_id"
+            f" WHERE c.space_id = ? AND c.owner IN ({_placeholders(owners)}) ORDER BY t.tag",
+            [space_id, *owners],
+        )
+        return [tag for (tag,) in rows]
+
+    async def reporters(self, space_id: str, owners: list[str]) -> list[User]:
+        if not owners:
+            return []
+        rows = await self._all(
+            "SELECT json_extract(c.data, '$.created_by') FROM cases c"
+            f" WHERE c.space_id = ? AND c.owner IN ({_placeholders(owners)}) AND c.reporter IS NOT NULL"
+            " GROUP BY c.reporter ORDER BY c.reporter",
+            [space_id, *owners],
+        )
+        return [_user_decoder.decode(user) for (user,) in rows]
+
+    # --- attachments --------------------------------------------------------------------
+
+    async def insert_attachment(self, space_id: str, case_id: str, attachment: Attachment) -> Attachment:
+        await self._run(
+            "INSERT INTO attachments (id, space_id, case_id, seq, type, created_at, data)"
+            " VALUES (?,?,?,1,?,?,?)",
+            [
+                attachment.id,
+                space_id,
+                case_id,
+                _attachment_type(attachment),
+                attachment.created_at,
+                _encode_stored(attachment),
+            ],
+        )
+        await self._write_alerts(case_id, attachment)
+        return _with_version(attachment, 1)
+
+    async def update_attachment(
+        self, space_id: str, case_id: str, attachment: Attachment, expected_version: str
+    ) -> Attachment:
+        seq = _expected_seq(expected_version)
+        changed = await self._run(
+            "UPDATE attachments SET seq = seq + 1, type = ?, data = ?"
+            " WHERE id = ? AND space_id = ? AND seq = ?",
+            [_attachment_type(attachment), _encode_stored(attachment), attachment.id, space_id, seq],
+        )
+        if changed != 1:
+            raise VersionConflict(attachment.id)
+        await self._run("DELETE FROM case_alerts WHERE attachment_id = ?", [attachment.id])
+        await self._write_alerts(case_id, attachment)
+        return _with_version(attachment, seq + 1)
+
+    async def _write_alerts(self, case_id: str, attachment: Attachment) -> None:
+        if not isinstance(attachment, AlertComment):
+            return
+        rows = [
+            (attachment.id, case_id, alert_id, index, attachment.created_at)
+            for alert_id, index in alert_pairs(attachment)
+        ]
+        await self.conn.executemany(
+            "INSERT INTO case_alerts (attachment_id, case_id, alert_id, alert_index, attached_at)"
+            " VALUES (?,?,?,?,?)",
+            rows,
+        )
+
+    async def get_attachment(self, space_id: str, attachment_id: str) -> tuple[str, Attachment] | None:
+        row = await self._one(
+            "SELECT case_id, data, seq FROM attachments WHERE id = ? AND space_id = ?",
+            [attachment_id, space_id],
+        )
+        if row is None:
+            return None
+        case_id, data, seq = row
+        return case_id, _with_version(_attachment_decoder.decode(data), seq)
+
+    async def list_attachments(
+        self,
+        space_id: str,
+        case_id: str,
+        offset: int = 0,
+        limit: int | None = None,
+        descending: bool = False,
+        only_type: str | None = None,
+    ) -> tuple[list[Attachment], int]:
+        where = "case_id = ? AND space_id = ?" + (" AND type = ?" if only_type else "")
+        params = [case_id, space_id, *([only_type] if only_type else [])]
+        direction = "DESC" if descending else "ASC"
+        rows = await self._all(
+            f"SELECT data, seq FROM attachments WHERE {where}"
+            f" ORDER BY created_at {direction}, pos {direction} LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
+        )
+        if offset or (limit is not None and len(rows) == limit):
+            (total,) = await self._one(f"SELECT COUNT(*) FROM attachments WHERE {where}", params)
+        else:
+            total = len(rows)
+        return [_with_version(_attachment_decoder.decode(data), seq) for data, seq in rows], total
+
+    async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
+        if ids is None:
+            await self._run("DELETE FROM attachments WHERE case_id = ? AND space_id = ?", [case_id, space_id])
+        elif ids:
+            await self._run(
+                "DELETE FROM attachments WHERE case_id = ? AND space_id = ?"
+                f" AND id IN ({_placeholders(ids)})",
+                [case_id, space_id, *ids],
+            )
+
+    async def case_alerts(self, space_id: str, case_id: str) -> list[CaseAlert]:
+        rows = await self._all(
+            "SELECT a.alert_id, a.alert_index, a.attached_at FROM case_alerts a JOIN attachments t"
+            " ON t.id = a.attachment_id WHERE a.case_id = ? AND t.space_id = ? ORDER BY t.pos, a.rowid",
+            [case_id, space_id],
+        )
+        return [CaseAlert(id=alert_id, index=index, attached_at=at) for alert_id, index, at in rows]
+
+    async def cases_with_alert(self, space_id: str, alert_id: str, owners: list[str]) -> list[Case]:
+        if not owners:
+            return []
+        rows = await self._all(
+            "SELECT c.data, c.seq FROM cases c WHERE c.space_id = ?"
+            f" AND c.owner IN ({_placeholders(owners)}) AND EXISTS"
+            " (SELECT 1 FROM case_alerts a WHERE a.case_id = c.id AND a.alert_id = ?) ORDER BY c.created_at",
+            [space_id, *owners, alert_id],
+        )
+        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+
+    async def count_case_alerts(self, space_id: str, case_id: str) -> int:
+        (count,) = await self._one("SELECT COUNT(*) FROM case_alerts WHERE case_id = ?", [case_id])
+        return count
+
+    # --- user actions ---------------------------------------------------------------------
+
+    async def insert_user_actions(self, space_id: str, case_id: str, actions: list[UserAction]) -> None:
+        await self.conn.executemany(
+            "INSERT INTO user_actions (id, space_id, case_id, type, attachment_type, created_at, data)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [
+                (a.id, space_id, case_id, a.type, _commented_type(a), a.created_at, _encode_stored(a))
+                for a in actions
+            ],
+        )
+        for action in actions:
+            _with_version(action, 1)
+
+    async def find_user_actions(
+        self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
+    ) -> tuple[list[UserAction], int]:
+        where = "case_id = ? AND space_id = ?"
+        params: list[Any] = [case_id, space_id]
+        if types or attachment_types:
+            where += (
+                f" AND (type IN ({_placeholders(types)})"
+                f" OR type = 'comment' AND attachment_type IN ({_placeholders(attachment_types)}))"
+            )
+            params.extend([*types, *attachment_types])
+        (total,) = await self._one(f"SELECT COUNT(*) FROM user_actions WHERE {where}", params)
+        direction = "DESC" if page.descending else "ASC"
+        rows = await self._all(
+            f"SELECT data FROM user_actions WHERE {where} ORDER BY pos {direction} LIMIT ? OFFSET ?",
+            [*params, page.per_page, page.offset],
+        )
+        return [_with_version(_user_action_decoder.decode(data), 1) for (data,) in rows], total
+
+    # --- configurations ---------------------------------------------------------------------
+
+    async def list_configurations(self, space_id: str, owners: list[str]) -> list[Configuration]:
+        if not owners:
+            return []
+        rows = await self._all(
+            f"SELECT data, seq FROM configurations WHERE space_id = ? AND owner IN ({_placeholders(owners)})"
+            " ORDER BY owner",
+            [space_id, *owners],
+        )
+        return [_with_version(_configuration_decoder.decode(data), seq) for data, seq in rows]
+
+    async def get_configuration(self, space_id: str, configuration_id: str) -> Configuration | None:
+        row = await self._one(
+            "SELECT data, seq FROM configurations WHERE id = ? AND space_id = ?", [configuration_id, space_id]
+        )
+        return None if row is None else _with_version(_configuration_decoder.decode(row[0]), row[1])
+
+    async def insert_configuration(self, space_id: str, configuration: Configuration) -> Configuration:
+        await self._run(
+            "INSERT INTO configurations (id, space_id, owner, seq, data) VALUES (?,?,?,1,?)",
+            [configuration.id, space_id, configuration.owner, _encode_stored(configuration)],
+        )
+        return _with_version(configuration, 1)
+
+    async def update_configuration(
+        self, space_id: str, configuration: Configuration, expected_version: str
+    ) -> Configuration:
+        seq = _expected_seq(expected_version)
+        changed = await self._run(
+            "UPDATE configurations SET seq = seq + 1, data = ? WHERE id = ? AND space_id = ? AND seq = ?",
+            [_encode_stored(configuration), configuration.id, space_id, seq],
+        )
+        if changed != 1:
+            raise VersionConflict(configuration.id)
+        return _with_version(configuration, seq + 1)
+
+    async def delete_configuration(self, space_id: str, configuration_id: str) -> None:
+        await self._run(
+            "DELETE FROM configurations WHERE id = ? AND space_id = ?", [configuration_id, space_id]
+        )
+
+    # --- identities and spaces -------------------------------------------------------------
+
+    async def get_user(self, username: str) -> StoredUser | None:
+        row = await self._one("SELECT password_hash, data FROM users WHERE username = ?", [username])
+        if row is None:
+            return None
+        info = msgspec.json.decode(row[1])
+        return StoredUser(username=username, password_hash=row[0], **info)
+
+    async def put_user(self, user: StoredUser) -> None:
+        info = {"full_name": user.full_name, "email": user.email, "roles": user.roles}
+        await self._run(
+            "INSERT INTO users (username, password_hash, data) VALUES (?,?,?) ON CONFLICT (username)"
+            " DO UPDATE SET password_hash = excluded.password_hash, data = excluded.data",
+            [user.username, user.password_hash, _encoder.encode(info)],
+        )
+
+    async def space_exists(self, space_id: str) -> bool:
+        return await self._one("SELECT 1 FROM spaces WHERE id = ?", [space_id]) is not None
+
+
+def alert_pairs(attachment: AlertComment) -> list[tuple[str, str]]:
+    """Kibana's alert attachment holds parallel lists (or single strings) of ids and indices."""
+    ids = [attachment.alertId] if isinstance(attachment.alertId, str) else attachment.alertId
+    indices = [attachment.index] if isinstance(attachment.index, str) else attachment.index
+    return [(alert_id, indices[i] if i < len(indices) else "") for i, alert_id in enumerate(ids)]
+
+
+def _commented_type(action: UserAction) -> str | None:
+    comment = action.payload.get("comment") if action.type == "comment" else None
+    return comment.get("type") if isinstance(comment, dict) else None
+
+
+def _attachment_type(attachment: Attachment) -> str:
+    return "alert" if isinstance(attachment, AlertComment) else "user"
+
+
+def _encode_stored(obj: Any) -> bytes:
+    return _encoder.encode(msgspec.structs.replace(obj, version=""))
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA busy_timeout = 5000")
+        return conn
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._migrate(self._writer)
+        self._reader = await self._connect()
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+            )
+            applied = {n for (n,) in await conn.execute_fetchall("SELECT number FROM schema_migrations")}
+            for number, name, sql in migrations("sqlite"):
+                if number in applied:
+                    continue
+                log.info("applying migration %s", name)
+                for statement in _statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (number, name) VALUES (?, ?)", (number, name)
+                )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                await conn.close()
+        self._reader = self._writer = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        assert self._reader is not None, "store is not open"
+        yield SqliteTx(self._reader)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        assert self._writer is not None, "store is not open"
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqliteTx(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration file on semicolons that end a line (no triggers or bodies in our SQL)."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip()]

@@ -1,0 +1,363 @@
+"""msgspec structs for every request and response body, with Kibana's field names.
+
+Response structs double as the stored documents: the store keeps a struct's JSON and fills
+``version`` (and computed totals) on read, so one class describes each object.
+"""
+
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+Owner = Literal["cases", "observability", "securitySolution"]
+Status = Literal["open", "in-progress", "closed"]
+Severity = Literal["low", "medium", "high", "critical"]
+ClosureType = Literal["close-by-user", "close-by-pushing"]
+CustomFieldType = Literal["text", "toggle"]
+SortOrder = Literal["asc", "desc"]
+
+OWNERS: tuple[str, ...] = ("cases", "observability", "securitySolution")
+STATUSES: tuple[str, ...] = ("open", "in-progress", "closed")
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+
+class User(Struct, kw_only=True):
+    """Kibana's user object: the three keys are always present, possibly null."""
+
+    email: str | None = None
+    full_name: str | None = None
+    username: str | None = None
+    profile_uid: str | UnsetType = UNSET
+
+
+class Assignee(Struct, forbid_unknown_fields=True):
+    uid: str
+
+
+class Settings(Struct, forbid_unknown_fields=True):
+    syncAlerts: bool
+
+
+class CaseConnector(Struct, forbid_unknown_fields=True):
+    id: str
+    name: str
+    type: str
+    fields: dict[str, Any] | None
+
+
+NONE_CONNECTOR = CaseConnector(id="none", name="none", type=".none", fields=None)
+
+
+class CaseCustomField(Struct, forbid_unknown_fields=True):
+    key: str
+    type: CustomFieldType
+    value: str | bool | None
+
+
+class ExternalService(Struct, kw_only=True):
+    connector_id: str
+    connector_name: str
+    external_id: str
+    external_title: str
+    external_url: str
+    pushed_at: str
+    pushed_by: User | None
+
+
+# --- attachments --------------------------------------------------------------------------
+
+
+class AlertRule(Struct, forbid_unknown_fields=True):
+    id: str | None = None
+    name: str | None = None
+
+
+class AddUserComment(Struct, tag_field="type", tag="user", forbid_unknown_fields=True):
+    comment: str
+    owner: Owner
+
+
+class AddAlertComment(Struct, tag_field="type", tag="alert", forbid_unknown_fields=True):
+    alertId: str | list[str]
+    index: str | list[str]
+    rule: AlertRule
+    owner: Owner
+
+
+AddComment = AddUserComment | AddAlertComment
+
+
+class UpdateUserComment(AddUserComment, tag="user"):
+    id: str
+    version: str
+
+
+class UpdateAlertComment(AddAlertComment, tag="alert"):
+    id: str
+    version: str
+
+
+UpdateComment = UpdateUserComment | UpdateAlertComment
+
+
+class _AttachmentMeta(Struct, kw_only=True):
+    id: str
+    version: str = ""
+    owner: Owner
+    created_at: str
+    created_by: User
+    pushed_at: str | None = None
+    pushed_by: User | None = None
+    updated_at: str | None = None
+    updated_by: User | None = None
+
+
+class UserComment(_AttachmentMeta, tag_field="type", tag="user", kw_only=True):
+    comment: str
+
+
+class AlertComment(_AttachmentMeta, tag_field="type", tag="alert", kw_only=True):
+    alertId: str | list[str]
+    index: str | list[str]
+    rule: AlertRule
+
+
+Attachment = UserComment | AlertComment
+
+
+# --- cases --------------------------------------------------------------------------------
+
+
+class CreateCase(Struct, forbid_unknown_fields=True, kw_only=True):
+    title: str
+    description: str
+    tags: list[str]
+    connector: CaseConnector
+    settings: Settings
+    owner: Owner
+    severity: Severity = "low"
+    assignees: list[Assignee] | None = None
+    category: str | None = None
+    customFields: list[CaseCustomField] | None = None
+
+
+class CasePatch(Struct, forbid_unknown_fields=True, kw_only=True):
+    """One entry of ``PATCH /api/cases``: unset fields are left alone."""
+
+    id: str
+    version: str
+    title: str | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+    status: Status | UnsetType = UNSET
+    severity: Severity | UnsetType = UNSET
+    connector: CaseConnector | UnsetType = UNSET
+    settings: Settings | UnsetType = UNSET
+    owner: Owner | UnsetType = UNSET
+    assignees: list[Assignee] | UnsetType = UNSET
+    category: str | UnsetType | None = UNSET
+    customFields: list[CaseCustomField] | UnsetType = UNSET
+
+
+class PatchCases(Struct, forbid_unknown_fields=True):
+    cases: list[CasePatch]
+
+
+class Case(Struct, kw_only=True):
+    id: str
+    version: str = ""
+    title: str
+    description: str
+    tags: list[str]
+    status: Status = "open"
+    severity: Severity = "low"
+    owner: Owner
+    assignees: list[Assignee] = []
+    settings: Settings
+    category: str | None = None
+    customFields: list[CaseCustomField] = []
+    connector: CaseConnector
+    external_service: ExternalService | None = None
+    created_at: str
+    created_by: User
+    updated_at: str | None = None
+    updated_by: User | None = None
+    closed_at: str | None = None
+    closed_by: User | None = None
+    duration: int | None = None
+    in_progress_at: str | None = None
+    time_to_acknowledge: int | None = None
+    time_to_investigate: int | None = None
+    time_to_resolve: int | None = None
+    totalComment: int = 0
+    totalAlerts: int = 0
+    comments: list[Attachment] = []
+
+
+class FindCasesResponse(Struct):
+    cases: list[Case]
+    page: int
+    per_page: int
+    total: int
+    count_open_cases: int
+    count_in_progress_cases: int
+    count_closed_cases: int
+
+
+class StatusCounts(Struct):
+    count_open_cases: int
+    count_in_progress_cases: int
+    count_closed_cases: int
+
+
+class FindCommentsResponse(Struct):
+    comments: list[Attachment]
+    page: int
+    per_page: int
+    total: int
+
+
+class CaseAlert(Struct):
+    id: str
+    index: str
+    attached_at: str
+
+
+class CaseOfAlert(Struct):
+    id: str
+    title: str
+    description: str
+    status: Status
+    createdAt: str
+    totals: dict[str, int]
+
+
+# --- user actions -------------------------------------------------------------------------
+
+UserActionType = Literal[
+    "assignees",
+    "comment",
+    "connector",
+    "description",
+    "pushed",
+    "tags",
+    "title",
+    "status",
+    "settings",
+    "severity",
+    "create_case",
+    "delete_case",
+    "category",
+    "customFields",
+]
+UserActionAction = Literal["add", "create", "delete", "update", "push_to_service"]
+
+
+class UserAction(Struct, kw_only=True):
+    id: str
+    version: str = ""
+    type: UserActionType
+    action: UserActionAction
+    payload: dict[str, Any]
+    comment_id: str | None = None
+    created_at: str
+    created_by: User
+    owner: Owner
+
+
+class FindUserActionsResponse(Struct):
+    userActions: list[UserAction]
+    page: int
+    perPage: int
+    total: int
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+class CustomFieldConfig(Struct, forbid_unknown_fields=True, kw_only=True):
+    key: str
+    label: str
+    type: CustomFieldType
+    required: bool
+    defaultValue: str | bool | UnsetType | None = UNSET
+
+
+class Template(Struct, forbid_unknown_fields=True, kw_only=True):
+    key: str
+    name: str
+    description: str | UnsetType = UNSET
+    tags: list[str] | UnsetType = UNSET
+    caseFields: dict[str, Any] | UnsetType | None = UNSET
+
+
+class Mapping(Struct):
+    source: str
+    target: str
+    action_type: str
+
+
+class CreateConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
+    closure_type: ClosureType
+    connector: CaseConnector
+    owner: Owner
+    customFields: list[CustomFieldConfig] = []
+    templates: list[Template] = []
+
+
+class PatchConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
+    version: str
+    closure_type: ClosureType | UnsetType = UNSET
+    connector: CaseConnector | UnsetType = UNSET
+    customFields: list[CustomFieldConfig] | UnsetType = UNSET
+    templates: list[Template] | UnsetType = UNSET
+
+
+class Configuration(Struct, kw_only=True):
+    id: str
+    version: str = ""
+    owner: Owner
+    closure_type: ClosureType
+    connector: CaseConnector
+    customFields: list[CustomFieldConfig] = []
+    templates: list[Template] = []
+    mappings: list[Mapping] = []
+    error: str | None = None
+    created_at: str
+    created_by: User
+    updated_at: str | None = None
+    updated_by: User | None = None
+
+
+# --- service ------------------------------------------------------------------------------
+
+
+class ErrorBody(Struct):
+    statusCode: int
+    error: str
+    message: str
+
+
+class StatusLevel(Struct):
+    level: str
+
+
+class OverallStatus(Struct):
+    overall: StatusLevel
+
+
+class VersionInfo(Struct):
+    number: str
+
+
+class ServiceStatus(Struct):
+    name: str
+    version: VersionInfo
+    status: OverallStatus
+
+
+def encode(obj: Any) -> bytes:
+    return _encoder.encode(obj)
+
+
+_encoder = msgspec.json.Encoder()

@@ -1,0 +1,1 @@
+"""The HTTP layer: middleware, request decoding and one module of handlers per API area."""

@@ -1,0 +1,155 @@
+"""Handlers of ``/api/cases`` (cases, find, tags, reporters, status, alerts)."""
+
+from typing import Literal, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from casepush.domain import cases, comments, dates
+from casepush.store import CaseQuery, Page
+from casepush.types import CreateCase, Owner, PatchCases, Severity, SortOrder, Status
+from casepush.web import decode, responses
+from casepush.web.routing import Routes
+from casepush.web.state import context
+
+routes = Routes()
+
+SORT_FIELDS = {
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "closedAt": "closed_at",
+    "title": "title",
+    "category": "category",
+    "status": "status",
+    "severity": "severity",
+}
+SearchField = Literal["title", "description"]
+
+
+T = TypeVar("T")
+
+
+def as_list(value: T | list[T] | None) -> list[T]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class OwnerQuery(msgspec.Struct, forbid_unknown_fields=True):
+    owner: Owner | list[Owner] | None = None
+
+
+class FindCasesQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    page: int = 1
+    perPage: int = 20
+    sortField: Literal["createdAt", "updatedAt", "closedAt", "title", "category", "status", "severity"] = (
+        "createdAt"
+    )
+    sortOrder: SortOrder = "desc"
+    status: Status | list[Status] | None = None
+    severity: Severity | list[Severity] | None = None
+    owner: Owner | list[Owner] | None = None
+    tags: str | list[str] | None = None
+    reporters: str | list[str] | None = None
+    category: str | list[str] | None = None
+    assignees: str | list[str] | None = None
+    search: str | None = None
+    searchFields: SearchField | list[SearchField] | None = None
+    defaultSearchOperator: Literal["AND", "OR"] = "OR"
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+
+
+class GetCaseQuery(msgspec.Struct, forbid_unknown_fields=True):
+    includeComments: bool = True
+
+
+class DeleteCasesQuery(msgspec.Struct, forbid_unknown_fields=True):
+    ids: str | list[str]
+
+
+@routes.post("/api/cases")
+async def create_case(request: web.Request) -> web.Response:
+    body = await decode.body(request, CreateCase)
+    return responses.json(await cases.create(context(request), body))
+
+
+@routes.patch("/api/cases")
+async def update_cases(request: web.Request) -> web.Response:
+    body = await decode.body(request, PatchCases)
+    return responses.json(await cases.bulk_update(context(request), body.cases))
+
+
+@routes.delete("/api/cases")
+async def delete_cases(request: web.Request) -> web.Response:
+    params = decode.query(request, DeleteCasesQuery)
+    ids = []
+    for value in as_list(params.ids):
+        # Kibana's documentation sends ``ids=["a","b"]``; repeated ``ids=a&ids=b`` works as well.
+        ids.extend(
+            decode.convert(msgspec.json.decode(value), list[str]) if value.startswith("[") else [value]
+        )
+    await cases.delete(context(request), ids)
+    return responses.no_content()
+
+
+@routes.get("/api/cases/_find")
+async def find_cases(request: web.Request) -> web.Response:
+    params = decode.query(request, FindCasesQuery)
+    assignees = as_list(params.assignees)
+    query = CaseQuery(
+        owners=cases.readable_owners(context(request), as_list(params.owner)),
+        statuses=as_list(params.status),
+        severities=as_list(params.severity),
+        tags=as_list(params.tags),
+        reporters=as_list(params.reporters),
+        categories=as_list(params.category),
+        assignees=[a for a in assignees if a != "none"],
+        include_unassigned="none" in assignees,
+        search=params.search or None,
+        search_fields=as_list(params.searchFields) or ["title", "description"],
+        search_all_terms=params.defaultSearchOperator == "AND",
+        created_from=dates.resolve(params.from_) if params.from_ else None,
+        created_to=dates.resolve(params.to) if params.to else None,
+    )
+    page = Page(params.page, params.perPage, SORT_FIELDS[params.sortField], params.sortOrder == "desc")
+    return responses.json(await cases.find(context(request), query, page))
+
+
+@routes.get("/api/cases/tags")
+async def get_tags(request: web.Request) -> web.Response:
+    params = decode.query(request, OwnerQuery)
+    return responses.json(await cases.tags(context(request), as_list(params.owner)))
+
+
+@routes.get("/api/cases/reporters")
+async def get_reporters(request: web.Request) -> web.Response:
+    params = decode.query(request, OwnerQuery)
+    return responses.json(await cases.reporters(context(request), as_list(params.owner)))
+
+
+@routes.get("/api/cases/status")
+async def get_status(request: web.Request) -> web.Response:
+    params = decode.query(request, OwnerQuery)
+    return responses.json(await cases.status_counts(context(request), as_list(params.owner)))
+
+
+@routes.get("/api/cases/alerts/{alert_id}")
+async def get_cases_by_alert(request: web.Request) -> web.Response:
+    params = decode.query(request, OwnerQuery)
+    found = await comments.cases_of_alert(
+        context(request), request.match_info["alert_id"], as_list(params.owner)
+    )
+    return responses.json(found)
+
+
+@routes.get("/api/cases/{case_id}")
+async def get_case(request: web.Request) -> web.Response:
+    params = decode.query(request, GetCaseQuery)
+    case = await cases.get(context(request), request.match_info["case_id"], params.includeComments)
+    return responses.json(case)
+
+
+@routes.get("/api/cases/{case_id}/alerts")
+async def get_case_alerts(request: web.Request) -> web.Response:
+    return responses.json(await comments.alerts_of_case(context(request), request.match_info["case_id"]))

@@ -1,0 +1,95 @@
+"""Request ids, Kibana error bodies, authentication, the kbn-xsrf rule and the space prefix."""
+
+import logging
+import re
+import uuid
+from http import HTTPStatus
+
+from aiohttp import web
+
+from casepush.errors import KibanaError
+from casepush.types import ErrorBody
+from casepush.web import responses
+from casepush.web.routing import Handler
+from casepush.web.state import AUTHENTICATOR, DEFAULT_SPACE, PRINCIPAL, REQUEST_ID, STORE, space_of
+
+log = logging.getLogger("casepush.http")
+
+#: Paths anyone may call.
+PUBLIC_PATHS = frozenset({"/api/status"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    response = responses.json(
+        ErrorBody(statusCode=status, error=HTTPStatus(status).phrase, message=message), status
+    )
+    response.headers.update(headers or {})
+    return response
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Honour a sane incoming ``X-Request-Id`` (or Kibana's ``X-Opaque-Id``), else make one."""
+    incoming = request.headers.get("X-Request-Id") or request.headers.get("X-Opaque-Id") or ""
+    request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+@web.middleware
+async def kibana_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes ``{statusCode, error, message}``; a 5xx is logged, never explained."""
+    try:
+        return await handler(request)
+    except KibanaError as exc:
+        if exc.status >= 500:
+            log.error("request %s failed: %s", request[REQUEST_ID], exc.message)
+        return error_response(exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # Kibana answers 404 for a known path with an unknown method, too.
+        status = 404 if exc.status == 405 else exc.status
+        message = exc.text if exc.status == 413 and exc.text else HTTPStatus(status).phrase
+        return error_response(status, message)
+    except Exception:
+        log.exception("request %s %s %s failed", request[REQUEST_ID], request.method, request.path)
+        return error_response(500, "An internal server error occurred.")
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    principal = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
+    if principal is None:
+        return error_response(
+            401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="kibana", charset="UTF-8"'}
+        )
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+@web.middleware
+async def xsrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in WRITE_METHODS and "kbn-xsrf" not in request.headers:
+        return error_response(400, "Request must contain a kbn-xsrf header.")
+    return await handler(request)
+
+
+@web.middleware
+async def spaces(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``/s/{space_id}`` must name an existing space."""
+    space_id = space_of(request)
+    if space_id != DEFAULT_SPACE:
+        async with request.app[STORE].read() as tx:
+            if not await tx.space_exists(space_id):
+                return error_response(404, "Not Found")
+    return await handler(request)
+
+
+MIDDLEWARES = (request_ids, kibana_errors, authentication, xsrf, spaces)

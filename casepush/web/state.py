@@ -1,0 +1,28 @@
+"""Typed app state and the per-request context handed to the domain layer."""
+
+from aiohttp import web
+
+from casepush.config import Settings
+from casepush.domain import Context
+from casepush.security.auth import Authenticator
+from casepush.security.authz import Principal
+from casepush.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+
+#: Request keys set by the middleware.
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+DEFAULT_SPACE = "default"
+
+
+def space_of(request: web.Request) -> str:
+    return request.match_info.get("space_id", DEFAULT_SPACE)
+
+
+def context(request: web.Request) -> Context:
+    principal: Principal = request[PRINCIPAL]
+    return Context(store=request.app[STORE], space_id=space_of(request), principal=principal)

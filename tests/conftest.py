@@ -1,0 +1,99 @@
+"""Fixtures: a real casepush app on a real SQLite file, called over HTTP."""
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from casepush.app import create_app
+from casepush.config import Settings
+
+PASSWORD = "test-password"
+
+
+def basic_auth(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+class Api:
+    """A test client that sends Kibana's headers and returns ``(status, json_or_text)``."""
+
+    def __init__(self, client: Any, auth: str | None = basic_auth("elastic", PASSWORD)):
+        self.client = client
+        self.auth = auth
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict | None = None,
+        xsrf: bool = True,
+        **kwargs: Any,
+    ) -> tuple[int, Any]:
+        sent = {"kbn-xsrf": "true"} if xsrf else {}
+        if self.auth:
+            sent["Authorization"] = self.auth
+        sent.update(headers or {})
+        if body is not None and not isinstance(body, str | bytes):
+            kwargs["json"] = body
+        elif body is not None:
+            kwargs["data"] = body
+            sent.setdefault("Content-Type", "application/json")
+        async with self.client.request(method, path, headers=sent, **kwargs) as response:
+            text = await response.text()
+            self.last_headers = response.headers
+            try:
+                return response.status, await response.json(content_type=None) if text else None
+            except ValueError:
+                return response.status, text
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("POST", path, body, **kwargs)
+
+    async def patch(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("PATCH", path, body, **kwargs)
+
+    async def put(self, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("PUT", path, body, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("DELETE", path, **kwargs)
+
+    async def create_case(self, **fields: Any) -> dict:
+        status, case = await self.post("/api/cases", case_body(**fields))
+        assert status == 200, case
+        return case
+
+
+def case_body(**fields: Any) -> dict:
+    body = {
+        "title": "Suspicious login",
+        "description": "Several failed logins followed by a success.",
+        "tags": ["auth", "triage"],
+        "connector": {"id": "none", "name": "none", "type": ".none", "fields": None},
+        "settings": {"syncAlerts": False},
+        "owner": "cases",
+    }
+    body.update(fields)
+    return body
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=str(tmp_path), elastic_password=PASSWORD)
+
+
+@pytest.fixture
+def db_path(settings: Settings) -> Path:
+    return settings.sqlite_path
+
+
+@pytest.fixture
+async def api(aiohttp_client: Any, settings: Settings) -> Api:
+    client = await aiohttp_client(create_app(settings, announce=lambda line: None))
+    return Api(client)
