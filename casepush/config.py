@@ -24,7 +24,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     @property
     def sqlite_path(self) -> Path:
-        """The SQLite file: from ``sqlite:///path`` or ``casepush.db`` in the data dir."""
+        """The SQLite file: ``casepush.db`` in the data dir, or the URL's path.
+
+        As in SQLAlchemy, ``sqlite:///cases.db`` is relative and ``sqlite:////srv/cases.db`` absolute.
+        """
         url = self.database_url
         if url is None:
             return Path(self.data_dir) / "casepush.db"

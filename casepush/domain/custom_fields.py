@@ -45,8 +45,7 @@ def validate_custom_fields(
         by_key[f.key]
         for f in requested
         if f.type != by_key[f.key].type
-        or (f.value is not None
-        and not isinstance(f.value, _VALUE_TYPES[by_key[f.key].type]))
+        or (f.value is not None and not isinstance(f.value, _VALUE_TYPES[by_key[f.key].type]))
     ]
     if wrong:
         raise bad_request(f"The following custom fields have the wrong type in the request: {_labels(wrong)}")

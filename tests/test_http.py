@@ -1,0 +1,123 @@
+"""HTTP conventions shared by every route: auth, kbn-xsrf, error bodies, request ids, spaces."""
+
+import logging
+import sqlite3
+
+from conftest import Api, basic_auth, case_body
+
+ERROR_KEYS = {"statusCode", "error", "message"}
+
+
+async def test_status_answers_without_credentials(api):
+    anonymous = Api(api.client, auth=None)
+    status, body = await anonymous.get("/api/status")
+    assert status == 200
+    assert body["status"]["overall"]["level"] == "available"
+    assert body["version"]["number"]
+
+
+async def test_missing_credentials_are_401_with_kibana_body_and_challenge(api):
+    anonymous = Api(api.client, auth=None)
+    status, body = await anonymous.get("/api/cases/_find")
+    assert status == 401
+    assert body == {"statusCode": 401, "error": "Unauthorized", "message": "Unauthorized"}
+    assert anonymous.last_headers["WWW-Authenticate"].startswith("Basic")
+
+
+async def test_wrong_password_and_unknown_user_and_garbage_header_are_401(api):
+    for header in (
+        basic_auth("elastic", "wrong"),
+        basic_auth("nobody", "test-password"),
+        "Basic !!!not-base64",
+        "Bearer abc",
+    ):
+        status, body = await Api(api.client, auth=header).get("/api/cases/_find")
+        assert (status, body["statusCode"]) == (401, 401), header
+
+
+async def test_writes_need_kbn_xsrf_header(api, db_path):
+    status, body = await api.post("/api/cases", case_body(), xsrf=False)
+    assert status == 400
+    assert body == {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": "Request must contain a kbn-xsrf header.",
+    }
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+
+
+async def test_reads_do_not_need_kbn_xsrf_header(api):
+    status, _ = await api.get("/api/cases/_find", xsrf=False)
+    assert status == 200
+
+
+async def test_authentication_comes_before_the_xsrf_check(api):
+    status, _ = await Api(api.client, auth=None).post("/api/cases", {}, xsrf=False)
+    assert status == 401
+
+
+async def test_unknown_route_is_a_kibana_404(api):
+    status, body = await api.get("/api/nothing-here")
+    assert status == 404
+    assert body == {"statusCode": 404, "error": "Not Found", "message": "Not Found"}
+
+
+async def test_wrong_method_on_a_known_path_is_a_404(api):
+    status, body = await api.put("/api/cases/_find", {})
+    assert status == 404
+    assert set(body) == ERROR_KEYS
+
+
+async def test_every_response_carries_a_request_id_and_honours_a_given_one(api):
+    await api.get("/api/cases/_find")
+    assert len(api.last_headers["X-Request-Id"]) >= 16
+    await api.get("/api/cases/_find", headers={"X-Request-Id": "trace-123"})
+    assert api.last_headers["X-Request-Id"] == "trace-123"
+    await api.get("/api/cases/_find", headers={"X-Request-Id": "bad id with spaces"})
+    assert api.last_headers["X-Request-Id"] != "bad id with spaces"
+
+
+async def test_unexpected_failure_is_a_generic_500_logged_with_the_request_id(api, db_path, caplog):
+    case = await api.create_case()
+    with sqlite3.connect(db_path) as db:
+        db.execute("UPDATE cases SET data = 'not json' WHERE id = ?", (case["id"],))
+    with caplog.at_level(logging.ERROR, logger="casepush.http"):
+        status, body = await api.get(f"/api/cases/{case['id']}")
+    assert status == 500
+    assert body == {
+        "statusCode": 500,
+        "error": "Internal Server Error",
+        "message": "An internal server error occurred.",
+    }
+    request_id = api.last_headers["X-Request-Id"]
+    assert any(request_id in record.getMessage() for record in caplog.records)
+    assert "Traceback" not in str(body)
+
+
+async def test_default_space_prefix_is_the_same_space_as_bare_paths(api):
+    case = await api.create_case()
+    status, got = await api.get(f"/s/default/api/cases/{case['id']}")
+    assert status == 200
+    assert got["id"] == case["id"]
+
+
+async def test_unknown_space_is_a_404(api):
+    status, body = await api.get("/s/nowhere/api/cases/_find")
+    assert status == 404
+    assert set(body) == ERROR_KEYS
+
+
+async def test_objects_of_another_space_are_not_found(api, db_path):
+    with sqlite3.connect(db_path) as db:
+        db.execute("INSERT INTO spaces (id, data) VALUES ('team-b', '{}')")
+    case = await api.create_case()
+    status, body = await api.get(f"/s/team-b/api/cases/{case['id']}")
+    assert status == 404
+    assert body["message"] == f"Saved object [cases/{case['id']}] not found"
+    status, found = await api.get("/s/team-b/api/cases/_find")
+    assert found["total"] == 0
+    _, other = await api.post("/s/team-b/api/cases", case_body())
+    status, found = await api.get("/api/cases/_find")
+    assert [c["id"] for c in found["cases"]] == [case["id"]]
+    assert other["id"] != case["id"]
