@@ -10,7 +10,7 @@ from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.store import Store
 from casepush.store.sqlite import SqliteStore
 from casepush.web import cases, comments, configure, status, user_actions
-from casepush.web.middleware import MIDDLEWARES
+from casepush.web.middleware import MAX_PAYLOAD_BYTES, MIDDLEWARES
 from casepush.web.state import AUTHENTICATOR, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def open_store(settings: Settings) -> Store:
 
 def create_app(settings: Settings, announce: Callable[[str], None] = print) -> web.Application:
     """Build the app; ``announce`` shows the generated ``elastic`` password on first start."""
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=10 * 1024**2)
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_PAYLOAD_BYTES)
     app[SETTINGS] = settings
 
     async def storage(app: web.Application) -> AsyncIterator[None]:

@@ -121,3 +121,16 @@ async def test_objects_of_another_space_are_not_found(api, db_path):
     status, found = await api.get("/api/cases/_find")
     assert [c["id"] for c in found["cases"]] == [case["id"]]
     assert other["id"] != case["id"]
+
+
+async def test_oversized_body_is_a_413_in_kibana_format_and_writes_nothing(api, db_path):
+    huge = case_body(description="x" * (1024 * 1024 + 1))
+    status, body = await api.post("/api/cases", huge)
+    assert status == 413
+    assert body == {
+        "statusCode": 413,
+        "error": "Request Entity Too Large",
+        "message": "Payload content length greater than maximum allowed: 1048576",
+    }
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)

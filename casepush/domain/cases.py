@@ -60,7 +60,11 @@ def _validate_case_fields(
     if tags is not None:
         validation.tags(tags)
     if category is not None:
-        validation.limited_string(category, "category", validation.MAX_CATEGORY_LENGTH)
+        try:
+            validation.limited_string(category, "category", validation.MAX_CATEGORY_LENGTH)
+        except KibanaError as exc:
+            # io-ts ``union([limitedString, null])``: the null branch fails too and is reported after it.
+            raise bad_request(f'{exc.message},Invalid value "{category}" supplied to "category"') from None
     if assignees is not None:
         validation.limited_array(assignees, "assignees", validation.MAX_ASSIGNEES_PER_CASE)
     if custom_fields is not None:

@@ -23,7 +23,7 @@ def limited_string(value: str, field: str, max_length: int, allow_empty: bool = 
     """Kibana's ``limitedStringSchema``: not blank (after trimming) and not too long."""
     if not allow_empty and not value.strip():
         raise bad_request(f"The {field} field cannot be an empty string.")
-    if len(value) > max_length:
+    if len(value.strip()) > max_length:  # Kibana measures the trimmed text
         raise bad_request(f"The length of the {field} is too long. The maximum length is {max_length}.")
 
 

@@ -17,6 +17,8 @@ log = logging.getLogger("casepush.http")
 
 #: Paths anyone may call.
 PUBLIC_PATHS = frozenset({"/api/status"})
+#: Kibana's ``server.maxPayload`` default.
+MAX_PAYLOAD_BYTES = 1024 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
 
@@ -54,7 +56,9 @@ async def kibana_errors(request: web.Request, handler: Handler) -> web.StreamRes
             raise
         # Kibana answers 404 for a known path with an unknown method, too.
         status = 404 if exc.status == 405 else exc.status
-        message = exc.text if exc.status == 413 and exc.text else HTTPStatus(status).phrase
+        message = HTTPStatus(status).phrase
+        if isinstance(exc, web.HTTPRequestEntityTooLarge):
+            message = f"Payload content length greater than maximum allowed: {MAX_PAYLOAD_BYTES}"
         return error_response(status, message)
     except Exception:
         log.exception("request %s %s %s failed", request[REQUEST_ID], request.method, request.path)
