@@ -15,7 +15,8 @@ routes = Routes()
 class FindCommentsQuery(msgspec.Struct, forbid_unknown_fields=True):
     page: int = 1
     perPage: int = 20
-    sortOrder: SortOrder = "desc"
+    # Kibana passes no order to its saved-objects find, which then sorts ascending.
+    sortOrder: SortOrder = "asc"
 
 
 @routes.post("/api/cases/{case_id}/comments")
