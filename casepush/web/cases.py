@@ -6,6 +6,7 @@ import msgspec
 from aiohttp import web
 
 from casepush.domain import cases, comments, dates
+from casepush.errors import bad_request
 from casepush.store import CaseQuery, Page
 from casepush.types import CreateCase, Owner, PatchCases, Severity, SortOrder, Status
 from casepush.web import decode, responses
@@ -93,9 +94,24 @@ async def delete_cases(request: web.Request) -> web.Response:
     return responses.no_content()
 
 
+#: Find's multi-value filters accept at most this many values each (Kibana's ``MAX_CASES_PER_PAGE``).
+MAX_FILTER_VALUES = 100
+
+
+def _check_filter_sizes(params: FindCasesQuery) -> None:
+    for name in ("tags", "assignees", "reporters", "category"):
+        values = as_list(getattr(params, name))
+        if len(values) > MAX_FILTER_VALUES:
+            raise bad_request(
+                f"The length of the field {name} is too long. Array must be of length <= {MAX_FILTER_VALUES}."
+                f',Invalid value "{msgspec.json.encode(values).decode()}" supplied to "{name}"'
+            )
+
+
 @routes.get("/api/cases/_find")
 async def find_cases(request: web.Request) -> web.Response:
     params = decode.query(request, FindCasesQuery)
+    _check_filter_sizes(params)
     assignees = as_list(params.assignees)
     query = CaseQuery(
         owners=cases.readable_owners(context(request), as_list(params.owner)),
