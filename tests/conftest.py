@@ -64,10 +64,25 @@ class Api:
     async def delete(self, path: str, **kwargs: Any) -> tuple[int, Any]:
         return await self.request("DELETE", path, **kwargs)
 
+    async def configure(self, **fields: Any) -> dict:
+        status, configuration = await self.post("/api/cases/configure", configuration_body(**fields))
+        assert status == 200, configuration
+        return configuration
+
     async def create_case(self, **fields: Any) -> dict:
         status, case = await self.post("/api/cases", case_body(**fields))
         assert status == 200, case
         return case
+
+
+NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}
+IMPACT_FIELD = {"key": "impact", "label": "Impact", "type": "text", "required": False}
+
+
+def configuration_body(**fields: Any) -> dict:
+    body = {"closure_type": "close-by-user", "connector": NONE_CONNECTOR, "owner": "cases"}
+    body.update(fields)
+    return body
 
 
 def case_body(**fields: Any) -> dict:
@@ -75,7 +90,7 @@ def case_body(**fields: Any) -> dict:
         "title": "Suspicious login",
         "description": "Several failed logins followed by a success.",
         "tags": ["auth", "triage"],
-        "connector": {"id": "none", "name": "none", "type": ".none", "fields": None},
+        "connector": NONE_CONNECTOR,
         "settings": {"syncAlerts": False},
         "owner": "cases",
     }

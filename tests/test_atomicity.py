@@ -4,9 +4,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from conftest import Api
-
-NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}
+from conftest import IMPACT_FIELD, Api
 
 
 def snapshot(db_path: Path) -> dict[str, list[tuple]]:
@@ -24,16 +22,7 @@ def snapshot(db_path: Path) -> dict[str, list[tuple]]:
 
 async def populated(api: Api) -> tuple[dict, dict]:
     """Two cases with comments, an alert, a configuration and user actions to lose."""
-    status, _ = await api.post(
-        "/api/cases/configure",
-        {
-            "closure_type": "close-by-user",
-            "connector": NONE_CONNECTOR,
-            "owner": "cases",
-            "customFields": [{"key": "impact", "label": "Impact", "type": "text", "required": False}],
-        },
-    )
-    assert status == 200
+    await api.configure(customFields=[IMPACT_FIELD])
     first = await api.create_case(title="First", tags=["a"])
     second = await api.create_case(title="Second", tags=["b"])
     status, first = await api.post(

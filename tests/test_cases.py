@@ -7,12 +7,10 @@ from typing import Any
 
 import pytest
 
-from conftest import case_body
+from conftest import NONE_CONNECTOR, case_body
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}
 
 
 def bad_request(message: str) -> dict:

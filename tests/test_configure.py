@@ -4,9 +4,8 @@ from typing import Any
 
 import pytest
 
-from conftest import Api
+from conftest import NONE_CONNECTOR, Api
 
-NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}
 STALE = "This configuration has been updated. Please refresh before saving additional updates."
 
 

@@ -2,9 +2,8 @@
 
 from typing import Any
 
-from conftest import Api
+from conftest import IMPACT_FIELD, NONE_CONNECTOR, Api
 
-NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}
 ITEM_KEYS = {
     "id",
     "version",
@@ -60,16 +59,7 @@ def summary(found: dict) -> list[tuple[str, str, dict]]:
 
 
 async def test_create_case_action_carries_the_whole_case(api: Api) -> None:
-    status, _ = await api.post(
-        "/api/cases/configure",
-        {
-            "closure_type": "close-by-user",
-            "connector": NONE_CONNECTOR,
-            "owner": "cases",
-            "customFields": [{"key": "impact", "label": "Impact", "type": "text", "required": False}],
-        },
-    )
-    assert status == 200
+    await api.configure(customFields=[IMPACT_FIELD])
     case = await api.create_case(
         severity="high",
         assignees=[{"uid": "u-1"}],

@@ -1,7 +1,7 @@
 """The audit trail: every change to a case becomes a user action with Kibana's type, action and payload."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 
@@ -13,25 +13,11 @@ from casepush.types import (
     Case,
     FindUserActionsResponse,
     UserAction,
+    UserActionType,
 )
 
-#: The user-action types of the find filter (``types``) that are stored types as they are.
-STORED_TYPES = (
-    "assignees",
-    "comment",
-    "connector",
-    "description",
-    "pushed",
-    "tags",
-    "title",
-    "status",
-    "settings",
-    "severity",
-    "create_case",
-    "delete_case",
-    "category",
-    "customFields",
-)
+#: Every type a user action is stored with.
+STORED_TYPES: tuple[str, ...] = get_args(UserActionType)
 
 
 def user_action(
