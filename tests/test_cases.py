@@ -807,3 +807,12 @@ async def test_alerts_of_a_case(api):
     assert after["totalAlerts"] == 2
     status, error = await api.get("/api/cases/ghost/alerts")
     assert (status, error["message"]) == (404, "Saved object [cases/ghost] not found")
+
+
+async def test_title_length_counts_utf16_units_as_kibana(api):
+    """Kibana (JavaScript) counts an emoji as two characters: 80 emoji fill the 160 limit."""
+    status, case = await api.post("/api/cases", case_body(title="🔥" * 80))
+    assert status == 200, case
+    status, error = await api.post("/api/cases", case_body(title="🔥" * 80 + "x"))
+    assert status == 400
+    assert error["message"] == "The length of the title is too long. The maximum length is 160."

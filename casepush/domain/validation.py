@@ -19,11 +19,16 @@ MAX_PER_PAGE = 100
 MAX_DOCS_PER_PAGE = 10000
 
 
+def js_length(value: str) -> int:
+    """JavaScript's ``length``: UTF-16 code units, so a character beyond the BMP counts twice."""
+    return len(value.encode("utf-16-le")) // 2
+
+
 def limited_string(value: str, field: str, max_length: int, allow_empty: bool = False) -> None:
     """Kibana's ``limitedStringSchema``: not blank (after trimming) and not too long."""
     if not allow_empty and not value.strip():
         raise bad_request(f"The {field} field cannot be an empty string.")
-    if len(value.strip()) > max_length:  # Kibana measures the trimmed text
+    if js_length(value.strip()) > max_length:  # Kibana measures the trimmed text
         raise bad_request(f"The length of the {field} is too long. The maximum length is {max_length}.")
 
 
