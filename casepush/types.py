@@ -4,7 +4,7 @@ Response structs double as the stored documents: the store keeps a struct's JSON
 ``version`` (and computed totals) on read, so one class describes each object.
 """
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -43,9 +43,6 @@ class CaseConnector(Struct, forbid_unknown_fields=True):
     name: str
     type: str
     fields: dict[str, Any] | None
-
-
-NONE_CONNECTOR = CaseConnector(id="none", name="none", type=".none", fields=None)
 
 
 class CaseCustomField(Struct, forbid_unknown_fields=True):
@@ -123,6 +120,21 @@ class AlertComment(_AttachmentMeta, tag_field="type", tag="alert", kw_only=True)
 
 
 Attachment = UserComment | AlertComment
+
+
+def attachment_type(attachment: Attachment | AddComment) -> str:
+    """The ``type`` tag of an attachment or attachment request (``user``, ``alert``)."""
+    return type(attachment).__struct_config__.tag  # type: ignore[return-value]
+
+
+T = TypeVar("T")
+
+
+def as_list(value: T | list[T] | None) -> list[T]:
+    """Kibana's "one or many" values (``alertId``, query filters) as a list."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 # --- cases --------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Cases: create, read, update, delete and find, with Kibana's checks and messages."""
 
+import dataclasses
 import math
+from functools import partial
 
 import msgspec
 from msgspec import UNSET
@@ -11,7 +13,6 @@ from casepush.errors import KibanaError, bad_request, conflict, not_found, saved
 from casepush.security.authz import Operations
 from casepush.store import CaseQuery, Page, Tx, VersionConflict
 from casepush.types import (
-    NONE_CONNECTOR,
     Case,
     CaseConnector,
     CasePatch,
@@ -40,9 +41,7 @@ PATCHABLE = (
 def validate_connector(connector: CaseConnector) -> None:
     """``.none`` carries no fields; other types are checked by the plugin that provides them."""
     if connector.type == ".none" and connector.fields is not None:
-        raise bad_request(
-            f'Invalid value "{msgspec.json.encode(connector.fields).decode()}" supplied to "connector,fields"'
-        )
+        raise bad_request(validation.invalid_value(connector.fields, "connector,fields"))
 
 
 def _validate_case_fields(
@@ -60,11 +59,11 @@ def _validate_case_fields(
     if tags is not None:
         validation.tags(tags)
     if category is not None:
-        try:
-            validation.limited_string(category, "category", validation.MAX_CATEGORY_LENGTH)
-        except KibanaError as exc:
-            # io-ts ``union([limitedString, null])``: the null branch fails too and is reported after it.
-            raise bad_request(f'{exc.message},Invalid value "{category}" supplied to "category"') from None
+        validation.limited_or_other(
+            partial(validation.limited_string, category, "category", validation.MAX_CATEGORY_LENGTH),
+            category,
+            "category",
+        )
     if assignees is not None:
         validation.limited_array(assignees, "assignees", validation.MAX_ASSIGNEES_PER_CASE)
     if custom_fields is not None:
@@ -278,7 +277,7 @@ async def find(ctx: Context, query: CaseQuery, page: Page) -> FindCasesResponse:
     async with ctx.store.read() as tx:
         cases, total = await tx.find_cases(ctx.space_id, query, page)
         cases = await with_totals(tx, ctx, cases)
-        counts_query = CaseQuery(**{**query.__dict__, "statuses": [], "search": None})
+        counts_query = dataclasses.replace(query, statuses=[], search=None)
         counts = await tx.count_cases_by_status(ctx.space_id, counts_query)
     return FindCasesResponse(
         cases=cases,
@@ -311,6 +310,3 @@ async def tags(ctx: Context, owners: list[str]) -> list[str]:
 async def reporters(ctx: Context, owners: list[str]) -> list[User]:
     async with ctx.store.read() as tx:
         return await tx.reporters(ctx.space_id, readable_owners(ctx, owners))
-
-
-__all__ = ["NONE_CONNECTOR", "bulk_update", "create", "delete", "find", "get", "load_case"]

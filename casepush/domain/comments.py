@@ -19,13 +19,11 @@ from casepush.types import (
     FindCommentsResponse,
     UpdateComment,
     UserComment,
+    as_list,
+    attachment_type,
 )
 
 _STALE = "This case has been updated. Please refresh before saving additional updates."
-
-
-def _alert_ids(request: AddAlertComment | AlertComment) -> list[str]:
-    return [request.alertId] if isinstance(request.alertId, str) else list(request.alertId)
 
 
 def _validate_request(request: AddComment) -> None:
@@ -67,7 +65,7 @@ async def add(ctx: Context, case_id: str, request: AddComment) -> Case:
             raise bad_request("The owner field of the comment must match the case")
         if isinstance(request, AddAlertComment):
             attached = await tx.count_case_alerts(ctx.space_id, case_id)
-            if attached + len(_alert_ids(request)) > validation.MAX_ALERTS_PER_CASE:
+            if attached + len(as_list(request.alertId)) > validation.MAX_ALERTS_PER_CASE:
                 raise bad_request(
                     f"Case has reached the maximum allowed number ({validation.MAX_ALERTS_PER_CASE}) "
                     "of attached alerts."
@@ -102,7 +100,7 @@ async def update(ctx: Context, case_id: str, request: UpdateComment) -> Case:
         owning_case, current = found
         ctx.principal.ensure(ctx.space_id, [current.owner], Operations.update_comment)
         case = await load_case(tx, ctx, case_id)
-        if type(current).__struct_config__.tag != type(request).__struct_config__.tag:
+        if attachment_type(current) != attachment_type(request):
             raise bad_request("You cannot change the type of the comment.")
         if current.owner != request.owner:
             raise bad_request("You cannot change the owner of the comment.")

@@ -1,8 +1,11 @@
 """Kibana's field limits and their messages (``common/schema`` and ``common/constants`` in Cases)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from casepush.errors import bad_request
+import msgspec
+
+from casepush.errors import KibanaError, bad_request
 
 MAX_TITLE_LENGTH = 160
 MAX_DESCRIPTION_LENGTH = 30000
@@ -17,6 +20,39 @@ MAX_BULK_UPDATE_CASES = 100
 MAX_ALERTS_PER_CASE = 1000
 MAX_PER_PAGE = 100
 MAX_DOCS_PER_PAGE = 10000
+
+
+#: A missing value, which io-ts shows as ``undefined``.
+UNDEFINED = object()
+
+
+def js_string(value: Any) -> str:
+    """What a JavaScript template literal shows for a JSON value."""
+    if value is UNDEFINED:
+        return "undefined"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return msgspec.json.encode(value).decode()
+    return str(value)
+
+
+def invalid_value(value: Any, field: str) -> str:
+    """io-ts ``formatErrors`` for a value of the wrong type or shape; ``field`` is comma-joined keys."""
+    return f'Invalid value "{js_string(value)}" supplied to "{field}"'
+
+
+def limited_or_other(check: Callable[[], None], value: Any, field: str) -> None:
+    """A field of an io-ts union ``limited | other``: when the limit fails, the other branch failed too,
+    and Kibana reports both."""
+    try:
+        check()
+    except KibanaError as exc:
+        raise bad_request(f"{exc.message},{invalid_value(value, field)}") from None
 
 
 def js_length(value: str) -> int:

@@ -29,6 +29,8 @@ from casepush.types import (
     Configuration,
     User,
     UserAction,
+    as_list,
+    attachment_type,
 )
 
 log = logging.getLogger(__name__)
@@ -295,7 +297,7 @@ class SqliteTx(Tx):
                 attachment.id,
                 space_id,
                 case_id,
-                _attachment_type(attachment),
+                attachment_type(attachment),
                 attachment.created_at,
                 _encode_stored(attachment),
             ],
@@ -310,7 +312,7 @@ class SqliteTx(Tx):
         changed = await self._run(
             "UPDATE attachments SET seq = seq + 1, type = ?, data = ?"
             " WHERE id = ? AND space_id = ? AND seq = ?",
-            [_attachment_type(attachment), _encode_stored(attachment), attachment.id, space_id, seq],
+            [attachment_type(attachment), _encode_stored(attachment), attachment.id, space_id, seq],
         )
         if changed != 1:
             raise VersionConflict(attachment.id)
@@ -495,18 +497,13 @@ class SqliteTx(Tx):
 
 def alert_pairs(attachment: AlertComment) -> list[tuple[str, str]]:
     """Kibana's alert attachment holds parallel lists (or single strings) of ids and indices."""
-    ids = [attachment.alertId] if isinstance(attachment.alertId, str) else attachment.alertId
-    indices = [attachment.index] if isinstance(attachment.index, str) else attachment.index
+    ids, indices = as_list(attachment.alertId), as_list(attachment.index)
     return [(alert_id, indices[i] if i < len(indices) else "") for i, alert_id in enumerate(ids)]
 
 
 def _commented_type(action: UserAction) -> str | None:
     comment = action.payload.get("comment") if action.type == "comment" else None
     return comment.get("type") if isinstance(comment, dict) else None
-
-
-def _attachment_type(attachment: Attachment) -> str:
-    return "alert" if isinstance(attachment, AlertComment) else "user"
 
 
 def _encode_stored(obj: Any) -> bytes:

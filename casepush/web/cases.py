@@ -1,14 +1,14 @@
 """Handlers of ``/api/cases`` (cases, find, tags, reporters, status, alerts)."""
 
-from typing import Literal, TypeVar
+from functools import partial
+from typing import Literal
 
 import msgspec
 from aiohttp import web
 
-from casepush.domain import cases, comments, dates
-from casepush.errors import bad_request
+from casepush.domain import cases, comments, dates, validation
 from casepush.store import CaseQuery, Page
-from casepush.types import CreateCase, Owner, PatchCases, Severity, SortOrder, Status
+from casepush.types import CreateCase, Owner, PatchCases, Severity, SortOrder, Status, as_list
 from casepush.web import decode, responses
 from casepush.web.routing import Routes
 from casepush.web.state import context
@@ -25,15 +25,6 @@ SORT_FIELDS = {
     "severity": "severity",
 }
 SearchField = Literal["title", "description"]
-
-
-T = TypeVar("T")
-
-
-def as_list(value: T | list[T] | None) -> list[T]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 
 
 class OwnerQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -101,11 +92,12 @@ MAX_FILTER_VALUES = 100
 def _check_filter_sizes(params: FindCasesQuery) -> None:
     for name in ("tags", "assignees", "reporters", "category"):
         values = as_list(getattr(params, name))
-        if len(values) > MAX_FILTER_VALUES:
-            raise bad_request(
-                f"The length of the field {name} is too long. Array must be of length <= {MAX_FILTER_VALUES}."
-                f',Invalid value "{msgspec.json.encode(values).decode()}" supplied to "{name}"'
-            )
+        # io-ts ``union([limitedArray, string])``: a long list fails both branches.
+        validation.limited_or_other(
+            partial(validation.limited_array, values, name, MAX_FILTER_VALUES),
+            values,
+            name,
+        )
 
 
 @routes.get("/api/cases/_find")

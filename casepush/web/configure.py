@@ -3,9 +3,9 @@
 from aiohttp import web
 
 from casepush.domain import configure
-from casepush.types import CreateConfiguration, PatchConfiguration
+from casepush.types import CreateConfiguration, PatchConfiguration, as_list
 from casepush.web import decode, responses
-from casepush.web.cases import OwnerQuery, as_list
+from casepush.web.cases import OwnerQuery
 from casepush.web.routing import Routes
 from casepush.web.state import context
 

@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from casepush.domain.validation import UNDEFINED, invalid_value
 from casepush.errors import bad_request
 
 T = TypeVar("T")
@@ -54,7 +55,7 @@ def kibana_message(error: str, document: Any) -> str:
         path.append(missing.group("key"))
     value = _lookup(document, path)
     keys = ",".join(str(p) for p in path if isinstance(p, str))
-    return f'Invalid value "{_js_string(value)}" supplied to "{keys}"'
+    return invalid_value(value, keys)
 
 
 def _parse_path(text: str) -> list[str | int]:
@@ -69,28 +70,10 @@ def _parse_path(text: str) -> list[str | int]:
     return parts
 
 
-_UNDEFINED = object()
-
-
 def _lookup(document: Any, path: list[str | int]) -> Any:
     for part in path:
         try:
             document = document[part]
         except (KeyError, IndexError, TypeError):
-            return _UNDEFINED
+            return UNDEFINED
     return document
-
-
-def _js_string(value: Any) -> str:
-    """What JavaScript's template literal shows for a JSON value."""
-    if value is _UNDEFINED:
-        return "undefined"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dict | list):
-        return msgspec.json.encode(value).decode()
-    return str(value)

@@ -6,9 +6,8 @@ import msgspec
 from aiohttp import web
 
 from casepush.domain import user_actions
-from casepush.types import SortOrder
+from casepush.types import SortOrder, as_list
 from casepush.web import decode, responses
-from casepush.web.cases import as_list
 from casepush.web.routing import Routes
 from casepush.web.state import context
 
