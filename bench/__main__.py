@@ -72,7 +72,7 @@ async def main(cases: int, concurrency: int) -> None:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # the port the OS picked
+        port = runner.addresses[0][1]  # the port the OS picked
         base = f"http://127.0.0.1:{port}"
         print(f"casepush on {base}, {cases} cases, {concurrency} concurrent clients, SQLite in {data_dir}")
         try:
@@ -84,7 +84,7 @@ async def main(cases: int, concurrency: int) -> None:
                     lambda i: timed(session, "POST", f"{base}/api/cases", CASE),
                 )
                 comment = {"type": "user", "comment": "benchmark comment", "owner": "cases"}
-                await run_phase(
+                commented = await run_phase(
                     "POST .../comments",
                     cases,
                     concurrency,
@@ -106,7 +106,8 @@ async def main(cases: int, concurrency: int) -> None:
                         session, "GET", f"{base}/api/cases/_find?search=Benchmark&tags=bench&page=2"
                     ),
                 )
-                versions = await latest_versions(session, base, created)
+                # Each comment answer is the whole case, with the version the update must send.
+                versions = {case["id"]: case["version"] for case in commented}
                 await run_phase(
                     "PATCH /api/cases",
                     cases,
@@ -130,14 +131,6 @@ async def main(cases: int, concurrency: int) -> None:
             await runner.cleanup()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of the benchmark process (server and clients): {peak_mib:.0f} MiB")
-
-
-async def latest_versions(session: aiohttp.ClientSession, base: str, created: list[dict]) -> dict[str, str]:
-    versions = {}
-    for case in created:
-        _, fresh = await timed(session, "GET", f"{base}/api/cases/{case['id']}?includeComments=false")
-        versions[case["id"]] = fresh["version"]
-    return versions
 
 
 if __name__ == "__main__":
