@@ -9,14 +9,23 @@ from casepush.config import Settings
 from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.store import Store
 from casepush.store.sqlite import SqliteStore
-from casepush.web import cases, comments, configure, status, user_actions
+from casepush.web import cases, comments, configure, security, spaces, status, user_actions
 from casepush.web.middleware import MAX_PAYLOAD_BYTES, MIDDLEWARES
 from casepush.web.state import AUTHENTICATOR, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 
 #: Route groups in registration order: fixed paths before ``/api/cases/{case_id}``.
-ROUTE_GROUPS = (status.routes, configure.routes, cases.routes, comments.routes, user_actions.routes)
+ROUTE_GROUPS = (
+    status.routes,
+    spaces.routes,
+    security.routes,
+    security.elasticsearch_routes,
+    configure.routes,
+    cases.routes,
+    comments.routes,
+    user_actions.routes,
+)
 
 
 def open_store(settings: Settings) -> Store:
@@ -41,5 +50,5 @@ def create_app(settings: Settings, announce: Callable[[str], None] = print) -> w
 
     app.cleanup_ctx.append(storage)
     for group in ROUTE_GROUPS:
-        group.apply(app, spaced=group is not status.routes)
+        group.apply(app)
     return app

@@ -35,3 +35,8 @@ def conflict(message: str) -> KibanaError:
 def saved_object_not_found(so_type: str, so_id: str) -> KibanaError:
     """The saved-objects text Kibana answers for an unknown (or other space's) id."""
     return not_found(f"Saved object [{so_type}/{so_id}] not found")
+
+
+def relayed(kind: str, reason: str) -> str:
+    """How Kibana words an Elasticsearch error it passes on: the ES client's message, then the reason."""
+    return f"[{kind}\n\tRoot causes:\n\t\t{kind}: {reason}]: {reason}"

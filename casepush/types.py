@@ -341,6 +341,165 @@ class Configuration(Struct, kw_only=True):
     updated_by: User | None = None
 
 
+# --- spaces and security ----------------------------------------------------------------
+
+Solution = Literal["es", "oblt", "security", "classic"]
+
+
+class Space(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """Kibana's space; the same struct is the request body (``_reserved`` is accepted, never stored)."""
+
+    id: str
+    name: str
+    description: str | None = None
+    color: str | None = None
+    initials: str | None = None
+    imageUrl: str | None = None
+    disabledFeatures: list[str] = []
+    solution: Solution | None = None
+    reserved: bool | None = msgspec.field(default=None, name="_reserved")
+
+
+class KibanaPrivilege(Struct, forbid_unknown_fields=True):
+    base: list[str] = []
+    feature: dict[str, list[str]] = {}
+    spaces: list[str] = msgspec.field(default_factory=lambda: ["*"])
+
+
+class ElasticsearchPrivileges(Struct):
+    """Kept as given: casepush has no indices, but Kibana's role bodies carry this part."""
+
+    cluster: list[str] = []
+    indices: list[dict[str, Any]] = []
+    run_as: list[str] = []
+
+
+class RoleBody(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    description: str | None = None
+    metadata: dict[str, Any] = {}
+    elasticsearch: ElasticsearchPrivileges = msgspec.field(default_factory=ElasticsearchPrivileges)
+    kibana: list[KibanaPrivilege] = []
+
+
+class Role(Struct, kw_only=True):
+    name: str
+    description: str | UnsetType = UNSET
+    metadata: dict[str, Any]
+    transient_metadata: dict[str, Any]
+    elasticsearch: ElasticsearchPrivileges
+    kibana: list[KibanaPrivilege]
+    transform_error: list[str] = msgspec.field(default_factory=list, name="_transform_error")
+    unrecognized_applications: list[str] = msgspec.field(
+        default_factory=list, name="_unrecognized_applications"
+    )
+
+
+class PutUser(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Elasticsearch's ``PUT /_security/user/{username}`` body."""
+
+    username: str | UnsetType = UNSET
+    password: str | UnsetType = UNSET
+    roles: list[str] | UnsetType = UNSET
+    full_name: str | None = None
+    email: str | None = None
+    metadata: dict[str, Any] = {}
+    enabled: bool = True
+
+
+class UserInfo(Struct, kw_only=True):
+    username: str
+    roles: list[str]
+    full_name: str | None
+    email: str | None
+    metadata: dict[str, Any]
+    enabled: bool
+
+
+class PutUserResult(Struct):
+    created: bool
+
+
+class DeleteUserResult(Struct):
+    found: bool
+
+
+class ChangePassword(Struct, forbid_unknown_fields=True):
+    password: str
+
+
+class CreateApiKey(Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str | UnsetType = UNSET
+    expiration: str | None = None
+    role_descriptors: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+
+
+class CreatedApiKey(Struct, kw_only=True):
+    id: str
+    name: str
+    expiration: int | UnsetType = UNSET
+    api_key: str
+    encoded: str
+
+
+class ApiKeyInfo(Struct, kw_only=True):
+    id: str
+    name: str
+    type: str = "rest"
+    creation: int
+    expiration: int | UnsetType = UNSET
+    invalidated: bool
+    invalidation: int | UnsetType = UNSET
+    username: str
+    realm: str
+    realm_type: str
+    metadata: dict[str, Any]
+
+
+class ApiKeyList(Struct):
+    api_keys: list[ApiKeyInfo]
+
+
+class InvalidateApiKeys(Struct, forbid_unknown_fields=True, kw_only=True):
+    ids: list[str] | UnsetType = UNSET
+    id: str | UnsetType = UNSET
+    name: str | UnsetType = UNSET
+    username: str | UnsetType = UNSET
+    realm_name: str | UnsetType = UNSET
+    owner: bool = False
+
+
+class InvalidatedApiKeys(Struct):
+    invalidated_api_keys: list[str]
+    previously_invalidated_api_keys: list[str]
+    error_count: int = 0
+
+
+class Realm(Struct):
+    name: str
+    type: str
+
+
+class ApiKeyName(Struct):
+    id: str
+    name: str
+
+
+class Authenticated(Struct, kw_only=True):
+    """``GET /_security/_authenticate``."""
+
+    username: str
+    roles: list[str]
+    full_name: str | None
+    email: str | None
+    metadata: dict[str, Any]
+    enabled: bool
+    authentication_realm: Realm
+    lookup_realm: Realm
+    authentication_type: Literal["realm", "api_key"]
+    api_key: ApiKeyName | UnsetType = UNSET
+
+
 # --- service ------------------------------------------------------------------------------
 
 

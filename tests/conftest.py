@@ -64,6 +64,33 @@ class Api:
     async def delete(self, path: str, **kwargs: Any) -> tuple[int, Any]:
         return await self.request("DELETE", path, **kwargs)
 
+    def as_user(self, username: str, password: str = PASSWORD) -> "Api":
+        """The same server, called as another user."""
+        return Api(self.client, basic_auth(username, password))
+
+    def with_api_key(self, encoded: str) -> "Api":
+        return Api(self.client, f"ApiKey {encoded}")
+
+    async def create_role(self, name: str, *kibana: dict) -> None:
+        status, body = await self.put(
+            f"/api/security/role/{name}", {"elasticsearch": {}, "kibana": list(kibana)}
+        )
+        assert status == 204, body
+
+    async def create_user(self, username: str, *roles: str, **fields: Any) -> "Api":
+        """A user with these roles (and ``PASSWORD``), and a client that calls as them."""
+        body = {"password": PASSWORD, "roles": list(roles), **fields}
+        status, created = await self.put(f"/_security/user/{username}", body)
+        assert status == 200, created
+        return self.as_user(username)
+
+    async def create_space(self, space_id: str, **fields: Any) -> dict:
+        status, space = await self.post(
+            "/api/spaces/space", {"id": space_id, "name": space_id.title(), **fields}
+        )
+        assert status == 200, space
+        return space
+
     async def configure(self, **fields: Any) -> dict:
         status, configuration = await self.post("/api/cases/configure", configuration_body(**fields))
         assert status == 200, configuration

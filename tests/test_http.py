@@ -108,21 +108,6 @@ async def test_unknown_space_is_a_404(api):
     assert set(body) == ERROR_KEYS
 
 
-async def test_objects_of_another_space_are_not_found(api, db_path):
-    with sqlite3.connect(db_path) as db:
-        db.execute("INSERT INTO spaces (id, data) VALUES ('team-b', '{}')")
-    case = await api.create_case()
-    status, body = await api.get(f"/s/team-b/api/cases/{case['id']}")
-    assert status == 404
-    assert body["message"] == f"Saved object [cases/{case['id']}] not found"
-    status, found = await api.get("/s/team-b/api/cases/_find")
-    assert found["total"] == 0
-    _, other = await api.post("/s/team-b/api/cases", case_body())
-    status, found = await api.get("/api/cases/_find")
-    assert [c["id"] for c in found["cases"]] == [case["id"]]
-    assert other["id"] != case["id"]
-
-
 async def test_oversized_body_is_a_413_in_kibana_format_and_writes_nothing(api, db_path):
     huge = case_body(description="x" * (1024 * 1024 + 1))
     status, body = await api.post("/api/cases", huge)

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from casepush.errors import saved_object_not_found
-from casepush.security.authz import Principal
+from casepush.security.authz import Access, Principal
 from casepush.store import Store, Tx
 from casepush.types import Case, User
 
 
 @dataclass(frozen=True)
 class Context:
-    """Who is asking, in which space, against which store."""
+    """Who is asking, in which space (and what they may do there), against which store."""
 
     store: Store
     space_id: str
     principal: Principal
+    access: Access
 
     @property
     def user(self) -> User:

@@ -106,7 +106,7 @@ async def create(ctx: Context, request: CreateCase) -> Case:
     async with ctx.store.write() as tx:
         configured = await _owner_custom_fields(tx, ctx, request.owner)
         validate_custom_fields(request.customFields, configured)
-        ctx.principal.ensure(ctx.space_id, [request.owner], Operations.create_case)
+        ctx.access.ensure([request.owner], Operations.create_case)
         case = Case(
             id=new_id(),
             title=request.title.strip(),
@@ -137,7 +137,7 @@ async def create(ctx: Context, request: CreateCase) -> Case:
 async def get(ctx: Context, case_id: str, include_comments: bool = True) -> Case:
     async with ctx.store.read() as tx:
         case = await load_case(tx, ctx, case_id)
-        ctx.principal.ensure(ctx.space_id, [case.owner], Operations.get_case)
+        ctx.access.ensure([case.owner], Operations.get_case)
         (case,) = await with_totals(tx, ctx, [case], include_comments)
     return case
 
@@ -219,7 +219,7 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
             validate_connector(patch.connector)
     async with ctx.store.write() as tx:
         found = {c.id: c for c in await tx.get_cases(ctx.space_id, [p.id for p in patches])}
-        ctx.principal.ensure(ctx.space_id, {c.owner for c in found.values()}, Operations.update_case)
+        ctx.access.ensure({c.owner for c in found.values()}, Operations.update_case)
         missing = [p.id for p in patches if p.id not in found]
         if missing:
             raise not_found(
@@ -268,12 +268,14 @@ async def delete(ctx: Context, ids: list[str]) -> None:
         for case_id in ids:
             if case_id not in found:
                 raise saved_object_not_found("cases", case_id)
-        ctx.principal.ensure(ctx.space_id, {c.owner for c in found.values()}, Operations.delete_case)
+        ctx.access.ensure({c.owner for c in found.values()}, Operations.delete_case)
         await tx.delete_cases(ctx.space_id, ids)
 
 
 async def find(ctx: Context, query: CaseQuery, page: Page) -> FindCasesResponse:
+    """``query.owners`` names the requested owners; only those the caller may read are searched."""
     validation.paging(page.page, page.per_page)
+    query = dataclasses.replace(query, owners=ctx.access.allowed_owners(query.owners, Operations.find_cases))
     async with ctx.store.read() as tx:
         cases, total = await tx.find_cases(ctx.space_id, query, page)
         cases = await with_totals(tx, ctx, cases)
@@ -290,23 +292,19 @@ async def find(ctx: Context, query: CaseQuery, page: Page) -> FindCasesResponse:
     )
 
 
-def readable_owners(ctx: Context, requested: list[str]) -> list[str]:
-    """The requested owners (all when none) that the caller may read."""
-    allowed = ctx.principal.owners(ctx.space_id)
-    return [o for o in allowed if o in requested] if requested else allowed
-
-
 async def status_counts(ctx: Context, owners: list[str]) -> StatusCounts:
     async with ctx.store.read() as tx:
-        counts = await tx.count_cases_by_status(ctx.space_id, CaseQuery(owners=readable_owners(ctx, owners)))
+        counts = await tx.count_cases_by_status(
+            ctx.space_id, CaseQuery(owners=ctx.access.allowed_owners(owners, Operations.get_statuses))
+        )
     return StatusCounts(counts["open"], counts["in-progress"], counts["closed"])
 
 
 async def tags(ctx: Context, owners: list[str]) -> list[str]:
     async with ctx.store.read() as tx:
-        return await tx.tags(ctx.space_id, readable_owners(ctx, owners))
+        return await tx.tags(ctx.space_id, ctx.access.allowed_owners(owners, Operations.get_tags))
 
 
 async def reporters(ctx: Context, owners: list[str]) -> list[User]:
     async with ctx.store.read() as tx:
-        return await tx.reporters(ctx.space_id, readable_owners(ctx, owners))
+        return await tx.reporters(ctx.space_id, ctx.access.allowed_owners(owners, Operations.get_reporters))

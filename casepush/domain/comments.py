@@ -3,7 +3,7 @@
 import msgspec
 
 from casepush.domain import Context, load_case, new_id, now_iso, user_actions, validation
-from casepush.domain.cases import readable_owners, with_totals
+from casepush.domain.cases import with_totals
 from casepush.errors import bad_request, conflict, not_found, saved_object_not_found
 from casepush.security.authz import Operations
 from casepush.store import Tx, VersionConflict
@@ -57,7 +57,7 @@ async def _case_response(tx: Tx, ctx: Context, case: Case) -> Case:
 async def add(ctx: Context, case_id: str, request: AddComment) -> Case:
     _validate_request(request)
     async with ctx.store.write() as tx:
-        ctx.principal.ensure(ctx.space_id, [request.owner], Operations.create_comment)
+        ctx.access.ensure([request.owner], Operations.create_comment)
         case = await load_case(tx, ctx, case_id)
         if isinstance(request, AddAlertComment) and case.status == "closed":
             raise bad_request("Alert cannot be attached to a closed case")
@@ -98,7 +98,7 @@ async def update(ctx: Context, case_id: str, request: UpdateComment) -> Case:
         if found is None:
             raise saved_object_not_found("cases-comments", request.id)
         owning_case, current = found
-        ctx.principal.ensure(ctx.space_id, [current.owner], Operations.update_comment)
+        ctx.access.ensure([current.owner], Operations.update_comment)
         case = await load_case(tx, ctx, case_id)
         if attachment_type(current) != attachment_type(request):
             raise bad_request("You cannot change the type of the comment.")
@@ -132,7 +132,7 @@ async def update(ctx: Context, case_id: str, request: UpdateComment) -> Case:
 async def delete(ctx: Context, case_id: str, attachment_id: str) -> None:
     async with ctx.store.write() as tx:
         attachment = await _load_attachment(tx, ctx, case_id, attachment_id)
-        ctx.principal.ensure(ctx.space_id, [attachment.owner], Operations.delete_comment)
+        ctx.access.ensure([attachment.owner], Operations.delete_comment)
         case = await load_case(tx, ctx, case_id)
         await tx.delete_attachments(ctx.space_id, case_id, [attachment_id])
         await user_actions.record(
@@ -146,7 +146,7 @@ async def delete_all(ctx: Context, case_id: str) -> None:
         attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
         if not attachments:
             raise not_found(f"No comments found for {case_id}.")
-        ctx.principal.ensure(ctx.space_id, {a.owner for a in attachments}, Operations.delete_comment)
+        ctx.access.ensure({a.owner for a in attachments}, Operations.delete_comment)
         await tx.delete_attachments(ctx.space_id, case_id, None)
         await user_actions.record(
             tx, ctx, case_id, [user_actions.comment_action(ctx, case, "delete", a) for a in attachments]
@@ -156,7 +156,7 @@ async def delete_all(ctx: Context, case_id: str) -> None:
 async def get(ctx: Context, case_id: str, attachment_id: str) -> Attachment:
     async with ctx.store.read() as tx:
         attachment = await _load_attachment(tx, ctx, case_id, attachment_id)
-    ctx.principal.ensure(ctx.space_id, [attachment.owner], Operations.get_comment)
+    ctx.access.ensure([attachment.owner], Operations.get_comment)
     return attachment
 
 
@@ -165,7 +165,7 @@ async def find(ctx: Context, case_id: str, sort_order: str, page: int, per_page:
     validation.paging(page, per_page)
     async with ctx.store.read() as tx:
         case = await load_case(tx, ctx, case_id)
-        ctx.principal.ensure(ctx.space_id, [case.owner], Operations.get_comment)
+        ctx.access.ensure([case.owner], Operations.get_comment)
         comments, total = await tx.list_attachments(
             ctx.space_id, case_id, (page - 1) * per_page, per_page, sort_order == "desc", only_type="user"
         )
@@ -175,13 +175,15 @@ async def find(ctx: Context, case_id: str, sort_order: str, page: int, per_page:
 async def alerts_of_case(ctx: Context, case_id: str) -> list[CaseAlert]:
     async with ctx.store.read() as tx:
         case = await load_case(tx, ctx, case_id)
-        ctx.principal.ensure(ctx.space_id, [case.owner], Operations.get_alerts)
+        ctx.access.ensure([case.owner], Operations.get_alerts)
         return await tx.case_alerts(ctx.space_id, case_id)
 
 
 async def cases_of_alert(ctx: Context, alert_id: str, owners: list[str]) -> list[CaseOfAlert]:
     async with ctx.store.read() as tx:
-        cases = await tx.cases_with_alert(ctx.space_id, alert_id, readable_owners(ctx, owners))
+        cases = await tx.cases_with_alert(
+            ctx.space_id, alert_id, ctx.access.allowed_owners(owners, Operations.get_cases_of_alert)
+        )
         cases = await with_totals(tx, ctx, cases)
     return [
         CaseOfAlert(

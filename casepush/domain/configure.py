@@ -4,7 +4,7 @@ import msgspec
 from msgspec import UNSET
 
 from casepush.domain import Context, new_id, now_iso, validation
-from casepush.domain.cases import readable_owners, validate_connector
+from casepush.domain.cases import validate_connector
 from casepush.domain.custom_fields import duplicated_keys
 from casepush.errors import bad_request, conflict, saved_object_not_found
 from casepush.security.authz import Operations
@@ -42,7 +42,9 @@ def _validate_templates(templates: list[Template]) -> None:
 
 async def get(ctx: Context, owners: list[str]) -> list[Configuration]:
     async with ctx.store.read() as tx:
-        return await tx.list_configurations(ctx.space_id, readable_owners(ctx, owners))
+        return await tx.list_configurations(
+            ctx.space_id, ctx.access.allowed_owners(owners, Operations.find_configurations)
+        )
 
 
 async def create(ctx: Context, request: CreateConfiguration) -> Configuration:
@@ -50,7 +52,7 @@ async def create(ctx: Context, request: CreateConfiguration) -> Configuration:
     _validate_custom_fields(request.customFields)
     _validate_templates(request.templates)
     validate_connector(request.connector)
-    ctx.principal.ensure(ctx.space_id, [request.owner], Operations.create_configuration)
+    ctx.access.ensure([request.owner], Operations.create_configuration)
     async with ctx.store.write() as tx:
         for existing in await tx.list_configurations(ctx.space_id, [request.owner]):
             await tx.delete_configuration(ctx.space_id, existing.id)
@@ -84,7 +86,7 @@ async def update(ctx: Context, configuration_id: str, request: PatchConfiguratio
             if retyped:
                 labels = ", ".join(f'"{f.label}"' for f in retyped)
                 raise bad_request(f"Invalid custom field types in request for the following labels: {labels}")
-        ctx.principal.ensure(ctx.space_id, [current.owner], Operations.update_configuration)
+        ctx.access.ensure([current.owner], Operations.update_configuration)
         if current.version != request.version:
             raise conflict(_STALE)
         changes = {

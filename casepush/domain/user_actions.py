@@ -113,7 +113,7 @@ async def find(
     validation.paging(page, per_page)
     async with ctx.store.read() as tx:
         case = await load_case(tx, ctx, case_id)
-        ctx.principal.ensure(ctx.space_id, [case.owner], Operations.get_user_actions)
+        ctx.access.ensure([case.owner], Operations.get_user_actions)
         stored, attachment_types = type_filter(types)
         found, total = await tx.find_user_actions(
             ctx.space_id,

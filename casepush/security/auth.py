@@ -1,4 +1,4 @@
-"""Authentication: the ``Authorization`` header to a Principal, and the built-in ``elastic`` superuser."""
+"""Authentication: an ``Authorization`` header (Basic or ApiKey) to a Principal, and the ``elastic`` user."""
 
 import base64
 import binascii
@@ -8,26 +8,57 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
-from casepush.security.authz import Principal
+from casepush.security.authz import ApiKeyRef, Grants, Principal
 from casepush.security.passwords import generate_password, hash_password, verify_password_async
-from casepush.store import Store, StoredUser
+from casepush.security.roles import SUPERUSER_ROLE, role_bodies
+from casepush.store import Store, StoredApiKey, StoredUser, Tx
 from casepush.types import User
 
 log = logging.getLogger(__name__)
 
 SUPERUSER = "elastic"
-SUPERUSER_ROLE = "superuser"
+#: Compared against when a user or key does not exist, so that the answer takes as long as for a
+#: wrong secret and does not tell which names exist.
+_DUMMY_PASSWORD_HASH = hash_password(secrets.token_urlsafe(16))
+_DUMMY_SECRET_HASH = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Credentials were sent but refused: by user name, or (``username`` None) as an API key."""
+
+    username: str | None
+
+    def reason(self, path: str) -> str:
+        """Elasticsearch's words, which Kibana shows in its 401."""
+        if self.username is None:
+            return (
+                "unable to authenticate with provided credentials"
+                " and anonymous access is not allowed for this request"
+            )
+        return f"unable to authenticate user [{self.username}] for REST request [{path}]"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def api_key_digest(secret: str) -> str:
+    """API key secrets are random and long, so one SHA-256 is enough (no slow hash needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Authenticator:
-    """Checks Basic credentials against stored hashes.
+    """Checks credentials against stored hashes and resolves the caller's roles.
 
     A slow hash on every request would cap throughput, so a verified credential is remembered for
-    a short while under a keyed digest (never the password itself), as Elasticsearch's realm cache does.
+    a short while under a keyed digest (never the secret itself), as Elasticsearch's realm and API key
+    caches do. Any change to users, roles or keys on this instance empties the cache at once.
     """
 
-    def __init__(self, store: Store, cache_ttl: float = 300.0, cache_size: int = 1024):
+    def __init__(self, store: Store, cache_ttl: float = 60.0, cache_size: int = 1024):
         self.store = store
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
@@ -35,43 +66,86 @@ class Authenticator:
         self._cache_key = secrets.token_bytes(32)
 
     def forget(self) -> None:
-        """Drop cached credentials, e.g. after a password change."""
+        """Drop cached credentials, e.g. after a password, role or key change."""
         self._cache.clear()
 
-    async def authenticate(self, authorization: str | None) -> Principal | None:
+    async def authenticate(self, authorization: str | None) -> Principal | Failure | None:
+        """The caller, a Failure for wrong credentials, or None when no credentials were sent."""
         if not authorization:
             return None
         scheme, _, value = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            return None
         try:
-            username, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+            name, sep, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
+            name, sep, secret = "", "", ""
+        scheme = scheme.lower()
+        if scheme not in ("basic", "apikey"):
             return None
         if not sep:
-            return None
-        return await self._basic(username, password)
-
-    async def _basic(self, username: str, password: str) -> Principal | None:
-        digest = hmac.new(self._cache_key, f"{username}\0{password}".encode(), hashlib.sha256).digest()
+            return Failure(None if scheme == "apikey" else name)
+        digest = hmac.new(self._cache_key, f"{scheme}\0{name}\0{secret}".encode(), hashlib.sha256).digest()
         cached = self._cache.get(digest)
         if cached and cached[0] > time.monotonic():
             self._cache.move_to_end(digest)
             return cached[1]
-        async with self.store.read() as tx:
-            stored = await tx.get_user(username)
-        if stored is None or not await verify_password_async(password, stored.password_hash):
-            return None
-        principal = principal_for(stored)
-        self._cache[digest] = (time.monotonic() + self.cache_ttl, principal)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        if scheme == "basic":
+            principal, expires = await self._basic(name, secret), None
+        else:
+            principal, expires = await self._api_key(name, secret)
+        if isinstance(principal, Principal):
+            self._remember(digest, principal, expires)
         return principal
 
+    def _remember(self, digest: bytes, principal: Principal, expires_ms: int | None) -> None:
+        ttl = self.cache_ttl
+        if expires_ms is not None:
+            ttl = min(ttl, (expires_ms - now_ms()) / 1000)
+        self._cache[digest] = (time.monotonic() + ttl, principal)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
-def principal_for(stored: StoredUser) -> Principal:
-    user = User(email=stored.email, full_name=stored.full_name, username=stored.username)
-    return Principal(user=user, superuser=SUPERUSER_ROLE in stored.roles)
+    async def _basic(self, username: str, password: str) -> Principal | Failure:
+        async with self.store.read() as tx:
+            stored = await tx.get_user(username)
+        verified = await verify_password_async(
+            password, stored.password_hash if stored else _DUMMY_PASSWORD_HASH
+        )
+        if stored is None or not verified or not stored.enabled:
+            return Failure(username)
+        async with self.store.read() as tx:
+            return await principal_for(tx, stored)
+
+    async def _api_key(self, key_id: str, secret: str) -> tuple[Principal | Failure, int | None]:
+        async with self.store.read() as tx:
+            key = await tx.get_api_key(key_id)
+            matches = hmac.compare_digest(
+                api_key_digest(secret), key.secret_hash if key else _DUMMY_SECRET_HASH
+            )
+            if key is None or not matches or not usable(key):
+                return Failure(None), None
+            owner = await tx.get_user(key.username)
+            if owner is None or not owner.enabled:
+                return Failure(None), None
+            return await principal_for(tx, owner, key), key.expires_ms
+
+
+def usable(key: StoredApiKey) -> bool:
+    return key.invalidated_ms is None and (key.expires_ms is None or key.expires_ms > now_ms())
+
+
+async def principal_for(tx: Tx, stored: StoredUser, api_key: StoredApiKey | None = None) -> Principal:
+    """A user's identity and grants; an API key acts as its owner with the owner's current roles."""
+    bodies = await role_bodies(tx, stored.roles)
+    grants = Grants.of(
+        (privilege for body in bodies for privilege in body.kibana), superuser=SUPERUSER_ROLE in stored.roles
+    )
+    return Principal(
+        user=User(email=stored.email, full_name=stored.full_name, username=stored.username),
+        roles=tuple(stored.roles),
+        grants=grants,
+        api_key=ApiKeyRef(api_key.id, api_key.name) if api_key else None,
+        metadata=stored.metadata,
+    )
 
 
 async def ensure_superuser(store: Store, password: str | None) -> str | None:
@@ -89,7 +163,12 @@ async def ensure_superuser(store: Store, password: str | None) -> str | None:
         elif stored is not None and await verify_password_async(password, stored.password_hash):
             return None
         await tx.put_user(
-            StoredUser(username=SUPERUSER, password_hash=hash_password(password), roles=[SUPERUSER_ROLE])
+            StoredUser(
+                username=SUPERUSER,
+                password_hash=hash_password(password),
+                roles=[SUPERUSER_ROLE],
+                metadata={"_reserved": True},
+            )
         )
         log.info("%s the password of the %s user", "generated" if generated else "set", SUPERUSER)
         return generated

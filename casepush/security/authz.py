@@ -1,10 +1,12 @@
-"""Who the caller is and what Kibana's feature privileges let them do, with Kibana's 403 texts."""
+"""Kibana's feature privileges: roles to grants, grants to what a caller may do in a space, and 403 texts."""
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
 from casepush.errors import forbidden
-from casepush.types import OWNERS, User
+from casepush.types import OWNERS, KibanaPrivilege, User
 
 #: The cases feature that guards each owner's objects (CONTRACT section 3).
 OWNER_FEATURES = {
@@ -12,11 +14,39 @@ OWNER_FEATURES = {
     "observability": "observabilityCases",
     "securitySolution": "securitySolutionCases",
 }
+#: Connectors ("Actions and Connectors").
+ACTIONS_FEATURE = "actions"
+FEATURES = (*OWNER_FEATURES.values(), ACTIONS_FEATURE)
+#: Kibana renamed the cases features twice (``generalCasesV2``, ``generalCasesV3``); every name is accepted.
+_VERSIONED = re.compile(r"^(?P<base>.+?)(V[23])?$")
+ALL_SPACES = "*"
+
+
+def canonical_feature(feature_id: str) -> str | None:
+    """The feature an id (maybe a versioned alias) names, or None when casepush has no such feature."""
+    match = _VERSIONED.match(feature_id)
+    base = match["base"] if match else feature_id
+    if base in OWNER_FEATURES.values():
+        return base
+    return feature_id if feature_id == ACTIONS_FEATURE else None
 
 
 class Level(Enum):
     READ = "read"
     ALL = "all"
+
+    def covers(self, needed: "Level") -> bool:
+        return self is Level.ALL or needed is Level.READ
+
+
+#: Privilege names that grant something. Kibana's finer ones (``minimal_all``, sub-feature privileges
+#: such as ``cases_delete``) are kept in the role but grant nothing here, so they never grant too much.
+LEVEL_NAMES = frozenset(level.value for level in Level)
+
+
+def strongest(*levels: Level | None) -> Level | None:
+    present = [level for level in levels if level is not None]
+    return Level.ALL if Level.ALL in present else (present[0] if present else None)
 
 
 @dataclass(frozen=True)
@@ -36,54 +66,120 @@ class Operations:
     find_cases = Operation("access", "cases", Level.READ)
     get_tags = Operation("access", "case", Level.READ)
     get_reporters = Operation("access", "case", Level.READ)
-    get_alerts = Operation("access", "alerts attached to the case", Level.READ)
+    get_alerts = Operation("access", "comments", Level.READ)
+    get_statuses = Operation("access", "cases", Level.READ)
+    get_cases_of_alert = Operation("access", "cases", Level.READ)
     create_comment = Operation("create", "comments", Level.ALL)
     update_comment = Operation("update", "comments", Level.ALL)
     delete_comment = Operation("delete", "comments", Level.ALL)
     get_comment = Operation("access", "comments", Level.READ)
     get_user_actions = Operation("access", "user actions", Level.READ)
-    find_configurations = Operation("access", "configurations", Level.READ)
-    create_configuration = Operation("create", "configuration", Level.ALL)
-    update_configuration = Operation("update", "configuration", Level.ALL)
+    find_configurations = Operation("access", "case configurations", Level.READ)
+    create_configuration = Operation("create", "case configuration", Level.ALL)
+    update_configuration = Operation("update", "case configuration", Level.ALL)
     push_case = Operation("push", "case", Level.ALL)
 
 
 @dataclass(frozen=True)
-class Principal:
-    """An authenticated caller.
+class Grants:
+    """What a caller's roles grant: per space id (or ``*``), the level on each feature.
 
-    ``features`` maps a space id (or ``*``) to the level granted on each feature id.
+    ``manages_spaces`` comes with the base privilege ``all`` on every space, as Kibana's ``space:manage``.
     """
 
-    user: User
     superuser: bool = False
-    features: dict[str, dict[str, Level]] = field(default_factory=dict)
+    spaces: dict[str, dict[str, Level]] = field(default_factory=dict)
+    manages_spaces: bool = False
 
-    def level(self, space_id: str, feature: str) -> Level | None:
+    @classmethod
+    def of(cls, privileges: Iterable[KibanaPrivilege], superuser: bool = False) -> "Grants":
+        spaces: dict[str, dict[str, Level]] = {}
+        manages_spaces = superuser
+        for privilege in privileges:
+            base = strongest(*(Level(name) for name in privilege.base if name in LEVEL_NAMES))
+            levels = dict.fromkeys(FEATURES, base) if base else {}
+            for feature_id, names in privilege.feature.items():
+                feature = canonical_feature(feature_id)
+                level = strongest(*(Level(name) for name in names if name in LEVEL_NAMES))
+                if feature is not None and level is not None:
+                    levels[feature] = strongest(levels.get(feature), level)
+            for space_id in privilege.spaces:
+                granted = spaces.setdefault(space_id, {})
+                for feature, level in levels.items():
+                    granted[feature] = strongest(granted.get(feature), level)
+            manages_spaces = manages_spaces or (base is Level.ALL and ALL_SPACES in privilege.spaces)
+        return cls(superuser=superuser, spaces=spaces, manages_spaces=manages_spaces)
+
+    def in_space(self, space_id: str) -> dict[str, Level]:
         if self.superuser:
-            return Level.ALL
-        levels = [
-            grants[feature]
-            for space in (space_id, "*")
-            if feature in (grants := self.features.get(space, {}))
-        ]
-        if Level.ALL in levels:
-            return Level.ALL
-        return levels[0] if levels else None
+            return dict.fromkeys(FEATURES, Level.ALL)
+        here, everywhere = self.spaces.get(space_id, {}), self.spaces.get(ALL_SPACES, {})
+        return {
+            feature: level
+            for feature in FEATURES
+            if (level := strongest(here.get(feature), everywhere.get(feature))) is not None
+        }
 
-    def may(self, space_id: str, owner: str, level: Level) -> bool:
-        granted = self.level(space_id, OWNER_FEATURES[owner])
-        return granted is Level.ALL or (granted is Level.READ and level is Level.READ)
+    def may_enter(self, space_id: str) -> bool:
+        """Kibana's ``login`` at a space: any privilege there."""
+        return bool(self.in_space(space_id))
 
-    def owners(self, space_id: str, level: Level = Level.READ) -> list[str]:
-        """The owners whose objects this caller may see (or change) in a space."""
-        return [owner for owner in OWNERS if self.may(space_id, owner, level)]
 
-    def ensure(self, space_id: str, owners: list[str] | set[str], operation: Operation) -> None:
-        """Raise Kibana's 403 unless every owner allows the operation."""
-        denied = sorted({o for o in owners if not self.may(space_id, o, operation.level)})
-        if denied or (not owners and not self.owners(space_id, operation.level)):
-            raise forbidden(unauthorized_message(operation, sorted(set(owners))))
+@dataclass(frozen=True)
+class ApiKeyRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: who (``user``, ``roles``), how (``api_key``) and what they are granted."""
+
+    user: User
+    roles: tuple[str, ...] = ()
+    grants: Grants = Grants()
+    api_key: ApiKeyRef | None = None
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def superuser(self) -> bool:
+        return self.grants.superuser
+
+    def access(self, space_id: str, disabled_features: Iterable[str] = ()) -> "Access":
+        """What this caller may do in a space; a feature the space disables is out of reach even for
+        the superuser, as in Kibana."""
+        disabled = {canonical_feature(f) for f in disabled_features}
+        levels = {f: level for f, level in self.grants.in_space(space_id).items() if f not in disabled}
+        return Access(levels)
+
+
+@dataclass(frozen=True)
+class Access:
+    """The levels a caller holds in one space, with Kibana's checks and 403 messages."""
+
+    levels: dict[str, Level]
+
+    def may(self, owner: str, level: Level) -> bool:
+        granted = self.levels.get(OWNER_FEATURES[owner])
+        return granted is not None and granted.covers(level)
+
+    def owners(self, level: Level = Level.READ) -> list[str]:
+        """The owners whose objects this caller may see (or change)."""
+        return [owner for owner in OWNERS if self.may(owner, level)]
+
+    def ensure(self, owners: Iterable[str], operation: Operation) -> None:
+        """Raise Kibana's 403 unless every owner allows the operation (and, with no owner, any does)."""
+        owners = sorted(set(owners))
+        denied = [o for o in owners if not self.may(o, operation.level)]
+        if denied or (not owners and not self.owners(operation.level)):
+            raise forbidden(unauthorized_message(operation, owners))
+
+    def allowed_owners(self, requested: list[str], operation: Operation) -> list[str]:
+        """The requested owners (every one when none is named) the caller may read; a 403 when the
+        caller may read no owner at all, as Kibana's find filter."""
+        self.ensure([], operation)
+        allowed = self.owners(operation.level)
+        return [o for o in allowed if o in requested] if requested else allowed
 
 
 def unauthorized_message(operation: Operation, owners: list[str]) -> str:

@@ -31,6 +31,10 @@ async def verify_password_async(password: str, stored: str) -> bool:
     return await asyncio.to_thread(verify_password, password, stored)
 
 
+async def hash_password_async(password: str) -> str:
+    return await asyncio.to_thread(hash_password, password)
+
+
 def generate_password() -> str:
     return secrets.token_urlsafe(15)
 

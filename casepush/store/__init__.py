@@ -10,8 +10,9 @@ import base64
 import json
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
-from casepush.types import Attachment, Case, CaseAlert, Configuration, User, UserAction
+from casepush.types import Attachment, Case, CaseAlert, Configuration, RoleBody, Space, User, UserAction
 
 
 class VersionConflict(Exception):
@@ -70,6 +71,22 @@ class StoredUser:
     full_name: str | None = None
     email: str | None = None
     roles: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
+
+
+@dataclass
+class StoredApiKey:
+    """An API key; only a digest of its secret is kept. Times are epoch milliseconds."""
+
+    id: str
+    name: str
+    username: str
+    secret_hash: str
+    created_ms: int
+    expires_ms: int | None = None
+    invalidated_ms: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class Tx(abc.ABC):
@@ -175,15 +192,63 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     async def delete_configuration(self, space_id: str, configuration_id: str) -> None: ...
 
-    # identities and spaces
+    # spaces
+    @abc.abstractmethod
+    async def list_spaces(self) -> list[Space]: ...
+
+    @abc.abstractmethod
+    async def get_space(self, space_id: str) -> Space | None: ...
+
+    @abc.abstractmethod
+    async def insert_space(self, space: Space) -> bool:
+        """False when a space with that id exists."""
+
+    @abc.abstractmethod
+    async def update_space(self, space: Space) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_space(self, space_id: str) -> None:
+        """Delete a space with every object in it."""
+
+    # users, roles and API keys (not space-scoped)
     @abc.abstractmethod
     async def get_user(self, username: str) -> StoredUser | None: ...
 
     @abc.abstractmethod
-    async def put_user(self, user: StoredUser) -> None: ...
+    async def list_users(self) -> list[StoredUser]: ...
 
     @abc.abstractmethod
-    async def space_exists(self, space_id: str) -> bool: ...
+    async def put_user(self, user: StoredUser) -> bool:
+        """Insert or replace; True when the user is new."""
+
+    @abc.abstractmethod
+    async def delete_user(self, username: str) -> bool:
+        """Delete a user and their API keys; False when there was none."""
+
+    @abc.abstractmethod
+    async def get_roles(self, names: list[str]) -> dict[str, RoleBody]: ...
+
+    @abc.abstractmethod
+    async def list_roles(self) -> dict[str, RoleBody]: ...
+
+    @abc.abstractmethod
+    async def put_role(self, name: str, role: RoleBody) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_role(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def insert_api_key(self, key: StoredApiKey) -> None: ...
+
+    @abc.abstractmethod
+    async def get_api_key(self, key_id: str) -> StoredApiKey | None: ...
+
+    @abc.abstractmethod
+    async def list_api_keys(self, username: str | None) -> list[StoredApiKey]:
+        """Every key, or those of one user, oldest first."""
+
+    @abc.abstractmethod
+    async def invalidate_api_key(self, key_id: str, at_ms: int) -> None: ...
 
 
 class Store(abc.ABC):

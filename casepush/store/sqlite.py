@@ -1,7 +1,9 @@
 """The SQLite backend (aiosqlite): WAL, one serialised writer connection, one reader connection."""
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -15,6 +17,7 @@ from casepush.store import (
     CaseQuery,
     Page,
     Store,
+    StoredApiKey,
     StoredUser,
     Tx,
     VersionConflict,
@@ -27,6 +30,8 @@ from casepush.types import (
     Case,
     CaseAlert,
     Configuration,
+    RoleBody,
+    Space,
     User,
     UserAction,
     as_list,
@@ -52,6 +57,8 @@ _attachment_decoder = msgspec.json.Decoder(Attachment)
 _user_action_decoder = msgspec.json.Decoder(UserAction)
 _configuration_decoder = msgspec.json.Decoder(Configuration)
 _user_decoder = msgspec.json.Decoder(User)
+_space_decoder = msgspec.json.Decoder(Space)
+_role_decoder = msgspec.json.Decoder(RoleBody)
 _encoder = msgspec.json.Encoder()
 
 
@@ -474,25 +481,137 @@ class SqliteTx(Tx):
             "DELETE FROM configurations WHERE id = ? AND space_id = ?", [configuration_id, space_id]
         )
 
-    # --- identities and spaces -------------------------------------------------------------
+    # --- spaces ---------------------------------------------------------------------------
+
+    async def list_spaces(self) -> list[Space]:
+        rows = await self._all("SELECT data FROM spaces")
+        return sorted((_space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
+
+    async def get_space(self, space_id: str) -> Space | None:
+        row = await self._one("SELECT data FROM spaces WHERE id = ?", [space_id])
+        return None if row is None else _space_decoder.decode(row[0])
+
+    async def insert_space(self, space: Space) -> bool:
+        inserted = await self._run(
+            "INSERT INTO spaces (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            [space.id, _encoder.encode(space)],
+        )
+        return inserted == 1
+
+    async def update_space(self, space: Space) -> None:
+        await self._run("UPDATE spaces SET data = ? WHERE id = ?", [_encoder.encode(space), space.id])
+
+    async def delete_space(self, space_id: str) -> None:
+        # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
+        for table in ("cases", "configurations"):
+            await self._run(f"DELETE FROM {table} WHERE space_id = ?", [space_id])
+        await self._run("DELETE FROM spaces WHERE id = ?", [space_id])
+
+    # --- users, roles and API keys ---------------------------------------------------------
 
     async def get_user(self, username: str) -> StoredUser | None:
-        row = await self._one("SELECT password_hash, data FROM users WHERE username = ?", [username])
-        if row is None:
-            return None
-        info = msgspec.json.decode(row[1])
-        return StoredUser(username=username, password_hash=row[0], **info)
+        row = await self._one(
+            "SELECT username, password_hash, data FROM users WHERE username = ?", [username]
+        )
+        return None if row is None else _stored_user(*row)
 
-    async def put_user(self, user: StoredUser) -> None:
-        info = {"full_name": user.full_name, "email": user.email, "roles": user.roles}
+    async def list_users(self) -> list[StoredUser]:
+        rows = await self._all("SELECT username, password_hash, data FROM users ORDER BY username")
+        return [_stored_user(*row) for row in rows]
+
+    async def put_user(self, user: StoredUser) -> bool:
+        existed = await self._one("SELECT 1 FROM users WHERE username = ?", [user.username])
+        info = dataclasses.asdict(user)
+        del info["username"], info["password_hash"]
         await self._run(
             "INSERT INTO users (username, password_hash, data) VALUES (?,?,?) ON CONFLICT (username)"
             " DO UPDATE SET password_hash = excluded.password_hash, data = excluded.data",
             [user.username, user.password_hash, _encoder.encode(info)],
         )
+        return existed is None
 
-    async def space_exists(self, space_id: str) -> bool:
-        return await self._one("SELECT 1 FROM spaces WHERE id = ?", [space_id]) is not None
+    async def delete_user(self, username: str) -> bool:
+        await self._run(
+            "UPDATE api_keys SET invalidated_ms = ? WHERE username = ? AND invalidated_ms IS NULL",
+            [int(time.time() * 1000), username],
+        )
+        return await self._run("DELETE FROM users WHERE username = ?", [username]) == 1
+
+    async def get_roles(self, names: list[str]) -> dict[str, RoleBody]:
+        if not names:
+            return {}
+        rows = await self._all(f"SELECT name, data FROM roles WHERE name IN ({_placeholders(names)})", names)
+        return {name: _role_decoder.decode(data) for name, data in rows}
+
+    async def list_roles(self) -> dict[str, RoleBody]:
+        rows = await self._all("SELECT name, data FROM roles ORDER BY name")
+        return {name: _role_decoder.decode(data) for name, data in rows}
+
+    async def put_role(self, name: str, role: RoleBody) -> None:
+        await self._run(
+            "INSERT INTO roles (name, data) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
+            [name, _encoder.encode(role)],
+        )
+
+    async def delete_role(self, name: str) -> bool:
+        return await self._run("DELETE FROM roles WHERE name = ?", [name]) == 1
+
+    async def insert_api_key(self, key: StoredApiKey) -> None:
+        await self._run(
+            "INSERT INTO api_keys (id, username, secret_hash, created_ms, expires_ms, invalidated_ms, data)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [
+                key.id,
+                key.username,
+                key.secret_hash,
+                key.created_ms,
+                key.expires_ms,
+                key.invalidated_ms,
+                _encoder.encode({"name": key.name, "metadata": key.metadata}),
+            ],
+        )
+
+    async def get_api_key(self, key_id: str) -> StoredApiKey | None:
+        row = await self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE id = ?", [key_id])
+        return None if row is None else _stored_api_key(*row)
+
+    async def list_api_keys(self, username: str | None) -> list[StoredApiKey]:
+        where, params = ("WHERE username = ?", [username]) if username is not None else ("", [])
+        rows = await self._all(
+            f"SELECT {_API_KEY_COLUMNS} FROM api_keys {where} ORDER BY created_ms, id", params
+        )
+        return [_stored_api_key(*row) for row in rows]
+
+    async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
+        await self._run("UPDATE api_keys SET invalidated_ms = ? WHERE id = ?", [at_ms, key_id])
+
+
+_API_KEY_COLUMNS = "id, username, secret_hash, created_ms, expires_ms, invalidated_ms, data"
+
+
+def _stored_user(username: str, password_hash: str, data: bytes) -> StoredUser:
+    return StoredUser(username=username, password_hash=password_hash, **msgspec.json.decode(data))
+
+
+def _stored_api_key(
+    key_id: str,
+    username: str,
+    secret_hash: str,
+    created: int,
+    expires: int | None,
+    invalidated: int | None,
+    data: bytes,
+) -> StoredApiKey:
+    return StoredApiKey(
+        id=key_id,
+        username=username,
+        secret_hash=secret_hash,
+        created_ms=created,
+        expires_ms=expires,
+        invalidated_ms=invalidated,
+        **msgspec.json.decode(data),
+    )
 
 
 def alert_pairs(attachment: AlertComment) -> list[tuple[str, str]]:

@@ -106,7 +106,7 @@ async def find_cases(request: web.Request) -> web.Response:
     _check_filter_sizes(params)
     assignees = as_list(params.assignees)
     query = CaseQuery(
-        owners=cases.readable_owners(context(request), as_list(params.owner)),
+        owners=as_list(params.owner),
         statuses=as_list(params.status),
         severities=as_list(params.severity),
         tags=as_list(params.tags),

@@ -1,6 +1,11 @@
-"""Request bodies and query strings into msgspec structs, with Kibana's (io-ts) 400 messages."""
+"""Request bodies and query strings into msgspec structs, with Kibana's 400 messages.
+
+Kibana validates the Cases API with io-ts and its other APIs (spaces, roles, connectors) with
+``@kbn/config-schema``; each phrases a bad field its own way, so both formatters live here.
+"""
 
 import re
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -18,44 +23,138 @@ _MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]*)`")
 _PATH_PART = re.compile(r"\.(?P<key>[A-Za-z_$][\w$-]*)|\[(?P<index>\d+)\]|\[(?P<quoted>'[^']*'|\"[^\"]*\")\]")
 
 
-async def body(request: web.Request, type_: type[T]) -> T:
+#: ``(msgspec error, document, target type) -> Kibana message``
+Phrasing = Callable[[str, Any, Any], str]
+
+
+async def body(request: web.Request, type_: type[T], phrasing: "Phrasing | None" = None) -> T:
     """The JSON body as ``type_``: bad JSON and wrong fields become Kibana's 400s."""
     raw = await request.read()
     try:
         document = _json_decoder.decode(raw)
     except msgspec.DecodeError:
         raise bad_request("Invalid request payload JSON format") from None
-    return convert(document, type_)
+    return convert(document, type_, phrasing=phrasing or kibana_message)
 
 
-def query(request: web.Request, type_: type[T]) -> T:
+def query(request: web.Request, type_: type[T], phrasing: "Phrasing | None" = None) -> T:
     """Query parameters as ``type_``: repeated keys make lists, numbers are parsed from text."""
     raw: dict[str, Any] = {}
     for key in request.query:
         values = request.query.getall(key)
         raw[key] = values if len(values) > 1 else values[0]
-    return convert(raw, type_, strict=False)
+    return convert(raw, type_, strict=False, phrasing=phrasing)
 
 
-def convert(document: Any, type_: type[T], strict: bool = True) -> T:
+def convert(document: Any, type_: type[T], strict: bool = True, phrasing: "Phrasing | None" = None) -> T:
     try:
         return msgspec.convert(document, type_, strict=strict)
     except msgspec.ValidationError as exc:
-        raise bad_request(kibana_message(str(exc), document)) from None
+        raise bad_request((phrasing or kibana_message)(str(exc), document, type_)) from None
 
 
-def kibana_message(error: str, document: Any) -> str:
-    """Rephrase a msgspec error as io-ts ``formatErrors`` would: the value and its field names."""
+def _located(error: str) -> tuple[str, list[str | int]]:
+    """The error without its `` - at `$...` `` suffix, and the path it names (with a missing key)."""
     at = _AT.search(error)
     path = _parse_path(at.group("path")) if at else []
     detail = error[: at.start()] if at else error
-    if unknown := _UNKNOWN.match(detail):
-        return f'invalid keys "{unknown.group("key")}"'
     if missing := _MISSING.match(detail):
         path.append(missing.group("key"))
-    value = _lookup(document, path)
+    return detail, path
+
+
+def kibana_message(error: str, document: Any, type_: Any = None) -> str:
+    """Rephrase a msgspec error as io-ts ``formatErrors`` would: the value and its field names."""
+    detail, path = _located(error)
+    if unknown := _UNKNOWN.match(detail):
+        return f'invalid keys "{unknown.group("key")}"'
     keys = ",".join(str(p) for p in path if isinstance(p, str))
-    return invalid_value(value, keys)
+    return invalid_value(_lookup(document, path), keys)
+
+
+def config_schema_message(where: str) -> Phrasing:
+    """Rephrase a msgspec error as ``@kbn/config-schema`` does, prefixed ``[request body.<field>]``."""
+
+    def phrase(error: str, document: Any, type_: Any) -> str:
+        detail, path = _located(error)
+        if unknown := _UNKNOWN.match(detail):
+            path.append(unknown.group("key"))
+            return f"[{_dotted(where, path)}]: definition for this key is missing"
+        expected = _type_at(msgspec.inspect.type_info(type_), path)
+        if isinstance(expected, msgspec.inspect.LiteralType):
+            return f"[{_dotted(where, path)}]: types that failed validation:\n" + "\n".join(
+                f"- [{_dotted(where, [*path, i])}]: expected value to equal [{value}]"
+                for i, value in enumerate(expected.values)
+            )
+        actual = _js_type(_lookup(document, path))
+        return (
+            f"[{_dotted(where, path)}]: expected value of type [{_schema_type(expected)}] but got [{actual}]"
+        )
+
+    return phrase
+
+
+def elasticsearch_message(request_name: str) -> Phrasing:
+    """Rephrase a msgspec error as Elasticsearch's request parsers do (its ``parse_exception`` reason)."""
+
+    def phrase(error: str, document: Any, type_: Any) -> str:
+        detail, path = _located(error)
+        if unknown := _UNKNOWN.match(detail):
+            return f"failed to parse {request_name}. unexpected field [{unknown.group('key')}]"
+        expected = _schema_type(_type_at(msgspec.inspect.type_info(type_), path))
+        field = ".".join(map(str, path))
+        return f"failed to parse {request_name}. expected field [{field}] to be of type {expected}"
+
+    return phrase
+
+
+def _dotted(where: str, path: list[str | int]) -> str:
+    return ".".join([where, *map(str, path)])
+
+
+def _type_at(info: Any, path: list[str | int]) -> Any:
+    """The msgspec type info of the field a path names."""
+    for part in path:
+        info = _without_none(info)
+        if isinstance(info, msgspec.inspect.StructType):
+            info = next((f.type for f in info.fields if f.encode_name == part), None)
+        elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.DictType):
+            info = info.item_type if isinstance(info, msgspec.inspect.ListType) else info.value_type
+    return _without_none(info)
+
+
+def _without_none(info: Any) -> Any:
+    if isinstance(info, msgspec.inspect.UnionType):
+        kept = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        return kept[0] if len(kept) == 1 else info
+    return info
+
+
+_SCHEMA_TYPES = {
+    msgspec.inspect.StrType: "string",
+    msgspec.inspect.IntType: "number",
+    msgspec.inspect.FloatType: "number",
+    msgspec.inspect.BoolType: "boolean",
+    msgspec.inspect.ListType: "array",
+    msgspec.inspect.DictType: "object",
+    msgspec.inspect.StructType: "object",
+}
+
+
+def _schema_type(info: Any) -> str:
+    return _SCHEMA_TYPES.get(type(info), "object")
+
+
+def _js_type(value: Any) -> str:
+    """``typeDetect`` as config-schema reports the type it got."""
+    if value is UNDEFINED:
+        return "undefined"
+    if value is None:
+        return "null"
+    for python_type, name in ((bool, "boolean"), (str, "string"), (int | float, "number"), (list, "Array")):
+        if isinstance(value, python_type):
+            return name
+    return "Object"
 
 
 def _parse_path(text: str) -> list[str | int]:

@@ -7,16 +7,20 @@ from http import HTTPStatus
 
 from aiohttp import web
 
-from casepush.errors import KibanaError
+from casepush.errors import KibanaError, relayed
+from casepush.security.auth import Failure
+from casepush.security.authz import Principal
 from casepush.types import ErrorBody
 from casepush.web import responses
 from casepush.web.routing import Handler
-from casepush.web.state import AUTHENTICATOR, DEFAULT_SPACE, PRINCIPAL, REQUEST_ID, STORE, space_of
+from casepush.web.state import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SPACE, STORE, space_of
 
 log = logging.getLogger("casepush.http")
 
 #: Paths anyone may call.
 PUBLIC_PATHS = frozenset({"/api/status"})
+#: The schemes a client may answer a 401 with, as Elasticsearch offers them.
+CHALLENGES = ('Basic realm="security", charset="UTF-8"', "ApiKey")
 #: Kibana's ``server.maxPayload`` default.
 MAX_PAYLOAD_BYTES = 1024 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -67,15 +71,21 @@ async def kibana_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Basic or ApiKey credentials on every path but the public ones; Kibana's 401 otherwise."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
-    principal = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
-    if principal is None:
-        return error_response(
-            401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="kibana", charset="UTF-8"'}
-        )
-    request[PRINCIPAL] = principal
-    return await handler(request)
+    found = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
+    if isinstance(found, Principal):
+        request[PRINCIPAL] = found
+        return await handler(request)
+    message = "Unauthorized"
+    if isinstance(found, Failure):
+        # Kibana relays Elasticsearch's refusal in the ES client's words.
+        message = relayed("security_exception", found.reason(request.path_qs))
+    response = error_response(401, message)
+    for challenge in CHALLENGES:
+        response.headers.add("WWW-Authenticate", challenge)
+    return response
 
 
 @web.middleware
@@ -87,12 +97,14 @@ async def xsrf(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def spaces(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """``/s/{space_id}`` must name an existing space."""
-    space_id = space_of(request)
-    if space_id != DEFAULT_SPACE:
-        async with request.app[STORE].read() as tx:
-            if not await tx.space_exists(space_id):
-                return error_response(404, "Not Found")
+    """``/s/{space_id}`` must name an existing space; handlers see it (and its disabled features)."""
+    if PRINCIPAL not in request:
+        return await handler(request)
+    async with request.app[STORE].read() as tx:
+        space = await tx.get_space(space_of(request))
+    if space is None:
+        return error_response(404, "Not Found")
+    request[SPACE] = space
     return await handler(request)
 
 

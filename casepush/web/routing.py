@@ -10,9 +10,11 @@ SPACE_PREFIX = "/s/{space_id}"
 
 
 class Routes:
-    """Collects handlers of one API area with decorators; ``apply`` registers both path forms."""
+    """Collects handlers of one API area with decorators; ``apply`` registers both path forms, or
+    only the bare one when ``spaced`` is false (Elasticsearch's paths, the status page)."""
 
-    def __init__(self) -> None:
+    def __init__(self, spaced: bool = True) -> None:
+        self.spaced = spaced
         self._routes: list[tuple[str, str, Handler]] = []
 
     def _add(self, method: str, path: str) -> Callable[[Handler], Handler]:
@@ -37,8 +39,8 @@ class Routes:
     def delete(self, path: str) -> Callable[[Handler], Handler]:
         return self._add("DELETE", path)
 
-    def apply(self, app: web.Application, spaced: bool = True) -> None:
+    def apply(self, app: web.Application) -> None:
         for method, path, handler in self._routes:
             app.router.add_route(method, path, handler)
-            if spaced:
+            if self.spaced:
                 app.router.add_route(method, SPACE_PREFIX + path, handler)

@@ -7,6 +7,7 @@ from casepush.domain import Context
 from casepush.security.auth import Authenticator
 from casepush.security.authz import Principal
 from casepush.store import Store
+from casepush.types import Space
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -15,6 +16,7 @@ AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 #: Request keys set by the middleware.
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
+SPACE = web.RequestKey("space", Space)
 
 DEFAULT_SPACE = "default"
 
@@ -24,5 +26,10 @@ def space_of(request: web.Request) -> str:
 
 
 def context(request: web.Request) -> Context:
-    principal: Principal = request[PRINCIPAL]
-    return Context(store=request.app[STORE], space_id=space_of(request), principal=principal)
+    principal, space = request[PRINCIPAL], request[SPACE]
+    return Context(
+        store=request.app[STORE],
+        space_id=space.id,
+        principal=principal,
+        access=principal.access(space.id, space.disabledFeatures),
+    )

@@ -7,7 +7,7 @@ from casepush.types import OverallStatus, ServiceStatus, StatusLevel, VersionInf
 from casepush.web import responses
 from casepush.web.routing import Routes
 
-routes = Routes()
+routes = Routes(spaced=False)
 
 
 @routes.get("/api/status")

@@ -1,0 +1,128 @@
+"""Kibana's spaces: validation with its config-schema messages, who may see and manage them."""
+
+import re
+
+import msgspec
+
+from casepush.domain import Context
+from casepush.domain.validation import js_length
+from casepush.errors import KibanaError, bad_request, conflict, forbidden, not_found
+from casepush.types import Space
+
+SPACE_ID = re.compile(r"^[a-z0-9_\-]+$")
+SPACE_ID_RULE = "must be lower case, a-z, 0-9, '_', and '-' are allowed"
+_COLOR = re.compile(r"^#[a-zA-Z0-9]{6}$")
+_IMAGE_URL = re.compile(r"^data:image")
+MAX_INITIALS = 2
+MAX_DISABLED_FEATURES = 100
+
+
+def validate(space: Space) -> None:
+    """The rules of Kibana's space schema, each reported as ``[request body.<field>]: ...``."""
+    problems = {
+        "id": _matches(space.id, SPACE_ID, SPACE_ID_RULE),
+        "name": _min_length(space.name, 1),
+        "initials": _max_length(space.initials or "", MAX_INITIALS),
+        "color": _matches(space.color, _COLOR, "must be a 6 digit hex color, starting with a #"),
+        "imageUrl": _matches(space.imageUrl or None, _IMAGE_URL, "must start with 'data:image'"),
+        "disabledFeatures": _max_size(space.disabledFeatures, MAX_DISABLED_FEATURES),
+    }
+    for field, problem in problems.items():
+        if problem:
+            raise bad_request(f"[request body.{field}]: {problem}")
+
+
+def _matches(value: str | None, pattern: re.Pattern, rule: str) -> str | None:
+    return rule if value is not None and not pattern.match(value) else None
+
+
+def _min_length(value: str, minimum: int) -> str | None:
+    length = js_length(value)
+    return (
+        f"value has length [{length}] but it must have a minimum length of [{minimum}]."
+        if length < minimum
+        else None
+    )
+
+
+def _max_length(value: str, maximum: int) -> str | None:
+    length = js_length(value)
+    return (
+        f"value has length [{length}] but it must have a maximum length of [{maximum}]."
+        if length > maximum
+        else None
+    )
+
+
+def _max_size(values: list, maximum: int) -> str | None:
+    return (
+        f"array size is [{len(values)}], but cannot be greater than [{maximum}]"
+        if len(values) > maximum
+        else None
+    )
+
+
+def _ensure_manager(ctx: Context, verb: str) -> None:
+    if not ctx.principal.grants.manages_spaces:
+        raise forbidden(f"Unauthorized to {verb} spaces")
+
+
+def _missing() -> KibanaError:
+    return not_found("Not Found")
+
+
+async def list_spaces(ctx: Context) -> list[Space]:
+    """The spaces the caller holds any privilege in; a 403 when there is none."""
+    async with ctx.store.read() as tx:
+        found = await tx.list_spaces()
+    visible = [space for space in found if ctx.principal.grants.may_enter(space.id)]
+    if not visible:
+        raise forbidden("Forbidden")
+    return visible
+
+
+async def get(ctx: Context, space_id: str) -> Space:
+    if not ctx.principal.grants.may_enter(space_id):
+        raise forbidden(f"Unauthorized to get {space_id} space")
+    async with ctx.store.read() as tx:
+        space = await tx.get_space(space_id)
+    if space is None:
+        raise _missing()
+    return space
+
+
+async def create(ctx: Context, space: Space) -> Space:
+    validate(space)
+    _ensure_manager(ctx, "create")
+    # ``_reserved`` is accepted in the body but never stored: only the default space has it.
+    space = msgspec.structs.replace(space, name=space.name.strip(), reserved=None)
+    async with ctx.store.write() as tx:
+        if not await tx.insert_space(space):
+            raise conflict(f"A space with the identifier {space.id} already exists.")
+    return space
+
+
+async def update(ctx: Context, space_id: str, space: Space) -> Space:
+    """Replace a space; the id in the path wins over the body's, as in Kibana."""
+    validate(space)
+    _ensure_manager(ctx, "update")
+    async with ctx.store.write() as tx:
+        current = await tx.get_space(space_id)
+        if current is None:
+            raise _missing()
+        name = space.name.strip() if space.name != current.name else space.name
+        space = msgspec.structs.replace(space, id=space_id, name=name, reserved=current.reserved)
+        await tx.update_space(space)
+    return space
+
+
+async def delete(ctx: Context, space_id: str) -> None:
+    """Delete a space and every case, comment, user action and configuration in it."""
+    _ensure_manager(ctx, "delete")
+    async with ctx.store.write() as tx:
+        current = await tx.get_space(space_id)
+        if current is None:
+            raise _missing()
+        if current.reserved:
+            raise bad_request(f"The {space_id} space cannot be deleted because it is reserved.")
+        await tx.delete_space(space_id)

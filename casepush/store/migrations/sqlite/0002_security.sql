@@ -1,0 +1,17 @@
+-- Roles (Kibana's role body in `data`) and API keys (only a SHA-256 of the secret is kept).
+
+CREATE TABLE roles (
+    name TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER,
+    invalidated_ms INTEGER,
+    data TEXT NOT NULL
+);
+CREATE INDEX api_keys_username ON api_keys (username);

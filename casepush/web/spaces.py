@@ -1,0 +1,50 @@
+"""Handlers of Kibana's Spaces API, ``/api/spaces/space``."""
+
+from typing import Literal
+
+import msgspec
+from aiohttp import web
+
+from casepush.domain import spaces
+from casepush.types import Space
+from casepush.web import decode, responses
+from casepush.web.routing import Routes
+from casepush.web.state import context
+
+routes = Routes()
+
+body_messages = decode.config_schema_message("request body")
+
+
+class ListSpacesQuery(msgspec.Struct, forbid_unknown_fields=True):
+    #: Kibana narrows the list by what the caller may do in each space; casepush has one answer for all.
+    purpose: Literal["any", "copySavedObjectsIntoSpace", "shareSavedObjectsIntoSpace"] = "any"
+
+
+@routes.get("/api/spaces/space")
+async def list_spaces(request: web.Request) -> web.Response:
+    decode.query(request, ListSpacesQuery, decode.config_schema_message("request query"))
+    return responses.json(await spaces.list_spaces(context(request)))
+
+
+@routes.post("/api/spaces/space")
+async def create_space(request: web.Request) -> web.Response:
+    body = await decode.body(request, Space, body_messages)
+    return responses.json(await spaces.create(context(request), body))
+
+
+@routes.get("/api/spaces/space/{id}")
+async def get_space(request: web.Request) -> web.Response:
+    return responses.json(await spaces.get(context(request), request.match_info["id"]))
+
+
+@routes.put("/api/spaces/space/{id}")
+async def update_space(request: web.Request) -> web.Response:
+    body = await decode.body(request, Space, body_messages)
+    return responses.json(await spaces.update(context(request), request.match_info["id"], body))
+
+
+@routes.delete("/api/spaces/space/{id}")
+async def delete_space(request: web.Request) -> web.Response:
+    await spaces.delete(context(request), request.match_info["id"])
+    return responses.no_content()
