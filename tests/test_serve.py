@@ -92,10 +92,10 @@ async def test_configured_password_is_used_and_never_printed(tmp_path):
     assert "Generated password" not in output
 
 
-async def test_readme_curl_session_works_as_shown(tmp_path):
-    """The README's curl session runs unchanged against a real server and ends with the user actions."""
+async def run_readme_section(tmp_path: Path, heading: str) -> str:
+    """Run the first ``sh`` block under a README heading against a real server; its standard output."""
     readme = (Path(__file__).parent.parent / "README.md").read_text()
-    script = readme.split("## A session with curl", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    script = readme.split(f"## {heading}", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     process, port = await start(tmp_path, {"CASEPUSH_ELASTIC_PASSWORD": "changeme"})
     try:
         script = script.replace("http://127.0.0.1:5601", f"http://127.0.0.1:{port}")
@@ -104,7 +104,7 @@ async def test_readme_curl_session_works_as_shown(tmp_path):
             "-euo",
             "pipefail",
             "-c",
-            script + '\necho "\nCASE_ID=$CASE_ID"',
+            script + '\necho "\nCASE_ID=${CASE_ID:-}"',
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -112,7 +112,12 @@ async def test_readme_curl_session_works_as_shown(tmp_path):
     finally:
         await stop(process)
     assert shell.returncode == 0, err.decode()
-    output = out.decode()
+    return out.decode()
+
+
+async def test_readme_curl_session_works_as_shown(tmp_path):
+    """The README's curl session runs unchanged against a real server and ends with the user actions."""
+    output = await run_readme_section(tmp_path, "A session with curl")
     case_id = output.rsplit("CASE_ID=", 1)[1].strip()
     assert len(case_id) == 36
     # The last document printed is the user actions of the case: create, two comments, status, severity.
@@ -124,3 +129,14 @@ async def test_readme_curl_session_works_as_shown(tmp_path):
         '"severity":"high"',
     ):
         assert expected in user_actions
+
+
+async def test_readme_read_only_user_and_api_key_work_as_shown(tmp_path):
+    """The README's users section: the key reads, may not write, and is invalidated."""
+    output = await run_readme_section(tmp_path, "A read-only user and an API key with curl")
+    assert '{"created":true}' in output
+    assert "find: 200" in output
+    assert "create: 403" in output
+    assert '"invalidated_api_keys":["' in output
+    assert '"error_count":0' in output
+    assert "after invalidation: 401" in output
