@@ -357,3 +357,59 @@ def test_columns_and_rules_agree():
     assert all(len(allowed) == len(COLUMNS) for allowed in ALLOWED.values())
     assert {rule.rule for rule in RULES.values()} <= set(ALLOWED)
     assert len({c.name for c in COLUMNS}) == len(COLUMNS)
+
+
+async def test_lists_count_only_the_owners_the_caller_may_read(api):
+    """_find, status, tags, reporters, configurations and cases of an alert leave out unreadable owners."""
+    alert = {"type": "alert", "alertId": "shared", "index": "i", "rule": {"id": "r", "name": "r"}}
+    for owner in ("cases", "securitySolution"):
+        case = await api.create_case(owner=owner, tags=[f"{owner}-tag"])
+        status, _ = await api.post(f"/api/cases/{case['id']}/comments", {**alert, "owner": owner})
+        assert status == 200
+        await api.configure(owner=owner)
+    await api.create_role("general-reader", privilege(["*"], generalCases=["read"]))
+    reader = await api.create_user("reader", "general-reader")
+
+    _, found = await reader.get("/api/cases/_find")
+    assert [c["owner"] for c in found["cases"]] == ["cases"]
+    assert (found["total"], found["count_open_cases"]) == (1, 1)
+    _, statuses = await reader.get("/api/cases/status")
+    assert statuses == {"count_open_cases": 1, "count_in_progress_cases": 0, "count_closed_cases": 0}
+    assert (await reader.get("/api/cases/tags"))[1] == ["cases-tag"]
+    assert [u["username"] for u in (await reader.get("/api/cases/reporters"))[1]] == ["elastic"]
+    assert [c["owner"] for c in (await reader.get("/api/cases/configure"))[1]] == ["cases"]
+    _, of_alert = await reader.get("/api/cases/alerts/shared")
+    assert len(of_alert) == 1
+    # Asking for an owner one may not read gives nothing, not someone else's objects.
+    _, found = await reader.get("/api/cases/_find?owner=securitySolution")
+    assert found["total"] == 0
+    assert (await reader.get("/api/cases/tags?owner=securitySolution"))[1] == []
+
+
+async def test_a_caller_who_may_read_no_owner_gets_kibanas_403_on_lists(api):
+    await api.create_role("connectors-only", privilege(["*"], actions=["all"]))
+    nobody = await api.create_user("nobody", "connectors-only")
+    expectations = {
+        "/api/cases/_find": "Unauthorized to access cases of any owner",
+        "/api/cases/status": "Unauthorized to access cases of any owner",
+        "/api/cases/tags": "Unauthorized to access case of any owner",
+        "/api/cases/reporters": "Unauthorized to access case of any owner",
+        "/api/cases/configure": "Unauthorized to access case configurations of any owner",
+        "/api/cases/alerts/x": "Unauthorized to access cases of any owner",
+    }
+    for path, message in expectations.items():
+        status, body = await nobody.get(path)
+        assert (status, body["message"]) == (403, message), path
+
+
+async def test_a_denied_write_names_the_owner_and_changes_nothing(api):
+    await api.create_role("general-reader", privilege(["*"], generalCases=["read"]))
+    reader = await api.create_user("reader", "general-reader")
+    status, body = await reader.post("/api/cases", case_body(owner="cases"))
+    assert (status, body["message"]) == (403, 'Unauthorized to create case with owners: "cases"')
+    case = await api.create_case()
+    patch = {"cases": [{"id": case["id"], "version": case["version"], "title": "Mine now"}]}
+    status, body = await reader.patch("/api/cases", patch)
+    assert (status, body["message"]) == (403, 'Unauthorized to update case with owners: "cases"')
+    _, found = await api.get("/api/cases/_find")
+    assert [(c["title"], c["version"]) for c in found["cases"]] == [(case["title"], case["version"])]
