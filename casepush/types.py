@@ -485,15 +485,9 @@ class ApiKeyName(Struct):
     name: str
 
 
-class Authenticated(Struct, kw_only=True):
-    """``GET /_security/_authenticate``."""
+class Authenticated(UserInfo, kw_only=True):
+    """``GET /_security/_authenticate``: the user, then how they signed in."""
 
-    username: str
-    roles: list[str]
-    full_name: str | None
-    email: str | None
-    metadata: dict[str, Any]
-    enabled: bool
     authentication_realm: Realm
     lookup_realm: Realm
     authentication_type: Literal["realm", "api_key"]
