@@ -343,21 +343,22 @@ class Configuration(Struct, kw_only=True):
 
 # --- spaces and security ----------------------------------------------------------------
 
+#: In Kibana's order, which its validation messages list.
 Solution = Literal["es", "oblt", "security", "classic"]
 
 
-class Space(Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class Space(Struct, kw_only=True, forbid_unknown_fields=True):
     """Kibana's space; the same struct is the request body (``_reserved`` is accepted, never stored)."""
 
     id: str
     name: str
-    description: str | None = None
-    color: str | None = None
-    initials: str | None = None
-    imageUrl: str | None = None
+    description: str | UnsetType = UNSET
+    initials: str | UnsetType = UNSET
+    color: str | UnsetType = UNSET
     disabledFeatures: list[str] = []
-    solution: Solution | None = None
-    reserved: bool | None = msgspec.field(default=None, name="_reserved")
+    imageUrl: str | UnsetType = UNSET
+    solution: Solution | UnsetType = UNSET
+    reserved: bool | UnsetType = msgspec.field(default=UNSET, name="_reserved")
 
 
 class KibanaPrivilege(Struct, forbid_unknown_fields=True):

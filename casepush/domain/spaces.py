@@ -7,7 +7,7 @@ import msgspec
 from casepush.domain import Context
 from casepush.domain.validation import js_length
 from casepush.errors import KibanaError, bad_request, conflict, forbidden, not_found
-from casepush.types import Space
+from casepush.types import UNSET, Space, UnsetType
 
 SPACE_ID = re.compile(r"^[a-z0-9_\-]+$")
 SPACE_ID_RULE = "must be lower case, a-z, 0-9, '_', and '-' are allowed"
@@ -24,7 +24,7 @@ def validate(space: Space) -> None:
         "name": _min_length(space.name, 1),
         "initials": _max_length(space.initials or "", MAX_INITIALS),
         "color": _matches(space.color, _COLOR, "must be a 6 digit hex color, starting with a #"),
-        "imageUrl": _matches(space.imageUrl or None, _IMAGE_URL, "must start with 'data:image'"),
+        "imageUrl": _matches(space.imageUrl or UNSET, _IMAGE_URL, "must start with 'data:image'"),
         "disabledFeatures": _max_size(space.disabledFeatures, MAX_DISABLED_FEATURES),
     }
     for field, problem in problems.items():
@@ -32,8 +32,8 @@ def validate(space: Space) -> None:
             raise bad_request(f"[request body.{field}]: {problem}")
 
 
-def _matches(value: str | None, pattern: re.Pattern, rule: str) -> str | None:
-    return rule if value is not None and not pattern.match(value) else None
+def _matches(value: str | UnsetType, pattern: re.Pattern, rule: str) -> str | None:
+    return rule if isinstance(value, str) and not pattern.match(value) else None
 
 
 def _min_length(value: str, minimum: int) -> str | None:
@@ -95,15 +95,21 @@ async def create(ctx: Context, space: Space) -> Space:
     validate(space)
     _ensure_manager(ctx, "create")
     # ``_reserved`` is accepted in the body but never stored: only the default space has it.
-    space = msgspec.structs.replace(space, name=space.name.strip(), reserved=None)
+    space = msgspec.structs.replace(space, name=space.name.strip(), reserved=UNSET)
     async with ctx.store.write() as tx:
         if not await tx.insert_space(space):
             raise conflict(f"A space with the identifier {space.id} already exists.")
     return space
 
 
+#: Optional fields a PUT leaves as they are when its body omits them.
+_KEPT_WHEN_ABSENT = ("description", "color", "initials", "imageUrl", "solution")
+
+
 async def update(ctx: Context, space_id: str, space: Space) -> Space:
-    """Replace a space; the id in the path wins over the body's, as in Kibana."""
+    """Update a space; the id in the path wins over the body's, as in Kibana. Kibana's saved-object
+    update is partial: optional fields the body leaves out keep their value (``disabledFeatures``,
+    which the schema defaults to ``[]``, is always replaced)."""
     validate(space)
     _ensure_manager(ctx, "update")
     async with ctx.store.write() as tx:
@@ -111,7 +117,8 @@ async def update(ctx: Context, space_id: str, space: Space) -> Space:
         if current is None:
             raise _missing()
         name = space.name.strip() if space.name != current.name else space.name
-        space = msgspec.structs.replace(space, id=space_id, name=name, reserved=current.reserved)
+        kept = {f: getattr(current, f) for f in _KEPT_WHEN_ABSENT if getattr(space, f) is UNSET}
+        space = msgspec.structs.replace(space, **kept, id=space_id, name=name, reserved=current.reserved)
         await tx.update_space(space)
     return space
 

@@ -5,6 +5,8 @@ Kibana validates the Cases API with io-ts and its other APIs (spaces, roles, con
 """
 
 import re
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -80,11 +82,11 @@ def config_schema_message(where: str) -> Phrasing:
         if unknown := _UNKNOWN.match(detail):
             path.append(unknown.group("key"))
             return f"[{_dotted(where, path)}]: definition for this key is missing"
-        expected = _type_at(msgspec.inspect.type_info(type_), path)
-        if isinstance(expected, msgspec.inspect.LiteralType):
+        expected = _type_at(type_, path)
+        if typing.get_origin(expected) is typing.Literal:
             return f"[{_dotted(where, path)}]: types that failed validation:\n" + "\n".join(
                 f"- [{_dotted(where, [*path, i])}]: expected value to equal [{value}]"
-                for i, value in enumerate(expected.values)
+                for i, value in enumerate(typing.get_args(expected))
             )
         actual = _js_type(_lookup(document, path))
         return (
@@ -101,7 +103,7 @@ def elasticsearch_message(request_name: str) -> Phrasing:
         detail, path = _located(error)
         if unknown := _UNKNOWN.match(detail):
             return f"failed to parse {request_name}. unexpected field [{unknown.group('key')}]"
-        expected = _schema_type(_type_at(msgspec.inspect.type_info(type_), path))
+        expected = _schema_type(_type_at(type_, path))
         field = ".".join(map(str, path))
         return f"failed to parse {request_name}. expected field [{field}] to be of type {expected}"
 
@@ -112,37 +114,31 @@ def _dotted(where: str, path: list[str | int]) -> str:
     return ".".join([where, *map(str, path)])
 
 
-def _type_at(info: Any, path: list[str | int]) -> Any:
-    """The msgspec type info of the field a path names."""
+def _type_at(hint: Any, path: list[str | int]) -> Any:
+    """The declared type of the field a path names (Literal values keep their declared order)."""
     for part in path:
-        info = _without_none(info)
-        if isinstance(info, msgspec.inspect.StructType):
-            info = next((f.type for f in info.fields if f.encode_name == part), None)
-        elif isinstance(info, msgspec.inspect.ListType | msgspec.inspect.DictType):
-            info = info.item_type if isinstance(info, msgspec.inspect.ListType) else info.value_type
-    return _without_none(info)
+        hint = _without_none(hint)
+        if isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+            names = {f.encode_name: f.name for f in msgspec.structs.fields(hint)}
+            hint = typing.get_type_hints(hint).get(names.get(str(part), ""))
+        elif typing.get_origin(hint) in (list, dict):
+            hint = typing.get_args(hint)[-1]
+    return _without_none(hint)
 
 
-def _without_none(info: Any) -> Any:
-    if isinstance(info, msgspec.inspect.UnionType):
-        kept = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
-        return kept[0] if len(kept) == 1 else info
-    return info
+def _without_none(hint: Any) -> Any:
+    """``X | None`` and ``X | UnsetType`` as ``X``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kept = [a for a in typing.get_args(hint) if a not in (type(None), msgspec.UnsetType)]
+        return kept[0] if len(kept) == 1 else hint
+    return hint
 
 
-_SCHEMA_TYPES = {
-    msgspec.inspect.StrType: "string",
-    msgspec.inspect.IntType: "number",
-    msgspec.inspect.FloatType: "number",
-    msgspec.inspect.BoolType: "boolean",
-    msgspec.inspect.ListType: "array",
-    msgspec.inspect.DictType: "object",
-    msgspec.inspect.StructType: "object",
-}
+_SCHEMA_TYPES = {str: "string", int: "number", float: "number", bool: "boolean", list: "array"}
 
 
-def _schema_type(info: Any) -> str:
-    return _SCHEMA_TYPES.get(type(info), "object")
+def _schema_type(hint: Any) -> str:
+    return _SCHEMA_TYPES.get(typing.get_origin(hint) or hint, "object")
 
 
 def _js_type(value: Any) -> str:

@@ -41,7 +41,8 @@ async def get_space(request: web.Request) -> web.Response:
 @routes.put("/api/spaces/space/{id}")
 async def update_space(request: web.Request) -> web.Response:
     body = await decode.body(request, Space, body_messages)
-    return responses.json(await spaces.update(context(request), request.match_info["id"], body))
+    space = await spaces.update(context(request), request.match_info["id"], body)
+    return responses.json(space)
 
 
 @routes.delete("/api/spaces/space/{id}")

@@ -15,3 +15,6 @@ CREATE TABLE api_keys (
     data TEXT NOT NULL
 );
 CREATE INDEX api_keys_username ON api_keys (username);
+
+-- Kibana's default space has a colour.
+UPDATE spaces SET data = json_set(data, '$.color', '#00bfb3') WHERE id = 'default';
