@@ -78,14 +78,30 @@ def validation_failed(problems: list[str]) -> KibanaError:
     return bad_request("Validation Failed: " + "".join(f"{n}: {p};" for n, p in enumerate(problems, 1)))
 
 
+#: Cluster privileges short of ``manage_security`` that grant an action, least first, as Elasticsearch
+#: lists them in its 403.
+_ALSO_GRANTED_BY = {
+    "user/get": ("read_security",),
+    "role/get": ("read_security",),
+    "api_key/get": ("read_security", "manage_api_key"),
+    "api_key/invalidate": ("manage_api_key",),
+}
+
+
 def ensure_superuser(ctx: Context, action: str) -> None:
-    """Elasticsearch's 403 for a cluster action that needs ``manage_security``."""
+    """Elasticsearch's 403 for a cluster action that needs ``manage_security``: it names an API key
+    (which has no roles of its own) or the user and their roles, sorted."""
     if not ctx.principal.superuser:
-        roles = ",".join(ctx.principal.roles)
+        api_key, user = ctx.principal.api_key, f"user [{ctx.user.username}]"
+        who = (
+            f"API key id [{api_key.id}] of {user}"
+            if api_key
+            else f"{user} with effective roles [{','.join(sorted(ctx.principal.roles))}]"
+        )
+        privileges = ",".join([*_ALSO_GRANTED_BY.get(action, ()), "manage_security", "all"])
         raise forbidden(
-            f"action [cluster:admin/xpack/security/{action}] is unauthorized for user"
-            f" [{ctx.user.username}] with effective roles [{roles}],"
-            " this action is granted by the cluster privileges [manage_security,all]"
+            f"action [cluster:admin/xpack/security/{action}] is unauthorized for {who},"
+            f" this action is granted by the cluster privileges [{privileges}]"
         )
 
 
@@ -175,7 +191,7 @@ async def change_password(ctx: Context, username: str | None, password: str) -> 
     async with ctx.store.write() as tx:
         current = await tx.get_user(username)
         if current is None:
-            raise not_found(f"user [{username}] not found")
+            raise validation_failed(["user must exist in order to change password"])
         current.password_hash = new_hash
         await tx.put_user(current)
 
@@ -371,8 +387,13 @@ async def create_api_key(ctx: Context, body: CreateApiKey) -> CreatedApiKey:
     )
 
 
+def _realm_of(key: StoredApiKey) -> Realm:
+    """The realm of the key's creator."""
+    return RESERVED_REALM if key.username == SUPERUSER else NATIVE_REALM
+
+
 def key_info(key: StoredApiKey) -> ApiKeyInfo:
-    realm = RESERVED_REALM if key.username == SUPERUSER else NATIVE_REALM
+    realm = _realm_of(key)
     return ApiKeyInfo(
         id=key.id,
         name=key.name,
@@ -409,16 +430,19 @@ def _selected(keys: Iterable[StoredApiKey], ids: list[str] | None, name: str | N
 async def get_api_keys(
     ctx: Context, key_id: str | None, name: str | None, username: str | None, owner: bool, active_only: bool
 ) -> ApiKeyList:
-    if (key_id or name) and username:
-        raise validation_failed(
-            [f"username or realm name must not be specified when {_ID_OR_NAME} is specified"]
-        )
-    if owner and username:
-        raise validation_failed(
-            ["neither username nor realm-name may be specified when retrieving owned API keys"]
-        )
-    if key_id and name:
-        raise validation_failed(["only one of [api key id, api key name] can be specified"])
+    checks = [
+        (
+            (key_id or name) and username,
+            f"username or realm name must not be specified when {_ID_OR_NAME} is specified",
+        ),
+        (
+            owner and username,
+            "neither username nor realm-name may be specified when retrieving owned API keys",
+        ),
+        (key_id and name, "only one of [api key id, api key name] can be specified"),
+    ]
+    if problems := [message for failed, message in checks if failed]:
+        raise validation_failed(problems)
     keys = await _keys_in_reach(ctx, owner, username, "api_key/get")
     found = [
         key for key in _selected(keys, [key_id] if key_id else None, name) if not active_only or usable(key)
@@ -428,44 +452,50 @@ async def get_api_keys(
     return ApiKeyList([key_info(key) for key in found])
 
 
-def _invalidation_problem(
-    body: InvalidateApiKeys, ids: list[str] | None, name: str | None, username: str | None
-) -> str | None:
-    """Elasticsearch's checks of an invalidation request, first failing one."""
-    blank = next((i for i, key_id in enumerate(ids or []) if not key_id.strip()), None)
-    nothing_named = ids is None and name is None and username is None and body.realm_name is UNSET
+def _invalidation_problems(
+    body: InvalidateApiKeys, ids: list[str] | None, name: str | None, owner_named: bool
+) -> list[str]:
+    """Elasticsearch's checks of an invalidation request: bad ``ids`` alone, else every failed rule."""
+    if ids is not None and not ids:
+        return ["Field [ids] cannot be an empty array"]
+    if blanks := [i for i, key_id in enumerate(ids or []) if not key_id.strip()]:
+        many = len(blanks) > 1
+        return [
+            f"Field [ids] must not contain blank id, but got blank {'ids' if many else 'id'}"
+            f" at index {'positions' if many else 'position'}: [{', '.join(map(str, blanks))}]"
+        ]
     checks = [
-        (ids is not None and not ids, "Field [ids] cannot be an empty array"),
         (
-            blank is not None,
-            f"Field [ids] must not contain blank id, but got blank id at index position: [{blank}]",
-        ),
-        (
-            not body.owner and nothing_named,
+            not body.owner and ids is None and name is None and not owner_named,
             "One of [api key id(s), api key name, username, realm name]"
             " must be specified if [owner] flag is false",
         ),
         (
-            (ids is not None or name is not None) and username is not None,
+            (ids is not None or name is not None) and owner_named,
             "username or realm name must not be specified"
             " when the api key id(s) or api key name are specified",
         ),
         (
-            body.owner and username is not None,
+            body.owner and owner_named,
             "neither username nor realm-name may be specified when invalidating owned API keys",
         ),
         (ids is not None and name is not None, "only one of [api key id(s), api key name] can be specified"),
     ]
-    return next((message for failed, message in checks if failed), None)
+    return [message for failed, message in checks if failed]
 
 
 async def invalidate_api_keys(ctx: Context, body: InvalidateApiKeys) -> InvalidatedApiKeys:
     ids = body.ids if body.ids is not UNSET else ([body.id] if body.id is not UNSET else None)
     name = body.name or None
     username = body.username or None
-    if problem := _invalidation_problem(body, ids, name, username):
-        raise validation_failed([problem])
-    keys = _selected(await _keys_in_reach(ctx, body.owner, username, "api_key/invalidate"), ids, name)
+    realm = body.realm_name or None
+    if problems := _invalidation_problems(body, ids, name, username is not None or realm is not None):
+        raise validation_failed(problems)
+    keys = [
+        key
+        for key in _selected(await _keys_in_reach(ctx, body.owner, username, "api_key/invalidate"), ids, name)
+        if realm is None or _realm_of(key).name == realm
+    ]
     fresh = [key.id for key in keys if key.invalidated_ms is None]
     async with ctx.store.write() as tx:
         at = now_ms()

@@ -64,9 +64,12 @@ class Authenticator:
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
         self._cache_key = secrets.token_bytes(32)
+        #: Counts ``forget`` calls: a check that read the store before one must not be remembered.
+        self._generation = 0
 
     def forget(self) -> None:
         """Drop cached credentials, e.g. after a password, role or key change."""
+        self._generation += 1
         self._cache.clear()
 
     async def authenticate(self, authorization: str | None) -> Principal | Failure | None:
@@ -88,11 +91,12 @@ class Authenticator:
         if cached and cached[0] > time.monotonic():
             self._cache.move_to_end(digest)
             return cached[1]
+        generation = self._generation
         if scheme == "basic":
             principal, expires = await self._basic(name, secret), None
         else:
             principal, expires = await self._api_key(name, secret)
-        if isinstance(principal, Principal):
+        if isinstance(principal, Principal) and generation == self._generation:
             self._remember(digest, principal, expires)
         return principal
 
