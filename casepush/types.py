@@ -367,12 +367,15 @@ class KibanaPrivilege(Struct, forbid_unknown_fields=True):
     spaces: list[str] = msgspec.field(default_factory=lambda: ["*"])
 
 
-class ElasticsearchPrivileges(Struct):
+class ElasticsearchPrivileges(Struct, forbid_unknown_fields=True):
     """Kept as given: casepush has no indices, but Kibana's role bodies carry this part."""
 
     cluster: list[str] = []
+    remote_cluster: list[dict[str, Any]] | UnsetType = UNSET
     indices: list[dict[str, Any]] = []
+    remote_indices: list[dict[str, Any]] | UnsetType = UNSET
     run_as: list[str] = []
+    global_: dict[str, Any] | UnsetType = msgspec.field(default=UNSET, name="global")
 
 
 class RoleBody(Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):

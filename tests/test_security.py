@@ -610,6 +610,18 @@ async def test_put_role_refuses_an_unknown_field(api):
     assert (status, body) == (400, error(400, "[request body.colour]: definition for this key is missing"))
 
 
+async def test_put_role_refuses_an_unknown_elasticsearch_field(api):
+    status, body = await api.put(
+        "/api/security/role/r", {"elasticsearch": {"clusters": []}, "kibana": [CASES_READ]}
+    )
+
+    assert (status, body) == (
+        400,
+        error(400, "[request body.elasticsearch.clusters]: definition for this key is missing"),
+    )
+    assert (await api.get("/api/security/role/r"))[0] == 404
+
+
 async def test_delete_role_answers_204_then_404(api):
     await api.create_role("r", CASES_READ)
 
@@ -960,6 +972,14 @@ async def test_invalidate_by_realm_spares_the_keys_of_other_realms(api):
 
     assert (status, body["invalidated_api_keys"]) == (200, [bobs["id"]])
     assert await key_ids(api, "?active_only=true") == [elastics["id"]]
+
+
+async def test_get_api_keys_by_realm(api):
+    bobs = await create_key(await reader(api))
+    elastics = await create_key(api)
+
+    assert await key_ids(api, "?realm_name=default_native") == [bobs["id"]]
+    assert await key_ids(api, "?realm_name=reserved") == [elastics["id"]]
 
 
 async def test_a_user_cannot_invalidate_another_users_keys(api):

@@ -3,7 +3,7 @@
 import msgspec
 from aiohttp import web
 
-from casepush.domain import security
+from casepush.domain import api_keys, roles, users
 from casepush.types import (
     ChangePassword,
     CreateApiKey,
@@ -39,24 +39,24 @@ class PutRoleQuery(msgspec.Struct, forbid_unknown_fields=True):
 async def put_role(request: web.Request) -> web.Response:
     params = decode.query(request, PutRoleQuery, decode.config_schema_message("request query"))
     body = await decode.body(request, RoleBody, decode.config_schema_message("request body"))
-    await security.put_role(context(request), request.match_info["name"], body, params.createOnly)
+    await roles.put_role(context(request), request.match_info["name"], body, params.createOnly)
     _forget_credentials(request)
     return responses.no_content()
 
 
 @routes.get("/api/security/role")
 async def get_roles(request: web.Request) -> web.Response:
-    return responses.json(await security.get_roles(context(request)))
+    return responses.json(await roles.get_roles(context(request)))
 
 
 @routes.get("/api/security/role/{name}")
 async def get_role(request: web.Request) -> web.Response:
-    return responses.json(await security.get_role(context(request), request.match_info["name"]))
+    return responses.json(await roles.get_role(context(request), request.match_info["name"]))
 
 
 @routes.delete("/api/security/role/{name}")
 async def delete_role(request: web.Request) -> web.Response:
-    await security.delete_role(context(request), request.match_info["name"])
+    await roles.delete_role(context(request), request.match_info["name"])
     _forget_credentials(request)
     return responses.no_content()
 
@@ -70,7 +70,7 @@ async def delete_role(request: web.Request) -> web.Response:
 @elasticsearch_routes.post("/_security/user/{username}/_password")
 async def change_password(request: web.Request) -> web.Response:
     body = await decode.body(request, ChangePassword, decode.elasticsearch_message("change password request"))
-    await security.change_password(context(request), request.match_info.get("username"), body.password)
+    await users.change_password(context(request), request.match_info.get("username"), body.password)
     _forget_credentials(request)
     return responses.json({})
 
@@ -79,32 +79,32 @@ async def change_password(request: web.Request) -> web.Response:
 @elasticsearch_routes.post("/_security/user/{username}")
 async def put_user(request: web.Request) -> web.Response:
     body = await decode.body(request, PutUser, decode.elasticsearch_message("add user request"))
-    created = await security.put_user(context(request), request.match_info["username"], body)
+    created = await users.put_user(context(request), request.match_info["username"], body)
     _forget_credentials(request)
     return responses.json(PutUserResult(created))
 
 
 @elasticsearch_routes.get("/_security/user")
 async def get_users(request: web.Request) -> web.Response:
-    return responses.json(await security.get_users(context(request), None))
+    return responses.json(await users.get_users(context(request), None))
 
 
 @elasticsearch_routes.get("/_security/user/{username}")
 async def get_user(request: web.Request) -> web.Response:
     usernames = request.match_info["username"].split(",")
-    return responses.json(await security.get_users(context(request), usernames))
+    return responses.json(await users.get_users(context(request), usernames))
 
 
 @elasticsearch_routes.delete("/_security/user/{username}")
 async def delete_user(request: web.Request) -> web.Response:
-    await security.delete_user(context(request), request.match_info["username"])
+    await users.delete_user(context(request), request.match_info["username"])
     _forget_credentials(request)
     return responses.json(DeleteUserResult(found=True))
 
 
 @elasticsearch_routes.get("/_security/_authenticate")
 async def authenticate(request: web.Request) -> web.Response:
-    return responses.json(security.authenticated(context(request)))
+    return responses.json(users.authenticated(context(request)))
 
 
 # --- API keys (Elasticsearch) --------------------------------------------------------------------
@@ -114,6 +114,7 @@ class GetApiKeysQuery(msgspec.Struct, forbid_unknown_fields=True):
     id: str | None = None
     name: str | None = None
     username: str | None = None
+    realm_name: str | None = None
     owner: bool = False
     active_only: bool = False
 
@@ -122,15 +123,20 @@ class GetApiKeysQuery(msgspec.Struct, forbid_unknown_fields=True):
 @elasticsearch_routes.post("/_security/api_key")
 async def create_api_key(request: web.Request) -> web.Response:
     body = await decode.body(request, CreateApiKey, decode.elasticsearch_message("create api key request"))
-    return responses.json(await security.create_api_key(context(request), body))
+    return responses.json(await api_keys.create_api_key(context(request), body))
 
 
 @elasticsearch_routes.get("/_security/api_key")
 async def get_api_keys(request: web.Request) -> web.Response:
     params = decode.query(request, GetApiKeysQuery, decode.elasticsearch_message("get api key request"))
-    found = await security.get_api_keys(
-        context(request), params.id, params.name, params.username, params.owner, params.active_only
+    selection = api_keys.KeySelection(
+        ids=[params.id] if params.id else None,
+        name=params.name,
+        username=params.username,
+        realm=params.realm_name,
+        owner=params.owner,
     )
+    found = await api_keys.get_api_keys(context(request), selection, params.active_only)
     return responses.json(found)
 
 
@@ -139,6 +145,6 @@ async def invalidate_api_keys(request: web.Request) -> web.Response:
     body = await decode.body(
         request, InvalidateApiKeys, decode.elasticsearch_message("invalidate api key request")
     )
-    result = await security.invalidate_api_keys(context(request), body)
+    result = await api_keys.invalidate_api_keys(context(request), body)
     _forget_credentials(request)
     return responses.json(result)
