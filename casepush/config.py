@@ -4,10 +4,20 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
 import msgspec
 
 ENV_PREFIX = "CASEPUSH_"
+
+
+class PreconfiguredConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A connector declared in the settings file, as Kibana's ``xpack.actions.preconfigured``."""
+
+    connector_type_id: str
+    name: str
+    config: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -15,10 +25,18 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     database_url: str | None = None
     elastic_password: str | None = None
     encryption_key: str | None = None
+    #: Earlier encryption keys, used only to decrypt (Kibana's ``keyRotation.decryptionOnlyKeys``).
+    decryption_only_keys: list[str] = []
     allowed_hosts: list[str] = msgspec.field(default_factory=lambda: ["*"])
     public_base_url: str | None = None
     load_plugins: list[str] | None = None
     response_timeout: float = 60.0
+    #: Largest response body a connector call may read (Kibana's ``maxResponseContentLength``).
+    max_response_bytes: int = 1024 * 1024
+    #: TLS checks of connector calls (Kibana's ``xpack.actions.ssl.verificationMode``).
+    verification_mode: Literal["full", "certificate", "none"] = "full"
+    #: Connectors declared here, by id; read-only through the API. Only from the settings file.
+    preconfigured: dict[str, PreconfiguredConnector] = {}
     host: str = "127.0.0.1"
     port: int = 5601
 
@@ -36,7 +54,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return Path(url.removeprefix("sqlite:///"))
 
 
-_LIST_SETTINGS = {"allowed_hosts", "load_plugins"}
+_LIST_SETTINGS = {"allowed_hosts", "load_plugins", "decryption_only_keys"}
+#: Settings that are structured and so come only from the settings file.
+_FILE_ONLY_SETTINGS = {"preconfigured"}
 
 
 class ConfigError(ValueError):
@@ -53,6 +73,8 @@ def load_settings(
         with open(config_file, "rb") as fh:
             raw.update(tomllib.load(fh))
     for field in msgspec.structs.fields(Settings):
+        if field.name in _FILE_ONLY_SETTINGS:
+            continue
         value = environ.get(ENV_PREFIX + field.name.upper())
         if value is None:
             continue
@@ -61,8 +83,11 @@ def load_settings(
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid setting: {exc}") from None
-    if settings.encryption_key is not None and len(settings.encryption_key) < 32:
-        raise ConfigError("CASEPUSH_ENCRYPTION_KEY must be at least 32 characters")
+    for key in filter(None, [settings.encryption_key, *settings.decryption_only_keys]):
+        if len(key) < 32:
+            raise ConfigError(
+                "CASEPUSH_ENCRYPTION_KEY and CASEPUSH_DECRYPTION_ONLY_KEYS must be at least 32 characters"
+            )
     return settings
 
 
