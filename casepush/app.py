@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from casepush.config import Settings
+from casepush.domain.connectors import ConnectorRuntime, preconfigured_connectors
+from casepush.http import OutboundClient, create_session
+from casepush.plugins import PluginHost, load_plugins
 from casepush.security.auth import Authenticator, ensure_superuser
+from casepush.security.secrets import load_secret_box
 from casepush.store import Store
 from casepush.store.sqlite import SqliteStore
-from casepush.web import cases, comments, configure, security, spaces, status, user_actions
+from casepush.web import cases, comments, configure, connectors, security, spaces, status, user_actions
 from casepush.web.middleware import MAX_PAYLOAD_BYTES, MIDDLEWARES
-from casepush.web.state import AUTHENTICATOR, SETTINGS, STORE
+from casepush.web.state import AUTHENTICATOR, CONNECTORS, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,7 @@ ROUTE_GROUPS = (
     spaces.routes,
     security.routes,
     security.elasticsearch_routes,
+    connectors.routes,
     configure.routes,
     cases.routes,
     comments.routes,
@@ -32,10 +37,18 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.sqlite_path)
 
 
-def create_app(settings: Settings, announce: Callable[[str], None] = print) -> web.Application:
-    """Build the app; ``announce`` shows the generated ``elastic`` password on first start."""
+def create_app(
+    settings: Settings, announce: Callable[[str], None] = print, plugins: PluginHost | None = None
+) -> web.Application:
+    """Build the app; ``announce`` shows the generated ``elastic`` password on first start.
+
+    ``plugins`` defaults to the installed ones (``CASEPUSH_LOAD_PLUGINS`` narrows them).
+    """
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_PAYLOAD_BYTES)
     app[SETTINGS] = settings
+    plugins = plugins if plugins is not None else load_plugins(settings.load_plugins)
+    allowed_hosts = tuple(settings.allowed_hosts)
+    preconfigured = preconfigured_connectors(plugins, settings.preconfigured, allowed_hosts)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         store = open_store(settings)
@@ -48,7 +61,20 @@ def create_app(settings: Settings, announce: Callable[[str], None] = print) -> w
         yield
         await store.close()
 
+    async def outbound(app: web.Application) -> AsyncIterator[None]:
+        """One client session for every connector call of the app."""
+        async with create_session() as session:
+            app[CONNECTORS] = ConnectorRuntime(
+                plugins=plugins,
+                secrets=load_secret_box(settings),
+                http=OutboundClient.from_settings(session, settings),
+                allowed_hosts=allowed_hosts,
+                preconfigured=preconfigured,
+            )
+            yield
+
     app.cleanup_ctx.append(storage)
+    app.cleanup_ctx.append(outbound)
     for group in ROUTE_GROUPS:
         group.apply(app)
     return app

@@ -8,6 +8,7 @@ from aiohttp import web
 from casepush import __version__
 from casepush.app import create_app
 from casepush.config import ConfigError, load_settings
+from casepush.plugins import PluginError, load_plugins
 
 
 @click.group()
@@ -29,5 +30,27 @@ def serve(host: str | None, port: int | None, config_file: str | None) -> None:
     except (ConfigError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, announce=lambda line: click.echo(line, err=False))
+    try:
+        app = create_app(settings, announce=lambda line: click.echo(line, err=False))
+    except (PluginError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
     web.run_app(app, host=host or settings.host, port=port or settings.port, print=click.echo)
+
+
+@cli.command()
+@click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML settings file."
+)
+def plugins(config_file: str | None) -> None:
+    """List the installed plugins, their versions and connector types."""
+    try:
+        settings = load_settings(config_file=config_file)
+        host = load_plugins(settings.load_plugins)
+    except (ConfigError, OSError, PluginError) as exc:
+        raise click.ClickException(str(exc)) from None
+    installed = host.installed()
+    if not installed:
+        click.echo("No plugins installed.")
+    for plugin in installed:
+        types = ", ".join(plugin.connector_types) or "no connector types"
+        click.echo(f"{plugin.name} {plugin.version or ''}".rstrip() + f": {types}")

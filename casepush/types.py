@@ -498,6 +498,76 @@ class Authenticated(UserInfo, kw_only=True):
     api_key: ApiKeyName | UnsetType = UNSET
 
 
+# --- connectors -------------------------------------------------------------------------
+
+
+class CreateConnector(Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    connector_type_id: str
+    config: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+
+
+class UpdateConnector(Struct, forbid_unknown_fields=True, kw_only=True):
+    name: str
+    config: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
+
+
+class ExecuteConnector(Struct, forbid_unknown_fields=True):
+    params: dict[str, Any]
+
+
+class ConnectorInfo(Struct, kw_only=True):
+    """A connector as Kibana answers it; ``referenced_by_count`` only in lists, ``config`` and
+    ``is_missing_secrets`` never for preconfigured connectors, secrets never at all."""
+
+    id: str
+    name: str
+    config: dict[str, Any] | UnsetType = UNSET
+    connector_type_id: str
+    is_preconfigured: bool
+    is_deprecated: bool
+    referenced_by_count: int | UnsetType = UNSET
+    is_missing_secrets: bool | UnsetType = UNSET
+    is_system_action: bool
+
+
+class ConnectorTypeInfo(Struct, kw_only=True):
+    id: str
+    name: str
+    enabled: bool
+    enabled_in_config: bool
+    enabled_in_license: bool
+    minimum_license_required: str
+    supported_feature_ids: list[str]
+    is_system_action_type: bool
+    is_deprecated: bool
+
+
+class CaseConnectorInfo(Struct, kw_only=True):
+    """An item of ``GET /api/cases/configure/connectors/_find`` (Kibana's camelCase)."""
+
+    id: str
+    actionTypeId: str
+    name: str
+    config: dict[str, Any] | UnsetType = UNSET
+    isPreconfigured: bool
+    isDeprecated: bool
+    isSystemAction: bool
+    isMissingSecrets: bool | UnsetType = UNSET
+    referencedByCount: int
+
+
+class ExecuteResult(Struct, kw_only=True):
+    status: Literal["ok", "error"]
+    message: str | UnsetType = UNSET
+    data: Any = UNSET
+    connector_id: str
+    retry: bool | UnsetType = UNSET
+    service_message: str | UnsetType = UNSET
+
+
 # --- service ------------------------------------------------------------------------------
 
 

@@ -81,7 +81,7 @@ async def test_every_response_carries_a_request_id_and_honours_a_given_one(api):
 async def test_unexpected_failure_is_a_generic_500_logged_with_the_request_id(api, db_path, caplog):
     case = await api.create_case()
     with sqlite3.connect(db_path) as db:
-        db.execute("UPDATE cases SET data = 'not json' WHERE id = ?", (case["id"],))
+        db.execute("UPDATE cases SET data = '{\"unexpected\": true}' WHERE id = ?", (case["id"],))
     with caplog.at_level(logging.ERROR, logger="casepush.http"):
         status, body = await api.get(f"/api/cases/{case['id']}")
     assert status == 500

@@ -62,6 +62,10 @@ ALLOWED = {
     "manage_spaces": (0, 0, 0, 0, 0, 0, 1, 0, 0, 1),
     # Users, roles and other people's keys: superusers only.
     "superuser": (0, 0, 0, 0, 0, 0, 0, 0, 0, 1),
+    # Reading and running connectors: read on "actions" (base privileges include it).
+    "actions_read": (0, 0, 1, 0, 0, 0, 1, 1, 1, 1),
+    # Creating, changing and deleting connectors: all on "actions".
+    "actions_write": (0, 0, 1, 0, 0, 0, 1, 0, 0, 1),
     # Who you are, your own password and API keys: anyone signed in.
     "self": (1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
 }
@@ -105,6 +109,14 @@ class World:
 
     async def configuration(self) -> dict:
         status, made = await self.admin.post(f"{self.prefix}/api/cases/configure", configuration_body())
+        assert status == 200, made
+        return made
+
+    async def connector(self) -> dict:
+        body = {"name": "Echo", "connector_type_id": ".echo", "config": {"url": "http://127.0.0.1:9"}}
+        status, made = await self.admin.post(
+            f"{self.prefix}/api/actions/connector", {**body, "secrets": {"token": "t0ken"}}
+        )
         assert status == 200, made
         return made
 
@@ -203,6 +215,26 @@ async def cases_of_alert(w: World) -> tuple[str, Any]:
     return f"/api/cases/alerts/{await w.alert_id()}", None
 
 
+async def new_connector(w: World) -> tuple[str, Any]:
+    body = {"name": "Echo", "connector_type_id": ".echo", "config": {"url": "http://127.0.0.1:9"}}
+    return "/api/actions/connector", {**body, "secrets": {"token": "t0ken"}}
+
+
+async def existing_connector(w: World) -> tuple[str, Any]:
+    made = await w.connector()
+    return f"/api/actions/connector/{made['id']}", {
+        "name": "Renamed",
+        "config": made["config"],
+        "secrets": {"token": "t"},
+    }
+
+
+async def execute_connector(w: World) -> tuple[str, Any]:
+    made = await w.connector()
+    params = {"subAction": "getIncident", "subActionParams": {"externalId": "1"}}
+    return f"/api/actions/connector/{made['id']}/_execute", {"params": params}
+
+
 async def this_space(w: World) -> tuple[str, Any]:
     return f"/api/spaces/space/{w.prefix.removeprefix('/s/') or 'default'}", None
 
@@ -265,6 +297,15 @@ RULES: dict[tuple[str, str], Call] = {
     ("PUT", "/_security/api_key"): call("self", 200, api_key),
     ("GET", "/_security/api_key"): call("self", 200),
     ("DELETE", "/_security/api_key"): call("self", 200, own_keys),
+    ("POST", "/api/actions/connector"): call("actions_write", 200, new_connector),
+    ("POST", "/api/actions/connector/{id}"): call("actions_write", 200, new_connector),
+    ("GET", "/api/actions/connector/{id}"): call("actions_read", 200, existing_connector),
+    ("PUT", "/api/actions/connector/{id}"): call("actions_write", 200, existing_connector),
+    ("DELETE", "/api/actions/connector/{id}"): call("actions_write", 204, existing_connector),
+    ("GET", "/api/actions/connectors"): call("actions_read", 200),
+    ("GET", "/api/actions/connector_types"): call("self", 200),
+    ("POST", "/api/actions/connector/{id}/_execute"): call("actions_read", 200, execute_connector),
+    ("GET", "/api/cases/configure/connectors/_find"): call("actions_read", 200),
     ("GET", "/api/cases/configure"): call("list", 200),
     ("POST", "/api/cases/configure"): call("write", 200, create_configuration),
     ("PATCH", "/api/cases/configure/{configuration_id}"): call("write", 200, patch_configuration),

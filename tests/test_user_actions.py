@@ -108,7 +108,7 @@ async def test_create_case_action_defaults(api: Api) -> None:
 
 async def test_each_changed_field_is_an_update_action(api: Api) -> None:
     case = await api.create_case()
-    connector = {"id": "jira-1", "name": "Jira", "type": ".jira", "fields": {"issueType": "10001"}}
+    connector = {"id": "echo-1", "name": "Echo", "type": ".echo", "fields": None}
     changes = {
         "title": "New title",
         "description": "New description",

@@ -4,13 +4,18 @@ Handlers call these functions with a ``Context``; the functions talk to the stor
 """
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from casepush.errors import saved_object_not_found
 from casepush.security.authz import Access, Principal
 from casepush.store import Store, Tx
 from casepush.types import Case, User
+
+if TYPE_CHECKING:
+    from casepush.connectors import ConnectorType
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,8 @@ class Context:
     space_id: str
     principal: Principal
     access: Access
+    #: The installed connector types by id, to check the connector a case names.
+    connector_types: Mapping[str, "ConnectorType"] = field(default_factory=dict)
 
     @property
     def user(self) -> User:

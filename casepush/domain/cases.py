@@ -3,6 +3,7 @@
 import dataclasses
 import math
 from functools import partial
+from typing import Any
 
 import msgspec
 from msgspec import UNSET
@@ -38,10 +39,24 @@ PATCHABLE = (
 )
 
 
-def validate_connector(connector: CaseConnector) -> None:
-    """``.none`` carries no fields; other types are checked by the plugin that provides them."""
-    if connector.type == ".none" and connector.fields is not None:
+def validate_connector(ctx: Context, connector: CaseConnector) -> None:
+    """A case's connector: ``.none`` carries no fields; another type must be installed, and its fields
+    (or null) must fit the type's ``fields`` struct."""
+    if connector.type != ".none" and connector.type not in ctx.connector_types:
+        raise bad_request(validation.invalid_value(connector.type, "connector,type"))
+    if connector.fields is None:
+        return
+    fields_type = ctx.connector_types[connector.type].fields if connector.type != ".none" else None
+    if fields_type is None or not _fits(connector.fields, fields_type):
         raise bad_request(validation.invalid_value(connector.fields, "connector,fields"))
+
+
+def _fits(value: Any, struct: type) -> bool:
+    try:
+        msgspec.convert(value, struct)
+    except msgspec.ValidationError:
+        return False
+    return True
 
 
 def _validate_case_fields(
@@ -102,7 +117,7 @@ async def create(ctx: Context, request: CreateCase) -> Case:
         request.assignees,
         request.customFields,
     )
-    validate_connector(request.connector)
+    validate_connector(ctx, request.connector)
     async with ctx.store.write() as tx:
         configured = await _owner_custom_fields(tx, ctx, request.owner)
         validate_custom_fields(request.customFields, configured)
@@ -216,7 +231,7 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
             )
         )
         if patch.connector is not UNSET:
-            validate_connector(patch.connector)
+            validate_connector(ctx, patch.connector)
     async with ctx.store.write() as tx:
         found = {c.id: c for c in await tx.get_cases(ctx.space_id, [p.id for p in patches])}
         ctx.access.ensure({c.owner for c in found.values()}, Operations.update_case)

@@ -51,7 +51,7 @@ async def create(ctx: Context, request: CreateConfiguration) -> Configuration:
     """Kibana replaces an owner's existing configuration rather than refusing a second one."""
     _validate_custom_fields(request.customFields)
     _validate_templates(request.templates)
-    validate_connector(request.connector)
+    validate_connector(ctx, request.connector)
     ctx.access.ensure([request.owner], Operations.create_configuration)
     async with ctx.store.write() as tx:
         for existing in await tx.list_configurations(ctx.space_id, [request.owner]):
@@ -75,7 +75,7 @@ async def update(ctx: Context, configuration_id: str, request: PatchConfiguratio
     if request.templates is not UNSET:
         _validate_templates(request.templates)
     if request.connector is not UNSET:
-        validate_connector(request.connector)
+        validate_connector(ctx, request.connector)
     async with ctx.store.write() as tx:
         current = await tx.get_configuration(ctx.space_id, configuration_id)
         if current is None:

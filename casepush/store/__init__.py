@@ -89,6 +89,19 @@ class StoredApiKey:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class StoredConnector:
+    """A connector; ``secrets`` is the sealed token, never clear text."""
+
+    id: str
+    type_id: str
+    name: str
+    config: dict[str, Any]
+    secrets: str
+    created_at: str
+    updated_at: str
+
+
 class Tx(abc.ABC):
     """The operations of one transaction. Every method is scoped to one space."""
 
@@ -191,6 +204,28 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     async def delete_configuration(self, space_id: str, configuration_id: str) -> None: ...
+
+    # connectors
+    @abc.abstractmethod
+    async def insert_connector(self, space_id: str, connector: StoredConnector) -> bool:
+        """False when a connector with that id exists (in any space)."""
+
+    @abc.abstractmethod
+    async def get_connector(self, space_id: str, connector_id: str) -> StoredConnector | None: ...
+
+    @abc.abstractmethod
+    async def list_connectors(self, space_id: str) -> list[StoredConnector]:
+        """The space's connectors by name."""
+
+    @abc.abstractmethod
+    async def update_connector(self, space_id: str, connector: StoredConnector) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_connector(self, space_id: str, connector_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def count_connector_references(self, space_id: str, connector_ids: list[str]) -> dict[str, int]:
+        """How many cases and configurations of the space name each connector."""
 
     # spaces
     @abc.abstractmethod

@@ -18,6 +18,7 @@ from casepush.store import (
     Page,
     Store,
     StoredApiKey,
+    StoredConnector,
     StoredUser,
     Tx,
     VersionConflict,
@@ -481,6 +482,58 @@ class SqliteTx(Tx):
             "DELETE FROM configurations WHERE id = ? AND space_id = ?", [configuration_id, space_id]
         )
 
+    # --- connectors -----------------------------------------------------------------------
+
+    async def insert_connector(self, space_id: str, connector: StoredConnector) -> bool:
+        inserted = await self._run(
+            "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+            [connector.id, space_id, *_connector_columns(connector)],
+        )
+        return inserted == 1
+
+    async def get_connector(self, space_id: str, connector_id: str) -> StoredConnector | None:
+        row = await self._one(
+            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE id = ? AND space_id = ?",
+            [connector_id, space_id],
+        )
+        return None if row is None else _stored_connector(*row)
+
+    async def list_connectors(self, space_id: str) -> list[StoredConnector]:
+        rows = await self._all(
+            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE space_id = ? ORDER BY name, id", [space_id]
+        )
+        return [_stored_connector(*row) for row in rows]
+
+    async def update_connector(self, space_id: str, connector: StoredConnector) -> None:
+        await self._run(
+            "UPDATE connectors SET type_id = ?, name = ?, config = ?, secrets = ?, created_at = ?,"
+            " updated_at = ? WHERE id = ? AND space_id = ?",
+            [*_connector_columns(connector), connector.id, space_id],
+        )
+
+    async def delete_connector(self, space_id: str, connector_id: str) -> bool:
+        deleted = await self._run(
+            "DELETE FROM connectors WHERE id = ? AND space_id = ?", [connector_id, space_id]
+        )
+        return deleted == 1
+
+    async def count_connector_references(self, space_id: str, connector_ids: list[str]) -> dict[str, int]:
+        if not connector_ids:
+            return {}
+        marks = _placeholders(connector_ids)
+        rows = await self._all(
+            "SELECT connector_id, COUNT(*) FROM ("
+            f" SELECT json_extract(data, '$.connector.id') AS connector_id FROM cases WHERE space_id = ?"
+            f" AND json_extract(data, '$.connector.id') IN ({marks})"
+            " UNION ALL"
+            f" SELECT json_extract(data, '$.connector.id') FROM configurations WHERE space_id = ?"
+            f" AND json_extract(data, '$.connector.id') IN ({marks})"
+            ") GROUP BY connector_id",
+            [space_id, *connector_ids, space_id, *connector_ids],
+        )
+        return dict(rows)
+
     # --- spaces ---------------------------------------------------------------------------
 
     async def list_spaces(self) -> list[Space]:
@@ -503,7 +556,7 @@ class SqliteTx(Tx):
 
     async def delete_space(self, space_id: str) -> None:
         # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
-        for table in ("cases", "configurations"):
+        for table in ("cases", "configurations", "connectors"):
             await self._run(f"DELETE FROM {table} WHERE space_id = ?", [space_id])
         await self._run("DELETE FROM spaces WHERE id = ?", [space_id])
 
@@ -588,6 +641,26 @@ class SqliteTx(Tx):
 
 
 _API_KEY_COLUMNS = "id, username, secret_hash, created_ms, expires_ms, invalidated_ms, data"
+_CONNECTOR_COLUMNS = "id, type_id, name, config, secrets, created_at, updated_at"
+
+
+def _connector_columns(connector: StoredConnector) -> list[Any]:
+    return [
+        connector.type_id,
+        connector.name,
+        _encoder.encode(connector.config),
+        connector.secrets,
+        connector.created_at,
+        connector.updated_at,
+    ]
+
+
+def _stored_connector(
+    connector_id: str, type_id: str, name: str, config: bytes, secrets: str, created_at: str, updated_at: str
+) -> StoredConnector:
+    return StoredConnector(
+        connector_id, type_id, name, msgspec.json.decode(config), secrets, created_at, updated_at
+    )
 
 
 def _stored_user(username: str, password_hash: str, data: bytes) -> StoredUser:

@@ -4,12 +4,14 @@ from aiohttp import web
 
 from casepush.config import Settings
 from casepush.domain import Context
+from casepush.domain.connectors import ConnectorRuntime
 from casepush.security.auth import Authenticator
 from casepush.security.authz import Principal
 from casepush.store import Store
 from casepush.types import Space
 
 SETTINGS = web.AppKey("settings", Settings)
+CONNECTORS = web.AppKey("connectors", ConnectorRuntime)
 STORE = web.AppKey("store", Store)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 
@@ -32,4 +34,5 @@ def context(request: web.Request) -> Context:
         space_id=space.id,
         principal=principal,
         access=principal.access(space.id, space.disabledFeatures),
+        connector_types=request.app[CONNECTORS].plugins.types,
     )

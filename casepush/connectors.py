@@ -1,0 +1,120 @@
+"""What connector plugins work with: the types they register, the connectors and pushes they receive,
+and the errors they raise. Plugins import from here and from ``casepush.http``; nothing else of the
+core is their API.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from casepush.types import Case
+
+#: The sub-action every case connector has: create or update an incident, then add comments.
+PUSH_TO_SERVICE = "pushToService"
+#: Kibana's feature ids a connector type may support.
+CASES_FEATURE = "cases"
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    """A kind of external system, as Kibana's connector types describe it.
+
+    ``config`` and ``secrets`` are msgspec structs that validate a connector's settings; ``fields``
+    validates the connector fields a case carries (None: the type takes none). ``sub_actions`` maps
+    each sub-action of ``_execute`` to the struct of its params; ``pushToService`` among them is run
+    through the push hooks, the others through ``execute_sub_action``.
+    """
+
+    id: str
+    name: str
+    config: type[msgspec.Struct]
+    secrets: type[msgspec.Struct]
+    fields: type[msgspec.Struct] | None = None
+    sub_actions: Mapping[str, type[msgspec.Struct]] = field(default_factory=dict)
+    supported_feature_ids: tuple[str, ...] = (CASES_FEATURE,)
+    minimum_license_required: str = "basic"
+    #: Extra checks of a whole connector (beyond its structs), e.g. one field needed with another or URLs
+    #: on the allowed list. Called with the decoded config and secrets and the allowed hosts; raises
+    #: ``InvalidConnector``.
+    validate: Callable[[Any, Any, "ValidationContext"], None] | None = None
+
+
+@dataclass(frozen=True)
+class ValidationContext:
+    """What a type's ``validate`` may consult: the hosts connectors may call."""
+
+    allowed_hosts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Connector:
+    """A configured connector as plugins see it, secrets decrypted into the type's struct."""
+
+    id: str
+    name: str
+    type: ConnectorType
+    config: Any
+    secrets: Any
+
+
+@dataclass(frozen=True)
+class PushComment:
+    """A comment to add to the external incident (its text already carries "Added by <user>.")."""
+
+    comment_id: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class CaseForPush:
+    """What ``transform_case`` turns into the external system's fields.
+
+    ``description`` already ends with Kibana's "Added by <user>." (and the case URL when a public
+    base URL is set); ``comments`` are those new since the last push, with the alerts summed up in
+    one; ``external_id`` is None on the first push to this connector.
+    """
+
+    case: Case
+    title: str
+    description: str
+    comments: list[PushComment]
+    external_id: str | None
+    case_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PushedComment:
+    comment_id: str
+    pushed_date: str
+
+
+@dataclass(frozen=True)
+class PushedIncident:
+    """What a push made or changed: Kibana's ``{id, title, url, pushedDate, comments}``."""
+
+    id: str
+    title: str
+    url: str
+    pushed_date: str
+    comments: list[PushedComment] = field(default_factory=list)
+
+
+class ConnectorError(Exception):
+    """A call to the external system failed; ``message`` is shown to the user as is, in Kibana's words
+    (``[Action][Jira]: Unable to create incident. Error: ...``)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidConnector(Exception):
+    """A connector's config or secrets are refused; ``message`` says which field and why, ``part``
+    which of ``config``, ``secrets`` or ``connector`` (both together) is at fault."""
+
+    def __init__(self, message: str, part: str = "config"):
+        super().__init__(message)
+        self.message = message
+        self.part = part

@@ -1,0 +1,75 @@
+"""The hooks connector plugins implement (``from casepush import hookimpl``).
+
+A hook may return its value or an awaitable of it (``async def`` works). The hooks that act on one
+connector (``transform_case``, ``push_to_service``, ``execute_sub_action``) are called only on the
+plugin that registered the connector's type; ``before_push`` and ``after_push`` are heard by every
+plugin. Every hook is documented in ``docs/writing-a-connector.md``.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookspecMarker
+
+if TYPE_CHECKING:
+    import msgspec
+
+    from casepush.connectors import CaseForPush, Connector, ConnectorType, PushedIncident
+    from casepush.http import OutboundClient
+
+hookspec = HookspecMarker("casepush")
+
+
+@hookspec
+def register_connector_types() -> "list[ConnectorType]":
+    """Return the connector types this plugin provides.
+
+    Called once at start. Each type id (``.jira``) may be registered by one plugin only.
+    """
+
+
+@hookspec(firstresult=True)
+def transform_case(connector: "Connector", case: "CaseForPush") -> "msgspec.Struct":
+    """Turn a case into the params of the type's ``pushToService`` sub-action.
+
+    :param connector: the connector pushed to, with its config and decrypted secrets.
+    :param case: the case, its description with Kibana's "Added by" suffix, the comments new since the
+        last push (alerts summed up in one), and the external id (None on the first push).
+    :returns: an instance of the type's ``sub_actions["pushToService"]`` struct.
+    """
+
+
+@hookspec(firstresult=True)
+def push_to_service(
+    connector: "Connector", params: "msgspec.Struct", http: "OutboundClient"
+) -> "PushedIncident":
+    """Create the external incident (no external id in ``params``) or update it, then add the comments.
+
+    :param params: the type's ``pushToService`` params, from ``transform_case`` or from ``_execute``.
+    :param http: the core's HTTP client; plugins make every outbound call through it.
+    :returns: the incident's id, title, url and pushed date.
+    :raises casepush.connectors.ConnectorError: with the message the user sees.
+    """
+
+
+@hookspec(firstresult=True)
+def execute_sub_action(
+    connector: "Connector", sub_action: str, params: "msgspec.Struct", http: "OutboundClient"
+) -> Any:
+    """Run one of the type's ``_execute`` sub-actions other than ``pushToService``.
+
+    :param params: an instance of the type's ``sub_actions[sub_action]`` struct.
+    :returns: the ``data`` of the answer (anything msgspec can encode).
+    :raises casepush.connectors.ConnectorError: with the message the user sees.
+    """
+
+
+@hookspec
+def before_push(connector: "Connector", params: "msgspec.Struct") -> None:
+    """Hear of a push to an external system before it starts, e.g. to audit or to notify."""
+
+
+@hookspec
+def after_push(
+    connector: "Connector", params: "msgspec.Struct", incident: "PushedIncident | None", error: str | None
+) -> None:
+    """Hear how a push ended: the incident pushed, or the connector's error message."""

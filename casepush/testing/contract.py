@@ -1,0 +1,114 @@
+"""A suite every connector type should pass, run against the type's own fake external system.
+
+Subclass ``ConnectorContract`` in a test module (its name must start with ``Test``), set
+``casepush_plugins`` to load your plugin, and provide these fixtures:
+
+- ``contract_type_id``: the connector type's id, e.g. ``".jira"``;
+- ``contract_connector``: ``{"config": ..., "secrets": ...}`` of a connector that reaches your fake
+  service (make the service with the ``fake_service`` fixture);
+- ``contract_push_params``: a function ``(external_id, comments) -> subActionParams`` of
+  ``pushToService``, where ``comments`` is a list of ``(comment_id, text)``;
+- ``contract_break``: a function that makes the fake service fail every later call.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from casepush.config import Settings
+from casepush.testing.client import Api
+
+
+def _secret_values(secrets: Any) -> list[str]:
+    if isinstance(secrets, dict):
+        return [v for value in secrets.values() for v in _secret_values(value)]
+    if isinstance(secrets, list):
+        return [v for value in secrets for v in _secret_values(value)]
+    return [secrets] if isinstance(secrets, str) and len(secrets) >= 4 else []
+
+
+class ConnectorContract:
+    async def _create(self, casepush: Api, contract_type_id: str, contract_connector: dict) -> dict:
+        body = {"name": "Contract", "connector_type_id": contract_type_id, **contract_connector}
+        status, connector = await casepush.post("/api/actions/connector", body)
+        assert status == 200, connector
+        return connector
+
+    async def _push(self, casepush: Api, connector_id: str, params: dict) -> dict:
+        body = {"params": {"subAction": "pushToService", "subActionParams": params}}
+        status, result = await casepush.post(f"/api/actions/connector/{connector_id}/_execute", body)
+        assert status == 200, result
+        return result
+
+    async def test_type_is_listed_for_cases(self, casepush: Api, contract_type_id: str) -> None:
+        status, types = await casepush.get("/api/actions/connector_types?feature_id=cases")
+        assert status == 200
+        assert contract_type_id in [t["id"] for t in types]
+
+    async def test_no_answer_carries_a_secret(
+        self, casepush: Api, contract_type_id: str, contract_connector: dict
+    ) -> None:
+        connector = await self._create(casepush, contract_type_id, contract_connector)
+        assert "secrets" not in connector
+        assert connector["is_missing_secrets"] is False
+        answers = [connector]
+        for path in (f"/api/actions/connector/{connector['id']}", "/api/actions/connectors"):
+            status, answer = await casepush.get(path)
+            assert status == 200
+            answers.append(answer)
+        text = repr(answers)
+        for secret in _secret_values(contract_connector["secrets"]):
+            assert secret not in text
+
+    async def test_secrets_are_not_stored_in_clear(
+        self, casepush: Api, casepush_settings: Settings, contract_type_id: str, contract_connector: dict
+    ) -> None:
+        await self._create(casepush, contract_type_id, contract_connector)
+        stored = b"".join(
+            path.read_bytes()
+            for path in casepush_settings.sqlite_path.parent.glob(casepush_settings.sqlite_path.name + "*")
+        )
+        for secret in _secret_values(contract_connector["secrets"]):
+            assert secret.encode() not in stored
+
+    async def test_push_creates_then_updates_the_same_incident(
+        self,
+        casepush: Api,
+        contract_type_id: str,
+        contract_connector: dict,
+        contract_push_params: Callable[[str | None, list[tuple[str, str]]], dict],
+    ) -> None:
+        connector = await self._create(casepush, contract_type_id, contract_connector)
+        created = await self._push(casepush, connector["id"], contract_push_params(None, []))
+        assert created["status"] == "ok", created
+        assert {"id", "title", "url", "pushedDate"} <= set(created["data"])
+        external_id = created["data"]["id"]
+        updated = await self._push(
+            casepush, connector["id"], contract_push_params(external_id, [("c1", "A note")])
+        )
+        assert updated["status"] == "ok", updated
+        assert updated["data"]["id"] == external_id
+        assert [c["commentId"] for c in updated["data"].get("comments", [])] == ["c1"]
+
+    async def test_a_failing_service_is_an_error_answer_without_secrets(
+        self,
+        casepush: Api,
+        contract_type_id: str,
+        contract_connector: dict,
+        contract_push_params: Callable[[str | None, list[tuple[str, str]]], dict],
+        contract_break: Callable[[], None],
+    ) -> None:
+        connector = await self._create(casepush, contract_type_id, contract_connector)
+        contract_break()
+        result = await self._push(casepush, connector["id"], contract_push_params(None, []))
+        assert result["status"] == "error"
+        assert result["service_message"]
+        for secret in _secret_values(contract_connector["secrets"]):
+            assert secret not in repr(result)
+
+    async def test_a_config_without_its_fields_is_refused(self, casepush: Api, contract_type_id: str) -> None:
+        body = {"name": "Empty", "connector_type_id": contract_type_id, "config": {}, "secrets": {}}
+        status, answer = await casepush.post("/api/actions/connector", body)
+        assert status == 400
+        assert answer["message"].startswith("error validating action type ")
+        status, connectors = await casepush.get("/api/actions/connectors")
+        assert connectors == []

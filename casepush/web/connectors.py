@@ -1,0 +1,76 @@
+"""Handlers of Kibana's Connectors API (``/api/actions``) and of Cases' connector list."""
+
+import msgspec
+from aiohttp import web
+
+from casepush.domain import Context, connectors
+from casepush.domain.connectors import ConnectorRuntime
+from casepush.types import CreateConnector, ExecuteConnector, UpdateConnector
+from casepush.web import decode, responses
+from casepush.web.routing import Routes
+from casepush.web.state import CONNECTORS, context
+
+routes = Routes()
+
+_body_messages = decode.config_schema_message("request body")
+
+
+async def _body(request: web.Request, type_: type) -> msgspec.Struct:
+    """A connector body: Kibana refuses blank strings anywhere in it, before anything else."""
+    document = await decode.body(request, dict)
+    connectors.refuse_blank_strings(document)
+    return decode.convert(document, type_, phrasing=_body_messages)
+
+
+def _scope(request: web.Request) -> tuple[Context, ConnectorRuntime]:
+    return context(request), request.app[CONNECTORS]
+
+
+class ConnectorTypesQuery(msgspec.Struct, forbid_unknown_fields=True):
+    feature_id: str | None = None
+
+
+@routes.post("/api/actions/connector")
+@routes.post("/api/actions/connector/{id}")
+async def create_connector(request: web.Request) -> web.Response:
+    body = await _body(request, CreateConnector)
+    return responses.json(await connectors.create(*_scope(request), request.match_info.get("id"), body))
+
+
+@routes.get("/api/actions/connector/{id}")
+async def get_connector(request: web.Request) -> web.Response:
+    return responses.json(await connectors.get(*_scope(request), request.match_info["id"]))
+
+
+@routes.put("/api/actions/connector/{id}")
+async def update_connector(request: web.Request) -> web.Response:
+    body = await _body(request, UpdateConnector)
+    return responses.json(await connectors.update(*_scope(request), request.match_info["id"], body))
+
+
+@routes.delete("/api/actions/connector/{id}")
+async def delete_connector(request: web.Request) -> web.Response:
+    await connectors.delete(*_scope(request), request.match_info["id"])
+    return responses.no_content()
+
+
+@routes.get("/api/actions/connectors")
+async def list_connectors(request: web.Request) -> web.Response:
+    return responses.json(await connectors.list_all(*_scope(request)))
+
+
+@routes.get("/api/actions/connector_types")
+async def list_connector_types(request: web.Request) -> web.Response:
+    params = decode.query(request, ConnectorTypesQuery, decode.config_schema_message("request query"))
+    return responses.json(connectors.list_types(request.app[CONNECTORS], params.feature_id))
+
+
+@routes.post("/api/actions/connector/{id}/_execute")
+async def execute_connector(request: web.Request) -> web.Response:
+    body = await decode.body(request, ExecuteConnector, _body_messages)
+    return responses.json(await connectors.execute(*_scope(request), request.match_info["id"], body.params))
+
+
+@routes.get("/api/cases/configure/connectors/_find")
+async def find_case_connectors(request: web.Request) -> web.Response:
+    return responses.json(await connectors.for_cases(*_scope(request)))

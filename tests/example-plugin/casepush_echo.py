@@ -1,0 +1,113 @@
+"""``.echo``: a connector type for an HTTP service that stores incidents (``/incidents``) and comments.
+
+It exists to test casepush's plugin host the way a third party would use it: its own distribution,
+entry point, structs and hooks.
+"""
+
+import msgspec
+
+from casepush import hookimpl
+from casepush.connectors import (
+    PUSH_TO_SERVICE,
+    CaseForPush,
+    Connector,
+    ConnectorError,
+    ConnectorType,
+    InvalidConnector,
+    PushedComment,
+    PushedIncident,
+    ValidationContext,
+)
+from casepush.http import HostNotAllowed, OutboundClient, ensure_url_allowed
+
+
+class EchoConfig(msgspec.Struct, forbid_unknown_fields=True):
+    url: str
+
+
+class EchoSecrets(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+
+
+class EchoIncident(msgspec.Struct, forbid_unknown_fields=True):
+    title: str
+    description: str | None = None
+    externalId: str | None = None
+
+
+class EchoComment(msgspec.Struct, forbid_unknown_fields=True):
+    comment: str
+    commentId: str
+
+
+class EchoPush(msgspec.Struct, forbid_unknown_fields=True):
+    incident: EchoIncident
+    comments: list[EchoComment] | None = None
+
+
+class GetIncident(msgspec.Struct, forbid_unknown_fields=True):
+    externalId: str
+
+
+def validate(config: EchoConfig, secrets: EchoSecrets, context: ValidationContext) -> None:
+    try:
+        ensure_url_allowed(config.url, context.allowed_hosts)
+    except HostNotAllowed as exc:
+        raise InvalidConnector(f"error configuring echo action: {exc.message}") from None
+
+
+ECHO = ConnectorType(
+    id=".echo",
+    name="Echo",
+    config=EchoConfig,
+    secrets=EchoSecrets,
+    sub_actions={PUSH_TO_SERVICE: EchoPush, "getIncident": GetIncident},
+    supported_feature_ids=("cases", "alerting"),
+    validate=validate,
+)
+
+
+@hookimpl
+def register_connector_types():
+    return [ECHO]
+
+
+@hookimpl
+def transform_case(connector: Connector, case: CaseForPush) -> EchoPush:
+    return EchoPush(
+        incident=EchoIncident(title=case.title, description=case.description, externalId=case.external_id),
+        comments=[EchoComment(comment=c.comment, commentId=c.comment_id) for c in case.comments],
+    )
+
+
+async def _call(connector: Connector, http: OutboundClient, method: str, path: str, body=None) -> dict:
+    response = await http.request(
+        method,
+        connector.config.url.rstrip("/") + path,
+        json=body,
+        headers={"Authorization": f"Bearer {connector.secrets.token}"},
+    )
+    if response.status >= 400:
+        raise ConnectorError(f"[Action][Echo]: Unable to {method} {path}. Status: {response.status}")
+    return response.json()
+
+
+@hookimpl
+async def push_to_service(connector: Connector, params: EchoPush, http: OutboundClient) -> PushedIncident:
+    incident = {"title": params.incident.title, "description": params.incident.description}
+    if params.incident.externalId is None:
+        answer = await _call(connector, http, "POST", "/incidents", incident)
+    else:
+        answer = await _call(connector, http, "PUT", f"/incidents/{params.incident.externalId}", incident)
+    pushed = []
+    for comment in params.comments or []:
+        await _call(connector, http, "POST", f"/incidents/{answer['id']}/comments", {"text": comment.comment})
+        pushed.append(PushedComment(comment.commentId, answer["updated"]))
+    return PushedIncident(answer["id"], answer["title"], answer["url"], answer["updated"], pushed)
+
+
+@hookimpl
+async def execute_sub_action(connector: Connector, sub_action: str, params, http: OutboundClient):
+    if sub_action == "getIncident":
+        return await _call(connector, http, "GET", f"/incidents/{params.externalId}")
+    raise ConnectorError(f"[Action][Echo]: unknown sub-action {sub_action}")

@@ -1,0 +1,273 @@
+"""The plugin host: a third-party distribution installed with pip, ``CASEPUSH_LOAD_PLUGINS``, hooks
+without a spec, sync and async hooks, the push broadcasts, and the guide that documents every hook."""
+
+import asyncio
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import casepush_echo
+import pytest
+from aiohttp import web
+from test_serve import free_port
+
+from casepush import hookimpl, hookspecs
+from casepush.connectors import ConnectorType
+from casepush.plugins import PluginError, load_plugins
+from casepush.testing import Api
+from conftest import basic_auth
+
+EXAMPLE_PLUGIN = Path(__file__).parent / "example-plugin"
+GUIDE = Path(__file__).parent.parent / "docs" / "writing-a-connector.md"
+
+
+@pytest.fixture(scope="module")
+def installed_echo(tmp_path_factory) -> Path:
+    """The example plugin built and installed by pip into a folder of its own, as a user would."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE_PLUGIN),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return target
+
+
+def environment(site: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEPUSH_")}
+    return {**env, "PYTHONPATH": str(site), **settings}
+
+
+def test_casepush_plugins_lists_an_installed_distribution(installed_echo):
+    shown = subprocess.run(
+        [sys.executable, "-m", "casepush", "plugins"],
+        env=environment(installed_echo),
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "casepush-echo 1.2.3: .echo"
+    limited = subprocess.run(
+        [sys.executable, "-m", "casepush", "plugins"],
+        env=environment(installed_echo, CASEPUSH_LOAD_PLUGINS="casepush-webhook"),
+        capture_output=True,
+        text=True,
+    )
+    assert limited.stdout.strip() == "No plugins installed."
+
+
+async def serve(site: Path, tmp_path: Path, **settings: str) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    env = environment(site, CASEPUSH_DATA_DIR=str(tmp_path), CASEPUSH_ELASTIC_PASSWORD="changeme", **settings)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "casepush",
+        "serve",
+        "--port",
+        str(port),
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(url + "/api/status"):
+                    return process, url
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    process.kill()
+    raise AssertionError("casepush did not start")
+
+
+async def call(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
+    headers = {"Authorization": basic_auth("elastic", "changeme"), "kbn-xsrf": "true"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url + path, json=body, headers=headers) as response,
+    ):
+        return response.status, await response.json(content_type=None)
+
+
+async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_it_out(
+    installed_echo, tmp_path, aiohttp_server
+):
+    async def incident(request: web.Request) -> web.Response:
+        return web.json_response({"id": request.match_info["id"]})
+
+    external = web.Application()
+    external.router.add_get("/incidents/{id}", incident)
+    fake = await aiohttp_server(external)
+    process, url = await serve(installed_echo, tmp_path)
+    try:
+        _, types = await call(url, "GET", "/api/actions/connector_types")
+        assert [t["id"] for t in types] == [".echo"]
+        body = {
+            "name": "Echo",
+            "connector_type_id": ".echo",
+            "config": {"url": str(fake.make_url(""))},
+            "secrets": {"token": "t"},
+        }
+        status, connector = await call(url, "POST", "/api/actions/connector", body)
+        assert status == 200, connector
+        params = {"subAction": "getIncident", "subActionParams": {"externalId": "42"}}
+        status, result = await call(
+            url, "POST", f"/api/actions/connector/{connector['id']}/_execute", {"params": params}
+        )
+        assert (status, result["status"], result["data"]) == (200, "ok", {"id": "42"})
+    finally:
+        process.terminate()
+        await process.wait()
+    process, url = await serve(installed_echo, tmp_path, CASEPUSH_LOAD_PLUGINS="casepush-jira")
+    try:
+        assert await call(url, "GET", "/api/actions/connector_types") == (200, [])
+        status, body = await call(url, "POST", "/api/actions/connector", body)
+        assert (status, body["message"]) == (400, 'Action type ".echo" is not registered.')
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+# --- the host ----------------------------------------------------------------------------------------------
+
+
+class UnknownHook:
+    @hookimpl
+    def register_connector_kinds(self):
+        return []
+
+
+class WrongArguments:
+    @hookimpl
+    def transform_case(self, connector, case, mood):
+        return None
+
+
+@pytest.mark.parametrize(
+    "plugin", [UnknownHook(), WrongArguments()], ids=["unknown-hook", "unknown-argument"]
+)
+def test_a_hook_implementation_without_a_spec_is_refused_at_start(plugin):
+    with pytest.raises(PluginError):
+        load_plugins(allowed=[], extra=[plugin])
+
+
+class SecondEcho:
+    @hookimpl
+    def register_connector_types(self):
+        return [
+            ConnectorType(
+                id=".echo",
+                name="Another echo",
+                config=casepush_echo.EchoConfig,
+                secrets=casepush_echo.EchoSecrets,
+            )
+        ]
+
+
+def test_a_type_registered_twice_is_refused_at_start():
+    with pytest.raises(PluginError, match=r"connector type \.echo is registered by two plugins"):
+        load_plugins(allowed=[], extra=[casepush_echo, SecondEcho()])
+
+
+class Listener:
+    """Hears every push; its sync ``before_push`` and async ``after_push`` show both kinds work."""
+
+    def __init__(self) -> None:
+        self.heard: list[tuple] = []
+
+    @hookimpl
+    def before_push(self, connector, params):
+        self.heard.append(("before", connector.id, params.incident.title))
+
+    @hookimpl
+    async def after_push(self, connector, incident, error):
+        self.heard.append(("after", connector.id, incident.id if incident else None, error))
+
+
+class FailingListener:
+    @hookimpl
+    def before_push(self, connector):
+        raise RuntimeError("listener broke")
+
+
+@pytest.fixture
+def listener() -> Listener:
+    return Listener()
+
+
+@pytest.fixture
+def casepush_plugins(listener) -> list[object]:
+    return [casepush_echo, listener, FailingListener()]
+
+
+async def test_every_plugin_hears_before_and_after_a_push_and_a_failing_listener_stops_nothing(
+    casepush: Api, listener: Listener, fake_service
+):
+    service = fake_service()
+
+    @service.route("POST", "/incidents")
+    async def created(request: web.Request) -> web.Response:
+        return web.json_response({"id": "7", "title": "t", "url": "u", "updated": "2026-11-28T00:00:00Z"})
+
+    await service.start()
+    body = {
+        "name": "Echo",
+        "connector_type_id": ".echo",
+        "config": {"url": service.url},
+        "secrets": {"token": "t"},
+    }
+    _, connector = await casepush.post("/api/actions/connector", body)
+
+    async def push(incident: dict) -> dict:
+        params = {"subAction": "pushToService", "subActionParams": {"incident": incident}}
+        status, result = await casepush.post(
+            f"/api/actions/connector/{connector['id']}/_execute", {"params": params}
+        )
+        assert status == 200
+        return result
+
+    assert (await push({"title": "Pushed title"}))["status"] == "ok"
+    # The fake service has no update route: the second push fails.
+    assert (await push({"title": "Again", "externalId": "7"}))["status"] == "error"
+    assert listener.heard == [
+        ("before", connector["id"], "Pushed title"),
+        ("after", connector["id"], "7", None),
+        ("before", connector["id"], "Again"),
+        ("after", connector["id"], None, "[Action][Echo]: Unable to PUT /incidents/7. Status: 404"),
+    ]
+
+
+# --- the guide ---------------------------------------------------------------------------------------------
+
+
+def hookspec_signatures() -> dict[str, str]:
+    """``name(arg, ...)`` of every hookspec, as the guide must show it."""
+    found = {}
+    for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
+        if hasattr(function, "casepush_spec"):
+            found[name] = f"{name}({', '.join(inspect.signature(function).parameters)})"
+    return found
+
+
+def test_every_hook_is_documented_in_the_plugin_guide():
+    guide = GUIDE.read_text()
+    signatures = hookspec_signatures()
+    assert len(signatures) >= 6
+    missing = [signature for signature in signatures.values() if f"### {signature}" not in guide]
+    assert missing == []
