@@ -212,6 +212,20 @@ async def test_a_bad_connector_is_a_400_and_nothing_is_stored(api, echo, change,
     assert await api.get("/api/actions/connectors") == (200, [])
 
 
+@pytest.mark.parametrize(
+    ("connector_id", "message"),
+    [
+        ("My_Echo", "Connector ID must contain only lowercase letters, numbers, and hyphens."),
+        ("e" * 37, "Connector ID must be 36 characters or less."),
+    ],
+)
+async def test_a_chosen_id_follows_kibanas_rule(api, echo, connector_id, message):
+    status, body = await api.post(f"/api/actions/connector/{connector_id}", connector_body(echo.url))
+
+    assert (status, body) == (400, error(400, f"[request params.id]: {message}"))
+    assert await api.get("/api/actions/connectors") == (200, [])
+
+
 async def test_update_replaces_name_config_and_secrets_but_not_the_type(api, echo):
     connector = await create(api, connector_body(echo.url))
     path = f"/api/actions/connector/{connector['id']}"

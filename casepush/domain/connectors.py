@@ -2,6 +2,7 @@
 the preconfigured ones read-only, and ``_execute`` through the type's plugin."""
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -275,9 +276,26 @@ def _sealed(rt: ConnectorRuntime, connector_id: str, secrets: msgspec.Struct) ->
     return rt.secrets.seal(connector_id, msgspec.to_builtins(secrets))
 
 
+_CONNECTOR_ID = re.compile(r"^[a-z0-9-]+$")
+MAX_CONNECTOR_ID_LENGTH = 36
+
+
+def validate_connector_id(connector_id: str) -> None:
+    """The newest Kibana's rule for ids chosen by the caller."""
+    if len(connector_id) > MAX_CONNECTOR_ID_LENGTH:
+        problem = f"Connector ID must be {MAX_CONNECTOR_ID_LENGTH} characters or less."
+    elif not _CONNECTOR_ID.match(connector_id):
+        problem = "Connector ID must contain only lowercase letters, numbers, and hyphens."
+    else:
+        return
+    raise bad_request(f"[request params.id]: {problem}")
+
+
 async def create(
     ctx: Context, rt: ConnectorRuntime, connector_id: str | None, body: CreateConnector
 ) -> ConnectorInfo:
+    if connector_id is not None:
+        validate_connector_id(connector_id)
     _ensure(ctx, Level.ALL, f'Unauthorized to create a "{body.connector_type_id}" action')
     connector_id = connector_id or new_id()
     if connector_id in rt.preconfigured:
