@@ -1,6 +1,9 @@
 """Kibana's Connectors API over the example plugin's ``.echo`` type, and its fake echo service."""
 
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -616,3 +619,31 @@ async def test_a_connector_of_another_space_is_404(api, echo):
     assert status == 204
     await api.create_space("team")
     assert await api.get("/s/team/api/actions/connectors") == (200, [])
+
+
+def rotate_key(tmp_path, **keys: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEPUSH_")}
+    env.update({"CASEPUSH_DATA_DIR": str(tmp_path), **keys})
+    return subprocess.run(
+        [sys.executable, "-m", "casepush", "rotate-key"], env=env, capture_output=True, text=True
+    )
+
+
+async def test_rotate_key_reseals_old_secrets_so_the_old_key_can_go(aiohttp_client, tmp_path, echo):
+    old, new = "k" * 32, "z" * 32
+    first = Settings(data_dir=str(tmp_path), elastic_password="test-password", encryption_key=old)
+    api = Api(await aiohttp_client(create_app(first, announce=print, plugins=echo_plugins())))
+    connector = await create(api, connector_body(echo.url))
+
+    done = rotate_key(tmp_path, CASEPUSH_ENCRYPTION_KEY=new, CASEPUSH_DECRYPTION_ONLY_KEYS=old)
+    assert (done.returncode, done.stdout.strip()) == (0, "Re-encrypted the secrets of 1 connector(s).")
+    again = rotate_key(tmp_path, CASEPUSH_ENCRYPTION_KEY=new)
+    assert (again.returncode, again.stdout.strip()) == (0, "Re-encrypted the secrets of 0 connector(s).")
+
+    only_new = Settings(data_dir=str(tmp_path), elastic_password="test-password", encryption_key=new)
+    api = Api(await aiohttp_client(create_app(only_new, announce=print, plugins=echo_plugins())))
+    _, result = await execute(api, connector["id"], "pushToService", push_params(None, []))
+    assert result["status"] == "ok"
+    lost = rotate_key(tmp_path, CASEPUSH_ENCRYPTION_KEY="y" * 32)
+    assert lost.returncode == 1
+    assert lost.stderr.strip() == f"No configured key opens the secrets of: default/{connector['id']}"

@@ -1,6 +1,7 @@
 """Kibana's Connectors (Actions) API: connectors of the installed types, their secrets sealed at rest,
 the preconfigured ones read-only, and ``_execute`` through the type's plugin."""
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from casepush.http import OutboundClient, OutboundError
 from casepush.plugins import PluginHost
 from casepush.security.authz import ACTIONS_FEATURE, Level
 from casepush.security.secrets import SecretBox, SecretsUnavailable
-from casepush.store import StoredConnector
+from casepush.store import Store, StoredConnector
 from casepush.types import (
     UNSET,
     CaseConnectorInfo,
@@ -351,6 +352,30 @@ async def delete(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> None:
     async with ctx.store.write() as tx:
         if not await tx.delete_connector(ctx.space_id, connector_id):
             raise _missing(connector_id)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    rotated: int
+    unreadable: list[str]
+
+
+async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
+    """Re-seal with the current key every connector's secrets sealed with an earlier one, so that the
+    earlier keys can then be dropped. Connectors no configured key opens are listed, not changed."""
+    rotated, unreadable = 0, []
+    async with store.write() as tx:
+        for space in await tx.list_spaces():
+            for stored in await tx.list_connectors(space.id):
+                try:
+                    token = box.rotated(stored.secrets)
+                except SecretsUnavailable:
+                    unreadable.append(f"{space.id}/{stored.id}")
+                    continue
+                if token is not None:
+                    await tx.update_connector(space.id, dataclasses.replace(stored, secrets=token))
+                    rotated += 1
+    return Rotation(rotated, unreadable)
 
 
 # --- executing -----------------------------------------------------------------------------------------
