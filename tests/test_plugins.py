@@ -12,7 +12,7 @@ import aiohttp
 import casepush_echo
 import pytest
 from aiohttp import web
-from test_serve import free_port
+from test_serve import start, stop
 
 from casepush import hookimpl, hookspecs
 from casepush.connectors import ConnectorType
@@ -71,29 +71,10 @@ def test_casepush_plugins_lists_an_installed_distribution(installed_echo):
 
 
 async def serve(site: Path, tmp_path: Path, **settings: str) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    env = environment(site, CASEPUSH_DATA_DIR=str(tmp_path), CASEPUSH_ELASTIC_PASSWORD="changeme", **settings)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "casepush",
-        "serve",
-        "--port",
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.get(url + "/api/status"):
-                    return process, url
-            except aiohttp.ClientConnectionError:
-                await asyncio.sleep(0.05)
-    process.kill()
-    raise AssertionError("casepush did not start")
+    """casepush as a real process that sees the plugins installed in ``site``."""
+    env = {"PYTHONPATH": str(site), "CASEPUSH_ELASTIC_PASSWORD": "changeme", **settings}
+    process, port = await start(tmp_path, env)
+    return process, f"http://127.0.0.1:{port}"
 
 
 async def call(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
@@ -132,16 +113,14 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
         )
         assert (status, result["status"], result["data"]) == (200, "ok", {"id": "42"})
     finally:
-        process.terminate()
-        await process.wait()
+        await stop(process)
     process, url = await serve(installed_echo, tmp_path, CASEPUSH_LOAD_PLUGINS="casepush-jira")
     try:
         assert await call(url, "GET", "/api/actions/connector_types") == (200, [])
         status, body = await call(url, "POST", "/api/actions/connector", body)
         assert (status, body["message"]) == (400, 'Action type ".echo" is not registered.')
     finally:
-        process.terminate()
-        await process.wait()
+        await stop(process)
 
 
 # --- the host ----------------------------------------------------------------------------------------------

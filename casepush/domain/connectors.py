@@ -273,8 +273,25 @@ class MissingSecrets(Exception):
 # --- writing -------------------------------------------------------------------------------------------
 
 
-def _sealed(rt: ConnectorRuntime, connector_id: str, secrets: msgspec.Struct) -> str:
-    return rt.secrets.seal(connector_id, msgspec.to_builtins(secrets))
+def _to_store(
+    rt: ConnectorRuntime,
+    connector_id: str,
+    connector_type: ConnectorType,
+    body: CreateConnector | UpdateConnector,
+    created_at: str | None,
+) -> StoredConnector:
+    """A checked connector as stored: config as validated (defaults filled in), secrets sealed."""
+    config, secrets = validated(connector_type, body.config, body.secrets, rt.allowed_hosts)
+    now = now_iso()
+    return StoredConnector(
+        id=connector_id,
+        type_id=connector_type.id,
+        name=body.name,
+        config=msgspec.to_builtins(config),
+        secrets=rt.secrets.seal(connector_id, msgspec.to_builtins(secrets)),
+        created_at=created_at or now,
+        updated_at=now,
+    )
 
 
 _CONNECTOR_ID = re.compile(r"^[a-z0-9-]+$")
@@ -302,17 +319,7 @@ async def create(
     if connector_id in rt.preconfigured:
         raise bad_request(f"This {connector_id} already exists in a preconfigured action.")
     connector_type = registered_type(rt.plugins, body.connector_type_id)
-    config, secrets = validated(connector_type, body.config, body.secrets, rt.allowed_hosts)
-    now = now_iso()
-    stored = StoredConnector(
-        id=connector_id,
-        type_id=connector_type.id,
-        name=body.name,
-        config=msgspec.to_builtins(config),
-        secrets=_sealed(rt, connector_id, secrets),
-        created_at=now,
-        updated_at=now,
-    )
+    stored = _to_store(rt, connector_id, connector_type, body, created_at=None)
     async with ctx.store.write() as tx:
         if not await tx.insert_connector(ctx.space_id, stored):
             raise conflict(f"Saved object [action/{connector_id}] conflict")
@@ -331,16 +338,7 @@ async def update(
         if current is None:
             raise _missing(connector_id)
         connector_type = registered_type(rt.plugins, current.type_id)
-        config, secrets = validated(connector_type, body.config, body.secrets, rt.allowed_hosts)
-        stored = StoredConnector(
-            id=connector_id,
-            type_id=current.type_id,
-            name=body.name,
-            config=msgspec.to_builtins(config),
-            secrets=_sealed(rt, connector_id, secrets),
-            created_at=current.created_at,
-            updated_at=now_iso(),
-        )
+        stored = _to_store(rt, connector_id, connector_type, body, created_at=current.created_at)
         await tx.update_connector(ctx.space_id, stored)
     return _info(rt, stored)
 
