@@ -13,7 +13,7 @@ from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
 from casepush.store import Store
 from casepush.store.sqlite import SqliteStore
-from casepush.web import cases, comments, configure, connectors, security, spaces, status, user_actions
+from casepush.web import cases, comments, configure, connectors, push, security, spaces, status, user_actions
 from casepush.web.middleware import MAX_PAYLOAD_BYTES, MIDDLEWARES
 from casepush.web.state import AUTHENTICATOR, CONNECTORS, SETTINGS, STORE
 
@@ -26,6 +26,7 @@ ROUTE_GROUPS = (
     security.routes,
     security.elasticsearch_routes,
     connectors.routes,
+    push.routes,
     configure.routes,
     cases.routes,
     comments.routes,
@@ -70,6 +71,8 @@ def create_app(
                 http=OutboundClient.from_settings(session, settings),
                 allowed_hosts=allowed_hosts,
                 preconfigured=preconfigured,
+                public_base_url=settings.public_base_url,
+                push_lease=settings.push_lease,
             )
             yield
 

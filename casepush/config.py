@@ -35,6 +35,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_response_bytes: int = 1024 * 1024
     #: TLS checks of connector calls (Kibana's ``xpack.actions.ssl.verificationMode``).
     verification_mode: Literal["full", "certificate", "none"] = "full"
+    #: Seconds a push holds its claim on a case and connector without renewing it; a claim left by a
+    #: crashed process is taken over (and its interrupted create looked up) after this long.
+    push_lease: float = 60.0
     #: Connectors declared here, by id; read-only through the API. Only from the settings file.
     preconfigured: dict[str, PreconfiguredConnector] = {}
     host: str = "127.0.0.1"

@@ -63,6 +63,18 @@ def execute_sub_action(
     """
 
 
+@hookspec(firstresult=True)
+def find_incident(connector: "Connector", case_id: str, http: "OutboundClient") -> "PushedIncident | None":
+    """Find the incident a push of this case may have created before it was interrupted.
+
+    Called only when a push died between the external create and the local save. Look the incident
+    up by what ``transform_case`` put in it (ServiceNow's ``correlation_id``, a Jira label...).
+    Without this hook, the next push creates a new incident, as Kibana does.
+
+    :returns: the incident (its ``pushed_date`` may be the lookup time), or None when there is none.
+    """
+
+
 @hookspec
 def before_push(connector: "Connector", params: "msgspec.Struct") -> None:
     """Hear of a push to an external system before it starts, e.g. to audit or to notify."""

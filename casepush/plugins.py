@@ -97,6 +97,12 @@ class PluginHost:
         await self._broadcast("after_push", connector=connector, params=params, incident=incident, error=None)
         return incident
 
+    async def find_incident(
+        self, connector: Connector, case_id: str, http: OutboundClient
+    ) -> PushedIncident | None:
+        hook = self._owner_hook(connector, "find_incident")
+        return await await_me_maybe(hook(connector=connector, case_id=case_id, http=http))
+
     async def execute_sub_action(
         self, connector: Connector, sub_action: str, params: msgspec.Struct, http: OutboundClient
     ) -> Any:

@@ -26,6 +26,7 @@ def echo_service(fake_service: Callable[[], FakeService]) -> FakeService:
     incidents: dict[str, dict] = {}
     state = {"broken": False}
     service.break_all = lambda: state.update(broken=True)
+    service.incidents = incidents
 
     @web.middleware
     async def failing(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -52,6 +53,22 @@ def echo_service(fake_service: Callable[[], FakeService]) -> FakeService:
     async def update(request: web.Request) -> web.Response:
         incidents[request.match_info["id"]].update(await request.json())
         return answer(request.match_info["id"])
+
+    @service.route("GET", "/incidents")
+    async def search(request: web.Request) -> web.Response:
+        wanted = request.query.get("correlationId")
+        return web.json_response(
+            [
+                {
+                    "id": incident_id,
+                    "url": f"{service.url}/browse/{incident_id}",
+                    "updated": "2026-11-28T10:00:00.000Z",
+                    **i,
+                }
+                for incident_id, i in incidents.items()
+                if i.get("correlationId") == wanted
+            ]
+        )
 
     @service.route("GET", "/incidents/{id}")
     async def get(request: web.Request) -> web.Response:

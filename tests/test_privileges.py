@@ -66,6 +66,8 @@ ALLOWED = {
     "actions_read": (0, 0, 1, 0, 0, 0, 1, 1, 1, 1),
     # Creating, changing and deleting connectors: all on "actions".
     "actions_write": (0, 0, 1, 0, 0, 0, 1, 0, 0, 1),
+    # Pushing a case: all on its owner's cases feature and all on "actions".
+    "push": (0, 0, 1, 0, 0, 0, 1, 0, 0, 1),
     # Who you are, your own password and API keys: anyone signed in.
     "self": (1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
 }
@@ -235,6 +237,11 @@ async def execute_connector(w: World) -> tuple[str, Any]:
     return f"/api/actions/connector/{made['id']}/_execute", {"params": params}
 
 
+async def dry_push(w: World) -> tuple[str, Any]:
+    case, made = await w.case(), await w.connector()
+    return f"/api/cases/{case['id']}/connector/{made['id']}/_push?dry_run=true", {}
+
+
 async def this_space(w: World) -> tuple[str, Any]:
     return f"/api/spaces/space/{w.prefix.removeprefix('/s/') or 'default'}", None
 
@@ -306,6 +313,7 @@ RULES: dict[tuple[str, str], Call] = {
     ("GET", "/api/actions/connector_types"): call("self", 200),
     ("POST", "/api/actions/connector/{id}/_execute"): call("actions_read", 200, execute_connector),
     ("GET", "/api/cases/configure/connectors/_find"): call("actions_read", 200),
+    ("POST", "/api/cases/{case_id}/connector/{connector_id}/_push"): call("push", 200, dry_push),
     ("GET", "/api/cases/configure"): call("list", 200),
     ("POST", "/api/cases/configure"): call("write", 200, create_configuration),
     ("PATCH", "/api/cases/configure/{configuration_id}"): call("write", 200, patch_configuration),

@@ -187,7 +187,7 @@ def _apply(case: Case, changes: dict[str, object], user: User, now: str, configu
             value = fill_missing(value, configured)  # type: ignore[arg-type]
         setattr(updated, name, value)
     if "status" in changes:
-        _apply_status(updated, user, now)
+        apply_status(updated, user, now)
     return updated
 
 
@@ -196,7 +196,7 @@ def _seconds_between(start: str, end: str) -> int | None:
     return math.floor(seconds) if seconds >= 0 else None
 
 
-def _apply_status(case: Case, user: User, now: str) -> None:
+def apply_status(case: Case, user: User, now: str) -> None:
     """Closing records who and when and the duration; reopening clears them (Kibana's bulk update)."""
     if case.status == "closed":
         case.closed_at, case.closed_by = now, user

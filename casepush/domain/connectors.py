@@ -55,6 +55,9 @@ class ConnectorRuntime:
     http: OutboundClient
     allowed_hosts: tuple[str, ...]
     preconfigured: dict[str, Connector]
+    #: ``server.publicBaseUrl``: pushed descriptions link back to the case when set.
+    public_base_url: str | None = None
+    push_lease: float = 60.0
 
 
 # --- validation ------------------------------------------------------------------------------------

@@ -102,6 +102,15 @@ class StoredConnector:
     updated_at: str
 
 
+@dataclass(frozen=True)
+class PushClaim:
+    """A held claim on pushing a case to a connector; ``interrupted_create`` when it was taken over
+    from a holder whose external create may have happened without being saved."""
+
+    token: str
+    interrupted_create: bool = False
+
+
 class Tx(abc.ABC):
     """The operations of one transaction. Every method is scoped to one space."""
 
@@ -226,6 +235,20 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     async def count_connector_references(self, space_id: str, connector_ids: list[str]) -> dict[str, int]:
         """How many cases and configurations of the space name each connector."""
+
+    # push claims
+    @abc.abstractmethod
+    async def claim_push(
+        self, space_id: str, case_id: str, connector_id: str, token: str, now_ms: int, expires_ms: int
+    ) -> PushClaim | None:
+        """Take the claim when it is free or its holder's lease has run out; None while held."""
+
+    @abc.abstractmethod
+    async def update_push_claim(self, token: str, expires_ms: int, creating: bool | None = None) -> None:
+        """Extend a held claim's lease, and record (or clear) that an external create is in flight."""
+
+    @abc.abstractmethod
+    async def release_push_claim(self, token: str) -> None: ...
 
     # spaces
     @abc.abstractmethod

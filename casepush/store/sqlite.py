@@ -16,6 +16,7 @@ import msgspec
 from casepush.store import (
     CaseQuery,
     Page,
+    PushClaim,
     Store,
     StoredApiKey,
     StoredConnector,
@@ -534,6 +535,39 @@ class SqliteTx(Tx):
         )
         return dict(rows)
 
+    # --- push claims ----------------------------------------------------------------------
+
+    async def claim_push(
+        self, space_id: str, case_id: str, connector_id: str, token: str, now_ms: int, expires_ms: int
+    ) -> PushClaim | None:
+        key = [space_id, case_id, connector_id]
+        row = await self._one(
+            "SELECT expires_ms, creating FROM push_claims"
+            " WHERE space_id = ? AND case_id = ? AND connector_id = ?",
+            key,
+        )
+        if row is not None and row[0] > now_ms:
+            return None
+        await self._run(
+            "INSERT INTO push_claims (space_id, case_id, connector_id, token, expires_ms, creating)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (space_id, case_id, connector_id)"
+            " DO UPDATE SET token = excluded.token, expires_ms = excluded.expires_ms",
+            [*key, token, expires_ms, 0],
+        )
+        return PushClaim(token, interrupted_create=bool(row and row[1]))
+
+    async def update_push_claim(self, token: str, expires_ms: int, creating: bool | None = None) -> None:
+        if creating is None:
+            await self._run("UPDATE push_claims SET expires_ms = ? WHERE token = ?", [expires_ms, token])
+        else:
+            await self._run(
+                "UPDATE push_claims SET expires_ms = ?, creating = ? WHERE token = ?",
+                [expires_ms, int(creating), token],
+            )
+
+    async def release_push_claim(self, token: str) -> None:
+        await self._run("DELETE FROM push_claims WHERE token = ?", [token])
+
     # --- spaces ---------------------------------------------------------------------------
 
     async def list_spaces(self) -> list[Space]:
@@ -556,7 +590,7 @@ class SqliteTx(Tx):
 
     async def delete_space(self, space_id: str) -> None:
         # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
-        for table in ("cases", "configurations", "connectors"):
+        for table in ("cases", "configurations", "connectors", "push_claims"):
             await self._run(f"DELETE FROM {table} WHERE space_id = ?", [space_id])
         await self._run("DELETE FROM spaces WHERE id = ?", [space_id])
 

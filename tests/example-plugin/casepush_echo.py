@@ -32,6 +32,9 @@ class EchoSecrets(msgspec.Struct, forbid_unknown_fields=True):
 class EchoIncident(msgspec.Struct, forbid_unknown_fields=True):
     title: str
     description: str | None = None
+    tags: list[str] = []
+    #: The case id, by which an interrupted push finds the incident it made.
+    correlationId: str | None = None
     externalId: str | None = None
 
 
@@ -74,13 +77,20 @@ def register_connector_types():
 
 @hookimpl
 def transform_case(connector: Connector, case: CaseForPush) -> EchoPush:
+    incident = EchoIncident(
+        title=case.title,
+        description=case.description,
+        tags=case.case.tags,
+        correlationId=case.case.id,
+        externalId=case.external_id,
+    )
     return EchoPush(
-        incident=EchoIncident(title=case.title, description=case.description, externalId=case.external_id),
+        incident=incident,
         comments=[EchoComment(comment=c.comment, commentId=c.comment_id) for c in case.comments],
     )
 
 
-async def _call(connector: Connector, http: OutboundClient, method: str, path: str, body=None) -> dict:
+async def _call(connector: Connector, http: OutboundClient, method: str, path: str, body=None):
     response = await http.request(
         method,
         connector.config.url.rstrip("/") + path,
@@ -94,7 +104,8 @@ async def _call(connector: Connector, http: OutboundClient, method: str, path: s
 
 @hookimpl
 async def push_to_service(connector: Connector, params: EchoPush, http: OutboundClient) -> PushedIncident:
-    incident = {"title": params.incident.title, "description": params.incident.description}
+    incident = msgspec.to_builtins(params.incident)
+    incident.pop("externalId", None)
     if params.incident.externalId is None:
         answer = await _call(connector, http, "POST", "/incidents", incident)
     else:
@@ -104,6 +115,14 @@ async def push_to_service(connector: Connector, params: EchoPush, http: Outbound
         await _call(connector, http, "POST", f"/incidents/{answer['id']}/comments", {"text": comment.comment})
         pushed.append(PushedComment(comment.commentId, answer["updated"]))
     return PushedIncident(answer["id"], answer["title"], answer["url"], answer["updated"], pushed)
+
+
+@hookimpl
+async def find_incident(connector: Connector, case_id: str, http: OutboundClient) -> PushedIncident | None:
+    found = await _call(connector, http, "GET", f"/incidents?correlationId={case_id}")
+    if not found:
+        return None
+    return PushedIncident(found[0]["id"], found[0]["title"], found[0]["url"], found[0]["updated"])
 
 
 @hookimpl

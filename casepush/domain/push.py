@@ -1,0 +1,363 @@
+"""Kibana's push: send a case, its new comments and an alerts summary to an external system through a
+connector, then record it on the case. Safer than Kibana's: one push at a time per case and connector
+(a claim in the database), and a journal that keeps a crash from creating a second incident.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from casepush import metrics
+from casepush.connectors import CaseForPush, Connector, ConnectorError, PushComment, PushedIncident
+from casepush.domain import Context, load_case, new_id, now_iso, user_actions
+from casepush.domain.cases import apply_status, with_totals
+from casepush.domain.connectors import ConnectorRuntime, MissingSecrets, load
+from casepush.errors import KibanaError, conflict, forbidden
+from casepush.http import OutboundError
+from casepush.security.authz import ACTIONS_FEATURE, Level, Operations
+from casepush.store import Page, PushClaim, Tx
+from casepush.types import (
+    AlertComment,
+    Attachment,
+    Case,
+    ExternalService,
+    User,
+    UserAction,
+    UserComment,
+    as_list,
+)
+
+log = logging.getLogger(__name__)
+
+#: Kibana reads at most this many user actions of a case when it pushes.
+MAX_USER_ACTIONS = 10000
+#: Where each owner's cases live in Kibana's UI, for the links in pushed descriptions.
+APP_ROUTES = {
+    "securitySolution": "/app/security",
+    "observability": "/app/observability",
+    "cases": "/app/management/insightsAndAlerting",
+}
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a push would send: the ``pushToService`` params after the plugin's transform."""
+
+    connector_id: str
+    connector_name: str
+    connector_type_id: str
+    operation: str
+    external_id: str | None
+    subAction: str
+    subActionParams: Any
+
+
+# --- what is sent ----------------------------------------------------------------------------------------
+
+
+def display_name(*users: User | None) -> str:
+    """Kibana's "Added by" name: the first user's full name, else username; else ``Unknown``."""
+    for user in users:
+        if user is not None and (user.full_name or user.username):
+            return user.full_name or user.username  # type: ignore[return-value]
+    return "Unknown"
+
+
+def case_url(rt: ConnectorRuntime, ctx: Context, case: Case) -> str | None:
+    if not rt.public_base_url:
+        return None
+    space = "" if ctx.space_id == "default" else f"/s/{ctx.space_id}"
+    return f"{rt.public_base_url.rstrip('/')}{space}{APP_ROUTES[case.owner]}/cases/{case.id}"
+
+
+def _latest_push(actions: list[UserAction], connector_id: str) -> tuple[int, str | None]:
+    """The index of the newest ``pushed`` user action for this connector (0 if none) and its external id."""
+    for index in range(len(actions) - 1, -1, -1):
+        action = actions[index]
+        service = action.payload.get("externalService") if action.type == "pushed" else None
+        if service and service.get("connector_id") == connector_id:
+            return index, service.get("external_id")
+    return 0, None
+
+
+def _comments_to_push(
+    case: Case, attachments: list[Attachment], actions: list[UserAction], since: int, url: str | None
+) -> list[PushComment]:
+    """The user comments created or edited since the last push to this connector, then one summary of
+    the alerts when any alert is new."""
+    touched = {a.comment_id for a in actions[since:] if a.type == "comment" and a.comment_id}
+    comments = [
+        PushComment(a.id, f"{a.comment}\n\nAdded by {display_name(a.updated_by, a.created_by)}.")
+        for a in attachments
+        if isinstance(a, UserComment) and a.id in touched
+    ]
+    alerts = [a for a in attachments if isinstance(a, AlertComment)]
+    if any(a.pushed_at is None for a in alerts):
+        total = sum(len(as_list(a.alertId)) for a in alerts)
+        summary = f"Elastic Alerts attached to the case: {total}"
+        if url:
+            summary += f"\n\nFor more details, view the alerts in Kibana\nAlerts URL: {url}/?tabId=alerts"
+        comments.append(PushComment(f"{case.id}-total-alerts", summary))
+    return comments
+
+
+def case_for_push(
+    rt: ConnectorRuntime,
+    ctx: Context,
+    case: Case,
+    attachments: list[Attachment],
+    actions: list[UserAction],
+    connector: Connector,
+    external_id: str | None,
+) -> CaseForPush:
+    since, _ = _latest_push(actions, connector.id)
+    url = case_url(rt, ctx, case)
+    description = f"{case.description}\n\nAdded by {display_name(case.updated_by, case.created_by)}."
+    if url:
+        description += f"\nFor more details, view this case in Kibana.\nCase URL: {url}"
+    return CaseForPush(
+        case=case,
+        title=case.title,
+        description=description,
+        comments=_comments_to_push(case, attachments, actions, since, url),
+        external_id=external_id,
+        case_url=url,
+    )
+
+
+# --- loading and privileges ------------------------------------------------------------------------------
+
+
+async def _case_state(tx: Tx, ctx: Context, case_id: str) -> tuple[Case, list[Attachment], list[UserAction]]:
+    case = await load_case(tx, ctx, case_id)
+    attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
+    everything = Page(page=1, per_page=MAX_USER_ACTIONS, descending=False)
+    actions, _ = await tx.find_user_actions(ctx.space_id, case_id, [], [], everything)
+    return case, attachments, actions
+
+
+def _ensure_actions(ctx: Context, level: Level, message: str) -> None:
+    granted = ctx.access.levels.get(ACTIONS_FEATURE)
+    if granted is None or not granted.covers(level):
+        raise forbidden(message)
+
+
+async def _authorized(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> Connector:
+    """Kibana's order: the case (404, then read), the connector (404, then actions read), then the push
+    privilege on the case's owner and, for running the connector, ``all`` on actions."""
+    async with ctx.store.read() as tx:
+        case = await load_case(tx, ctx, case_id)
+    ctx.access.ensure([case.owner], Operations.get_case)
+    try:
+        connector = await load(ctx, rt, connector_id)
+    except MissingSecrets as exc:
+        raise KibanaError(424, str(exc)) from None
+    _ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
+    ctx.access.ensure([case.owner], Operations.push_case)
+    _ensure_actions(ctx, Level.ALL, f'Unauthorized to execute a "{connector.type.id}" action')
+    return connector
+
+
+# --- the claim -------------------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+async def _take_claim(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> PushClaim:
+    """Wait for the claim on this case and connector (another push may hold it) for up to two leases."""
+    token, deadline, pause = new_id(), time.monotonic() + 2 * rt.push_lease, 0.02
+    while True:
+        now = _ms(time.time())
+        async with ctx.store.write() as tx:
+            claim = await tx.claim_push(
+                ctx.space_id, case_id, connector_id, token, now, now + _ms(rt.push_lease)
+            )
+        if claim is not None:
+            return claim
+        if time.monotonic() > deadline:
+            raise conflict(f"Case {case_id} is being pushed to connector {connector_id}. Try again later.")
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
+@asynccontextmanager
+async def _claimed(
+    ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
+) -> AsyncIterator[PushClaim]:
+    """Hold the claim, renewing its lease while the push runs. If the push ends by an unexpected error,
+    the lease is cut short so that the next push takes over (and recovers) at once."""
+    claim = await _take_claim(ctx, rt, case_id, connector_id)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(rt.push_lease / 3)
+            async with ctx.store.write() as tx:
+                await tx.update_push_claim(claim.token, _ms(time.time() + rt.push_lease))
+
+    renewing = asyncio.create_task(renew())
+    try:
+        yield claim
+    except BaseException:
+        await _expire(ctx, claim)
+        raise
+    finally:
+        renewing.cancel()
+
+
+async def _expire(ctx: Context, claim: PushClaim) -> None:
+    """Let the next push take the claim over now (best effort: the lease runs out anyway)."""
+    try:
+        async with ctx.store.write() as tx:
+            await tx.update_push_claim(claim.token, 0)
+    except Exception:
+        log.exception("could not expire push claim %s", claim.token)
+
+
+async def _journal_create(ctx: Context, rt: ConnectorRuntime, claim: PushClaim) -> None:
+    """Record, before calling the external system, that an incident is about to be created."""
+    async with ctx.store.write() as tx:
+        await tx.update_push_claim(claim.token, _ms(time.time() + rt.push_lease), creating=True)
+
+
+# --- the push ----------------------------------------------------------------------------------------------
+
+
+async def push(
+    ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str, dry_run: bool = False
+) -> Case | DryRun:
+    connector = await _authorized(ctx, rt, case_id, connector_id)
+    if dry_run:
+        return await _dry_run(ctx, rt, case_id, connector)
+    started = time.monotonic()
+    outcome = "error"
+    try:
+        async with _claimed(ctx, rt, case_id, connector_id) as claim:
+            pushed = await _push_claimed(ctx, rt, case_id, connector, claim)
+        outcome = "success"
+        return pushed
+    except KibanaError as exc:
+        outcome = "failure" if exc.status == 424 else "refused"
+        raise
+    finally:
+        metrics.PUSHES.labels(connector.type.id, outcome).inc()
+        metrics.PUSH_SECONDS.labels(connector.type.id).observe(time.monotonic() - started)
+
+
+async def _dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector: Connector) -> DryRun:
+    async with ctx.store.read() as tx:
+        case, attachments, actions = await _case_state(tx, ctx, case_id)
+    _, external_id = _latest_push(actions, connector.id)
+    params = await rt.plugins.transform_case(
+        connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
+    )
+    return DryRun(
+        connector_id=connector.id,
+        connector_name=connector.name,
+        connector_type_id=connector.type.id,
+        operation="update" if external_id else "create",
+        external_id=external_id,
+        subAction="pushToService",
+        subActionParams=msgspec.to_builtins(params),
+    )
+
+
+async def _push_claimed(
+    ctx: Context, rt: ConnectorRuntime, case_id: str, connector: Connector, claim: PushClaim
+) -> Case:
+    # Read under the claim: a push that held it before may have pushed this case already.
+    async with ctx.store.read() as tx:
+        case, attachments, actions = await _case_state(tx, ctx, case_id)
+    _, recorded_id = _latest_push(actions, connector.id)
+    external_id = recorded_id
+    if recorded_id is None and claim.interrupted_create:
+        external_id = await _recover(rt, connector, case_id)
+    if external_id is None:
+        await _journal_create(ctx, rt, claim)
+    params = await rt.plugins.transform_case(
+        connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
+    )
+    try:
+        incident = await rt.plugins.push_to_service(connector, params, rt.http)
+    except (ConnectorError, OutboundError) as exc:
+        async with ctx.store.write() as tx:
+            if recorded_id is None:
+                # No push is recorded yet and this one may have made the incident (a create whose
+                # read-back failed, an incident recovered but not updated): the journal stays, and the
+                # next push, taking the expired claim over, looks the incident up first.
+                await tx.update_push_claim(claim.token, 0)
+            else:
+                await tx.release_push_claim(claim.token)
+        raise KibanaError(424, exc.message) from None
+    return await _save(ctx, case_id, connector, incident, claim)
+
+
+async def _recover(rt: ConnectorRuntime, connector: Connector, case_id: str) -> str | None:
+    """After a push died between the external create and the local save: the incident it made, if the
+    connector type can look it up (else, as Kibana, a new one will be created)."""
+    found = await rt.plugins.find_incident(connector, case_id, rt.http)
+    if found is None:
+        log.warning(
+            "push of case %s to %s was interrupted and %s cannot look up incidents",
+            case_id,
+            connector.id,
+            connector.type.id,
+        )
+        return None
+    log.info("push of case %s to %s resumes with incident %s", case_id, connector.id, found.id)
+    return found.id
+
+
+async def _save(
+    ctx: Context, case_id: str, connector: Connector, incident: PushedIncident, claim: PushClaim
+) -> Case:
+    """Record the push in one transaction (with the claim's release): ``external_service``, every
+    unpushed attachment marked pushed, close-by-pushing, and the user actions."""
+    async with ctx.store.write() as tx:
+        case = await load_case(tx, ctx, case_id)
+        now, user = now_iso(), ctx.user
+        service = ExternalService(
+            connector_id=connector.id,
+            connector_name=connector.name,
+            external_id=incident.id,
+            external_title=incident.title,
+            external_url=incident.url,
+            pushed_at=now,
+            pushed_by=user,
+        )
+        updated = msgspec.structs.replace(case, external_service=service, updated_at=now, updated_by=user)
+        actions = []
+        if await _closes_by_pushing(tx, ctx, case.owner):
+            updated.status = "closed"
+            apply_status(updated, user, now)
+            actions.append(user_actions.user_action(ctx, updated, "status", "update", {"status": "closed"}))
+        updated = await tx.update_case(ctx.space_id, updated, case.version)
+        attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
+        comments = []
+        for attachment in attachments:
+            if attachment.pushed_at is None:
+                pushed = msgspec.structs.replace(attachment, pushed_at=now, pushed_by=user)
+                attachment = await tx.update_attachment(ctx.space_id, case_id, pushed, attachment.version)
+            comments.append(attachment)
+        actions.append(
+            user_actions.user_action(
+                ctx, updated, "pushed", "push_to_service", {"externalService": msgspec.to_builtins(service)}
+            )
+        )
+        await user_actions.record(tx, ctx, case_id, actions)
+        await tx.release_push_claim(claim.token)
+        (updated,) = await with_totals(tx, ctx, [updated])
+    updated.comments = comments
+    return updated
+
+
+async def _closes_by_pushing(tx: Tx, ctx: Context, owner: str) -> bool:
+    configurations = await tx.list_configurations(ctx.space_id, [owner])
+    return bool(configurations) and configurations[0].closure_type == "close-by-pushing"
