@@ -12,13 +12,14 @@ import aiohttp
 import casepush_echo
 import pytest
 from aiohttp import web
+from test_connectors import echo_service
 from test_serve import start, stop
 
 from casepush import hookimpl, hookspecs
 from casepush.connectors import ConnectorType
 from casepush.plugins import PluginError, load_plugins
 from casepush.testing import Api
-from conftest import basic_auth
+from conftest import basic_auth, case_body
 
 EXAMPLE_PLUGIN = Path(__file__).parent / "example-plugin"
 GUIDE = Path(__file__).parent.parent / "docs" / "writing-a-connector.md"
@@ -121,6 +122,37 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
         assert (status, body["message"]) == (400, 'Action type ".echo" is not registered.')
     finally:
         await stop(process)
+
+
+async def test_a_server_killed_after_the_external_create_does_not_create_twice(
+    installed_echo, tmp_path, fake_service
+):
+    echo = echo_service(fake_service)
+    await echo.start()
+    process, url = await serve(installed_echo, tmp_path, CASEPUSH_PUSH_LEASE="1", ECHO_CRASH_AFTER_CREATE="1")
+    body = {
+        "name": "Echo",
+        "connector_type_id": ".echo",
+        "config": {"url": echo.url},
+        "secrets": {"token": "t"},
+    }
+    _, connector = await call(url, "POST", "/api/actions/connector", body)
+    _, case = await call(url, "POST", "/api/cases", case_body())
+    push_path = f"/api/cases/{case['id']}/connector/{connector['id']}/_push"
+    with pytest.raises(aiohttp.ClientError):
+        await call(url, "POST", push_path, {})
+    assert await process.wait() == 9
+    assert len(echo.incidents) == 1
+
+    process, url = await serve(installed_echo, tmp_path, CASEPUSH_PUSH_LEASE="1")
+    try:
+        status, pushed = await call(url, "POST", push_path, {})
+    finally:
+        await stop(process)
+
+    assert (status, pushed["external_service"]["external_id"]) == (200, "1")
+    assert len(echo.incidents) == 1
+    assert [r.method for r in echo.requests][-2:] == ["GET", "PUT"]
 
 
 # --- the host ----------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from casepush.config import Settings
-from casepush.testing.client import Api
+from casepush.testing.client import Api, case_body
 
 
 def _secret_values(secrets: Any) -> list[str]:
@@ -88,6 +88,20 @@ class ConnectorContract:
         assert updated["status"] == "ok", updated
         assert updated["data"]["id"] == external_id
         assert [c["commentId"] for c in updated["data"].get("comments", [])] == ["c1"]
+
+    async def test_a_case_push_creates_then_updates_through_the_type(
+        self, casepush: Api, contract_type_id: str, contract_connector: dict
+    ) -> None:
+        connector = await self._create(casepush, contract_type_id, contract_connector)
+        status, case = await casepush.post("/api/cases", case_body())
+        assert status == 200, case
+        path = f"/api/cases/{case['id']}/connector/{connector['id']}/_push"
+        status, first = await casepush.post(path, {})
+        assert status == 200, first
+        external_id = first["external_service"]["external_id"]
+        status, again = await casepush.post(path, {})
+        assert status == 200, again
+        assert again["external_service"]["external_id"] == external_id
 
     async def test_a_failing_service_is_an_error_answer_without_secrets(
         self,

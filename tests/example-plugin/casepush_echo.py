@@ -4,6 +4,8 @@ It exists to test casepush's plugin host the way a third party would use it: its
 entry point, structs and hooks.
 """
 
+import os
+
 import msgspec
 
 from casepush import hookimpl
@@ -108,6 +110,9 @@ async def push_to_service(connector: Connector, params: EchoPush, http: Outbound
     incident.pop("externalId", None)
     if params.incident.externalId is None:
         answer = await _call(connector, http, "POST", "/incidents", incident)
+        if os.environ.get("ECHO_CRASH_AFTER_CREATE"):
+            # A fault switch for casepush's crash tests: die as `kill -9` would, the incident made.
+            os._exit(9)
     else:
         answer = await _call(connector, http, "PUT", f"/incidents/{params.incident.externalId}", incident)
     pushed = []
