@@ -13,7 +13,18 @@ from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
 from casepush.store import Store
 from casepush.store.sqlite import SqliteStore
-from casepush.web import cases, comments, configure, connectors, push, security, spaces, status, user_actions
+from casepush.web import (
+    case_connectors,
+    cases,
+    comments,
+    configure,
+    connectors,
+    push,
+    security,
+    spaces,
+    status,
+    user_actions,
+)
 from casepush.web.middleware import MAX_PAYLOAD_BYTES, MIDDLEWARES
 from casepush.web.state import AUTHENTICATOR, CONNECTORS, SETTINGS, STORE
 
@@ -27,6 +38,7 @@ ROUTE_GROUPS = (
     security.elasticsearch_routes,
     connectors.routes,
     push.routes,
+    case_connectors.routes,
     configure.routes,
     cases.routes,
     comments.routes,

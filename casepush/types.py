@@ -568,6 +568,44 @@ class ExecuteResult(Struct, kw_only=True):
     service_message: str | UnsetType = UNSET
 
 
+class PushedExternalService(Struct, kw_only=True):
+    """The latest push's ``externalService`` in ``GET /internal/cases/{case_id}/_connectors``.
+
+    Kibana's io-ts decoding puts ``connector_id`` first and keeps the rest as its push stores them.
+    """
+
+    connector_id: str
+    pushed_at: str
+    pushed_by: User | None
+    connector_name: str
+    external_id: str
+    external_title: str
+    external_url: str
+
+
+class CaseConnectorPushDetails(Struct, kw_only=True):
+    latestUserActionPushDate: str
+    oldestUserActionPushDate: str
+    externalService: PushedExternalService
+
+
+class CaseConnectorPush(Struct, kw_only=True):
+    needsToBePushed: bool
+    hasBeenPushed: bool
+    details: CaseConnectorPushDetails | UnsetType = UNSET
+
+
+class CaseConnectorEntry(Struct, kw_only=True):
+    """One connector of ``GET /internal/cases/{case_id}/_connectors``; ``push`` comes first because
+    Kibana's response decoding (an io-ts intersection led by ``push``) rebuilds the object that way."""
+
+    push: CaseConnectorPush
+    id: str
+    type: str
+    fields: dict[str, Any] | None
+    name: str
+
+
 # --- service ------------------------------------------------------------------------------
 
 

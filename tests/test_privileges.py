@@ -242,6 +242,10 @@ async def dry_push(w: World) -> tuple[str, Any]:
     return f"/api/cases/{case['id']}/connector/{made['id']}/_push?dry_run=true", {}
 
 
+async def case_connectors(w: World) -> tuple[str, Any]:
+    return f"/internal/cases/{(await w.case())['id']}/_connectors", None
+
+
 async def this_space(w: World) -> tuple[str, Any]:
     return f"/api/spaces/space/{w.prefix.removeprefix('/s/') or 'default'}", None
 
@@ -314,6 +318,7 @@ RULES: dict[tuple[str, str], Call] = {
     ("POST", "/api/actions/connector/{id}/_execute"): call("actions_read", 200, execute_connector),
     ("GET", "/api/cases/configure/connectors/_find"): call("actions_read", 200),
     ("POST", "/api/cases/{case_id}/connector/{connector_id}/_push"): call("push", 200, dry_push),
+    ("GET", "/internal/cases/{case_id}/_connectors"): call("read", 200, case_connectors),
     ("GET", "/api/cases/configure"): call("list", 200),
     ("POST", "/api/cases/configure"): call("write", 200, create_configuration),
     ("PATCH", "/api/cases/configure/{configuration_id}"): call("write", 200, patch_configuration),

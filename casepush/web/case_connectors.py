@@ -1,0 +1,19 @@
+"""Handler of Kibana's internal ``/internal/cases/{case_id}/_connectors``, which its case view reads to
+show each connector of a case and whether the case needs pushing to it."""
+
+from aiohttp import web
+
+from casepush.domain import case_connectors
+from casepush.web import responses
+from casepush.web.routing import Routes
+from casepush.web.state import CONNECTORS, context
+
+routes = Routes()
+
+
+@routes.get("/internal/cases/{case_id}/_connectors")
+async def get_case_connectors(request: web.Request) -> web.Response:
+    found = await case_connectors.get(
+        context(request), request.app[CONNECTORS], request.match_info["case_id"]
+    )
+    return responses.json(found)
