@@ -8,12 +8,14 @@ worded like axios' (what Kibana's connectors show) and never contains the call's
 
 import asyncio
 import email.message
+import email.utils
 import errno
 import socket
 import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiohttp
@@ -101,6 +103,45 @@ def create_session() -> aiohttp.ClientSession:
     another connector's calls to the same host.
     """
     return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+
+
+@dataclass(frozen=True)
+class Retry:
+    """When a call is made again: on these statuses (and, if ``on_failure``, when no answer came), at
+    most ``attempts`` times in all, after the server's ``Retry-After`` or an exponential backoff.
+
+    Use ``IDEMPOTENT`` for calls that may safely run twice (GET, PUT of the same fields, DELETE) and
+    ``RATE_LIMITED`` for the others (a create, a comment): a 429 means the server did not act on the
+    request, while after a 5xx or a lost answer it may have, so those are not repeated.
+    """
+
+    attempts: int = 3
+    statuses: frozenset[int] = frozenset({429, 502, 503, 504})
+    on_failure: bool = True
+    backoff: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        """Seconds to wait before the next attempt: ``Retry-After`` (seconds or an HTTP date) when given."""
+        wait = _seconds_until(retry_after) if retry_after else None
+        if wait is None:
+            wait = self.backoff * 2 ** (attempt - 1)
+        return min(max(wait, 0.0), self.max_delay)
+
+
+def _seconds_until(retry_after: str) -> float | None:
+    try:
+        return float(retry_after)
+    except ValueError:
+        pass
+    try:
+        return (email.utils.parsedate_to_datetime(retry_after) - datetime.now(UTC)).total_seconds()
+    except (TypeError, ValueError):
+        return None
+
+
+IDEMPOTENT = Retry()
+RATE_LIMITED = Retry(statuses=frozenset({429}), on_failure=False)
 
 
 @dataclass(frozen=True)
@@ -213,17 +254,38 @@ class OutboundClient:
         params: Mapping[str, str] | None = None,
         timeout: float | None = None,
         tls: TlsOptions | None = None,
+        retry: Retry | None = None,
     ) -> OutboundResponse:
         """Make one call, following its redirects, and return the response whatever its status.
 
-        The deadline is the longer of the client's timeout and ``timeout``, as Kibana's
-        ``max(responseTimeout, timeout)``. Exceptions are raised ``from None`` because aiohttp's carry
-        the request, credentials included.
+        The deadline of each attempt is the longer of the client's timeout and ``timeout``, as
+        Kibana's ``max(responseTimeout, timeout)``. Exceptions are raised ``from None`` because
+        aiohttp's carry the request, credentials included. Without ``retry``, one attempt, as Kibana.
         """
         ensure_url_allowed(url, self.allowed_hosts)
         hop = _first_hop(method, url, json=json, data=data, headers=headers, auth=auth, params=params)
         context = self._ssl_context(tls or TlsOptions())
         seconds = max(self.timeout, timeout or 0)
+        attempt = 1
+        while True:
+            try:
+                response = await self._attempt(hop, context, seconds, auth)
+            except (HostNotAllowed, ResponseTooLarge):
+                raise
+            except OutboundError:
+                if retry is None or not retry.on_failure or attempt >= retry.attempts:
+                    raise
+                wait = retry.delay(attempt, None)
+            else:
+                if retry is None or response.status not in retry.statuses or attempt >= retry.attempts:
+                    return response
+                wait = retry.delay(attempt, response.headers.get("Retry-After"))
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def _attempt(
+        self, hop: "_Hop", context: ssl.SSLContext, seconds: float, auth: aiohttp.BasicAuth | None
+    ) -> OutboundResponse:
         try:
             async with asyncio.timeout(seconds):
                 return await self._follow(hop, context)

@@ -1,9 +1,11 @@
 """The outbound client connectors use, called against real local HTTP(S) servers."""
 
 import asyncio
+import email.utils
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,13 @@ from cryptography.hazmat.primitives import serialization
 
 from casepush.config import Settings
 from casepush.http import (
+    IDEMPOTENT,
+    RATE_LIMITED,
     HostNotAllowed,
     OutboundClient,
     OutboundError,
     ResponseTooLarge,
+    Retry,
     TlsOptions,
     create_session,
     ensure_hostname_allowed,
@@ -532,3 +537,76 @@ async def test_ssl_contexts_are_built_once_per_tls_settings(aiohttp_server, clie
 async def test_bad_tls_settings_are_an_outbound_error(client):
     with pytest.raises(OutboundError, match=r"^invalid TLS settings"):
         await client().request("GET", "https://127.0.0.1/", tls=TlsOptions(ca="not a certificate"))
+
+
+# retries
+
+
+def failing_first(times: int, status: int, hits: list[str], retry_after: str | None = None) -> Any:
+    """Answers ``status`` (with ``Retry-After``) to the first ``times`` calls, then echoes."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        hits.append(request.method)
+        if len(hits) <= times:
+            headers = {"Retry-After": retry_after} if retry_after is not None else {}
+            return web.json_response({"error": "busy"}, status=status, headers=headers)
+        return await echo(request)
+
+    return handler
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+async def test_an_idempotent_call_is_retried_on_busy_statuses(aiohttp_server, client, status):
+    hits: list[str] = []
+    server = await serve(aiohttp_server, {"/flaky": failing_first(2, status, hits, retry_after="0")})
+
+    response = await client().request("PUT", str(server.make_url("/flaky")), json={"a": 1}, retry=IDEMPOTENT)
+
+    assert (response.status, hits) == (200, ["PUT", "PUT", "PUT"])
+
+
+async def test_retries_stop_after_the_attempts_and_return_the_last_answer(aiohttp_server, client):
+    hits: list[str] = []
+    server = await serve(aiohttp_server, {"/down": failing_first(10, 503, hits, retry_after="0")})
+
+    response = await client().request("GET", str(server.make_url("/down")), retry=Retry(attempts=2))
+
+    assert (response.status, len(hits)) == (503, 2)
+
+
+async def test_a_create_is_retried_on_429_only(aiohttp_server, client):
+    limited: list[str] = []
+    failed: list[str] = []
+    server = await serve(
+        aiohttp_server,
+        {
+            "/limited": failing_first(1, 429, limited, retry_after="0"),
+            "/failed": failing_first(1, 500, failed),
+        },
+    )
+
+    ok = await client().request("POST", str(server.make_url("/limited")), json={}, retry=RATE_LIMITED)
+    bad = await client().request("POST", str(server.make_url("/failed")), json={}, retry=RATE_LIMITED)
+
+    assert (ok.status, limited) == (200, ["POST", "POST"])
+    assert (bad.status, failed) == (500, ["POST"])
+
+
+async def test_without_a_retry_policy_a_call_is_made_once(aiohttp_server, client):
+    hits: list[str] = []
+    server = await serve(aiohttp_server, {"/flaky": failing_first(1, 503, hits, retry_after="0")})
+
+    response = await client().request("GET", str(server.make_url("/flaky")))
+
+    assert (response.status, hits) == (503, ["GET"])
+
+
+def test_the_delay_follows_retry_after_in_seconds_or_as_a_date_within_the_cap():
+    policy = Retry(backoff=0.5, max_delay=30)
+    in_ten = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=10), usegmt=True)
+
+    assert policy.delay(1, "7") == 7
+    assert 8 <= policy.delay(1, in_ten) <= 10
+    assert policy.delay(1, "3600") == 30
+    assert policy.delay(1, "soon") == 0.5
+    assert [policy.delay(attempt, None) for attempt in (1, 2, 3)] == [0.5, 1.0, 2.0]
