@@ -399,10 +399,14 @@ def _params(connector_type: ConnectorType, params: dict[str, Any]) -> tuple[str,
             for i, name in enumerate(connector_type.sub_actions)
         )
         raise InvalidParams(f"types that failed validation:\n{alternatives}")
+    return sub_action, sub_action_params(connector_type, sub_action, params.get("subActionParams", {}))
+
+
+def sub_action_params(connector_type: ConnectorType, sub_action: str, raw: Any) -> msgspec.Struct:
+    """``subActionParams`` as the sub-action's struct (its own checks included), or ``InvalidParams``."""
     struct = connector_type.sub_actions[sub_action]
-    raw = params.get("subActionParams", {})
     try:
-        return sub_action, msgspec.convert(raw, struct)
+        return msgspec.convert(raw, struct)
     except msgspec.ValidationError as exc:
         raise InvalidParams(config_schema_message("subActionParams")(str(exc), raw, struct)) from None
 

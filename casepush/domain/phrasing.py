@@ -17,6 +17,7 @@ from casepush.domain.validation import UNDEFINED, invalid_value
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`")
+_TYPE_ERROR = re.compile(r"^(Expected `|Invalid enum value)")
 _MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]*)`")
 _PATH_PART = re.compile(r"\.(?P<key>[A-Za-z_$][\w$-]*)|\[(?P<index>\d+)\]|\[(?P<quoted>'[^']*'|\"[^\"]*\")\]")
 
@@ -52,6 +53,9 @@ def config_schema_message(where: str) -> Phrasing:
         if unknown := _UNKNOWN.match(detail):
             path.append(unknown.group("key"))
             return f"[{_dotted(where, path)}]: definition for this key is missing"
+        if not _TYPE_ERROR.match(detail) and not _MISSING.match(detail):
+            # A struct's own check (its ``__post_init__``) words its message itself.
+            return f"[{_dotted(where, path)}]: {detail}"
         expected = _type_at(type_, path)
         if typing.get_origin(expected) is typing.Literal:
             return f"[{_dotted(where, path)}]: types that failed validation:\n" + "\n".join(

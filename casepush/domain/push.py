@@ -14,10 +14,23 @@ from typing import Any
 import msgspec
 
 from casepush import metrics
-from casepush.connectors import CaseForPush, Connector, ConnectorError, PushComment, PushedIncident
+from casepush.connectors import (
+    PUSH_TO_SERVICE,
+    CaseForPush,
+    Connector,
+    ConnectorError,
+    PushComment,
+    PushedIncident,
+)
 from casepush.domain import Context, load_case, new_id, now_iso, user_actions
 from casepush.domain.cases import apply_status, with_totals
-from casepush.domain.connectors import ConnectorRuntime, MissingSecrets, load
+from casepush.domain.connectors import (
+    ConnectorRuntime,
+    InvalidParams,
+    MissingSecrets,
+    load,
+    sub_action_params,
+)
 from casepush.errors import KibanaError, conflict, forbidden
 from casepush.http import OutboundError
 from casepush.security.authz import ACTIONS_FEATURE, Level, Operations
@@ -251,12 +264,25 @@ async def push(
         metrics.PUSH_SECONDS.labels(connector.type.id).observe(time.monotonic() - started)
 
 
+async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseForPush) -> msgspec.Struct:
+    """The type's ``pushToService`` params for a case, checked as ``_execute`` checks them (a 424 when
+    they do not pass, as Kibana answers a push whose params the connector refuses)."""
+    try:
+        params = await rt.plugins.transform_case(connector, case)
+        return sub_action_params(connector.type, PUSH_TO_SERVICE, msgspec.to_builtins(params))
+    except InvalidParams as exc:
+        message = exc.detail
+    except (ValueError, TypeError) as exc:  # a params struct refusing its values as it is built
+        message = str(exc)
+    raise KibanaError(424, f"error validating action params: {message}")
+
+
 async def _dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector: Connector) -> DryRun:
     async with ctx.store.read() as tx:
         case, attachments, actions = await _case_state(tx, ctx, case_id)
     _, external_id = _latest_push(actions, connector.id)
-    params = await rt.plugins.transform_case(
-        connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
+    params = await _transformed(
+        rt, connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
     )
     return DryRun(
         connector_id=connector.id,
@@ -279,11 +305,11 @@ async def _push_claimed(
     external_id = recorded_id
     if recorded_id is None and claim.interrupted_create:
         external_id = await _recover(rt, connector, case_id)
+    params = await _transformed(
+        rt, connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
+    )
     if external_id is None:
         await _journal_create(ctx, rt, claim)
-    params = await rt.plugins.transform_case(
-        connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
-    )
     try:
         incident = await rt.plugins.push_to_service(connector, params, rt.http)
     except (ConnectorError, OutboundError) as exc:
@@ -302,7 +328,10 @@ async def _push_claimed(
 async def _recover(rt: ConnectorRuntime, connector: Connector, case_id: str) -> str | None:
     """After a push died between the external create and the local save: the incident it made, if the
     connector type can look it up (else, as Kibana, a new one will be created)."""
-    found = await rt.plugins.find_incident(connector, case_id, rt.http)
+    try:
+        found = await rt.plugins.find_incident(connector, case_id, rt.http)
+    except (ConnectorError, OutboundError) as exc:
+        raise KibanaError(424, exc.message) from None
     if found is None:
         log.warning(
             "push of case %s to %s was interrupted and %s cannot look up incidents",
