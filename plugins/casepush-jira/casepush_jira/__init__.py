@@ -1,0 +1,134 @@
+"""casepush's Jira connector type (``.jira``), with the requests, fields and messages of Kibana's."""
+
+from typing import Any
+
+import msgspec
+
+from casepush import hookimpl
+from casepush.connectors import (
+    PUSH_TO_SERVICE,
+    CaseForPush,
+    Connector,
+    ConnectorType,
+    InvalidConnector,
+    PushComment,
+    PushedIncident,
+    ValidationContext,
+)
+from casepush.http import HostNotAllowed, OutboundClient, ensure_url_allowed
+from casepush_jira.schema import (
+    FieldsByIssueType,
+    GetIncident,
+    Issue,
+    Issues,
+    JiraConfig,
+    JiraFields,
+    JiraSecrets,
+    Nothing,
+    PushToService,
+)
+from casepush_jira.service import JiraService, case_label, jql_string
+
+
+def validate(config: JiraConfig, secrets: JiraSecrets, context: ValidationContext) -> None:
+    try:
+        ensure_url_allowed(config.apiUrl, context.allowed_hosts)
+    except HostNotAllowed as exc:
+        raise InvalidConnector(f"error configuring connector action: {exc.message}") from None
+
+
+JIRA = ConnectorType(
+    id=".jira",
+    name="Jira",
+    config=JiraConfig,
+    secrets=JiraSecrets,
+    fields=JiraFields,
+    sub_actions={
+        PUSH_TO_SERVICE: PushToService,
+        "getIncident": GetIncident,
+        "handshake": Nothing,
+        "issueTypes": Nothing,
+        "fieldsByIssueType": FieldsByIssueType,
+        "issues": Issues,
+        "issue": Issue,
+    },
+    supported_feature_ids=("alerting", "cases", "uptime", "siem"),
+    minimum_license_required="gold",
+    validate=validate,
+)
+
+
+def _mine(connector: Connector) -> bool:
+    return connector.type is JIRA
+
+
+@hookimpl
+def register_connector_types() -> list[ConnectorType]:
+    return [JIRA]
+
+
+@hookimpl
+def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
+    """Kibana's Jira ``format``: the case's Jira fields, tags as labels with whitespace made ``-``, and
+    one more label naming the case."""
+    fields = case.case.connector.fields if case.case.connector.type == ".jira" else None
+    jira = msgspec.convert(fields or {}, JiraFields)
+    incident = {
+        "summary": case.title,
+        "description": case.description,
+        "externalId": case.external_id,
+        "issueType": jira.issueType,
+        "priority": jira.priority,
+        # The case's label lets an interrupted push find the issue it created (``find_incident``).
+        "labels": ["-".join(tag.split()) for tag in case.case.tags] + [case_label(case.case.id)],
+        "parent": jira.parent,
+        "otherFields": jira.otherFields,
+    }
+    comments = [{"comment": c.comment, "commentId": c.comment_id} for c in case.comments]
+    return {"incident": incident, "comments": comments}
+
+
+def _service(connector: Connector, http: OutboundClient) -> JiraService:
+    return JiraService(http, connector.config, connector.secrets)
+
+
+@hookimpl
+async def push_to_service(
+    connector: Connector, params: PushToService, http: OutboundClient
+) -> PushedIncident:
+    """Create or update the issue, then add each non-empty comment, as Kibana's Jira connector."""
+    service = _service(connector, http)
+    incident = params.incident
+    pushed = await (service.update(incident) if incident.externalId else service.create(incident))
+    for comment in params.comments or []:
+        if comment.comment:
+            pushed.comments.append(
+                await service.comment(pushed.id, PushComment(comment.commentId, comment.comment))
+            )
+    return pushed
+
+
+@hookimpl
+async def find_incident(connector: Connector, case_id: str, http: OutboundClient) -> PushedIncident | None:
+    return await _service(connector, http).find_case_issue(case_id)
+
+
+@hookimpl
+async def execute_sub_action(connector: Connector, sub_action: str, params: Any, http: OutboundClient) -> Any:
+    service = _service(connector, http)
+    if sub_action == "handshake":
+        return None
+    if sub_action == "issueTypes":
+        return await service.issue_types()
+    if sub_action == "fieldsByIssueType":
+        return await service.fields_by_issue_type(params.id)
+    if sub_action == "getIncident":
+        issue = await service.get_issue(params.externalId)
+        return {"id": issue["id"], "key": issue["key"], **(issue.get("fields") or {})}
+    if sub_action == "issue":
+        issue = await service.get_issue(params.id, f"Unable to get issue with id {params.id}")
+        return {"id": issue["id"], "key": issue["key"], "title": (issue.get("fields") or {}).get("summary")}
+    title = jql_string(params.title)
+    jql = f'project="{jql_string(connector.config.projectKey)}" and summary ~"{title}"'
+    issues = await service.search(jql, "Unable to get issues")
+    return [{"id": i["id"], "key": i["key"], "title": (i.get("fields") or {}).get("summary")} for i in issues]

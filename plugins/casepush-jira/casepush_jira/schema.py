@@ -1,0 +1,89 @@
+"""Kibana's Jira connector structs: config, secrets, case connector fields, sub-action params."""
+
+import msgspec
+
+#: Kibana's ``MAX_OTHER_FIELDS_LENGTH``.
+MAX_OTHER_FIELDS = 20
+
+
+class JiraConfig(msgspec.Struct, forbid_unknown_fields=True):
+    apiUrl: str
+    projectKey: str
+
+
+class JiraSecrets(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+    apiToken: str
+
+
+class JiraFields(msgspec.Struct, forbid_unknown_fields=True):
+    """The ``connector.fields`` of a case pushed to Jira (``otherFields`` is a JSON object as a string)."""
+
+    issueType: str | None = None
+    priority: str | None = None
+    parent: str | None = None
+    otherFields: str | None = None
+
+
+class Incident(msgspec.Struct, forbid_unknown_fields=True):
+    summary: str
+    description: str | None = None
+    externalId: str | None = None
+    issueType: str | None = None
+    priority: str | None = None
+    labels: list[str] | None = None
+    parent: str | None = None
+    #: Cases sends a JSON string; ``_execute`` callers may send the object.
+    otherFields: dict[str, object] | str | None = None
+
+    def __post_init__(self) -> None:
+        for label in self.labels or []:
+            if any(character.isspace() for character in label):
+                raise ValueError(f"The label {label} cannot contain spaces")
+        if isinstance(self.otherFields, str):
+            try:
+                self.otherFields = msgspec.json.decode(self.otherFields)
+            except msgspec.DecodeError:
+                raise ValueError("otherFields must be a JSON object") from None
+            if not isinstance(self.otherFields, dict):
+                raise ValueError("otherFields must be a JSON object")
+        if self.otherFields is not None:
+            if len(self.otherFields) > MAX_OTHER_FIELDS:
+                raise ValueError(
+                    f"A maximum of {MAX_OTHER_FIELDS} fields in otherFields can be defined at a time."
+                )
+            clashing = [key for key in self.otherFields if key in self.__struct_fields__]
+            if clashing:
+                raise ValueError(
+                    f"The following properties cannot be defined inside otherFields: {', '.join(clashing)}."
+                )
+
+
+class Comment(msgspec.Struct, forbid_unknown_fields=True):
+    comment: str
+    commentId: str
+
+
+class PushToService(msgspec.Struct, forbid_unknown_fields=True):
+    incident: Incident
+    comments: list[Comment] | None = None
+
+
+class GetIncident(msgspec.Struct, forbid_unknown_fields=True):
+    externalId: str
+
+
+class Nothing(msgspec.Struct, forbid_unknown_fields=True):
+    """Sub-actions that take no params (``handshake``, ``issueTypes``)."""
+
+
+class FieldsByIssueType(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+
+
+class Issues(msgspec.Struct, forbid_unknown_fields=True):
+    title: str
+
+
+class Issue(msgspec.Struct, forbid_unknown_fields=True):
+    id: str

@@ -1,0 +1,237 @@
+"""Jira's REST API v2 as Kibana's connector calls it: requests, response checks and error messages."""
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+
+from casepush.connectors import ConnectorError, PushComment, PushedComment, PushedIncident
+from casepush.http import IDEMPOTENT, RATE_LIMITED, OutboundClient, OutboundError, OutboundResponse, Retry
+from casepush_jira.schema import Incident, JiraConfig, JiraSecrets
+
+NAME = "Jira"
+
+
+def case_label(case_id: str) -> str:
+    """The label that marks the issue of a case, by which an interrupted push finds it again."""
+    return f"casepush-case-{case_id}"
+
+
+class InvalidResponse(Exception):
+    """A 2xx answer Kibana's connector would not accept (``throwIfResponseIsNotValid``)."""
+
+
+def summary_line(summary: str) -> str:
+    """Kibana folds a multi-line summary into one: lines trimmed, empty ones dropped, joined by ", "."""
+    return ", ".join(part.strip() for part in re.split(r"[\n\r]", summary) if part.strip())
+
+
+def jira_date(value: str) -> str:
+    """Jira's ``2020-04-27T10:59:46.202+0000`` as Kibana's ISO string in UTC with milliseconds."""
+    return iso(datetime.fromisoformat(value.replace("Z", "+00:00")))
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def error_reason(body: Any) -> str:
+    """Kibana's ``createErrorMessage`` over Jira's ``{errorMessages, errors}``."""
+    if body is None:
+        return "unknown: errorResponse was null"
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if errors is None:
+        return "unknown: errorResponse.errors was null"
+    messages = body.get("errorMessages")
+    if isinstance(messages, list) and messages:
+        return ", ".join(map(str, messages))
+    values = errors.values() if isinstance(errors, dict) else []
+    return " ".join(str(value) for value in values).strip()
+
+
+def jql_string(value: str) -> str:
+    """A value inside a JQL ``"..."`` literal, with JQL's reserved characters escaped."""
+    return re.sub(r'([+\-&|!(){}\[\]^~*?\\:"])', r"\\\\\1", value)
+
+
+class JiraService:
+    """One connector's calls to Jira."""
+
+    def __init__(self, http: OutboundClient, config: JiraConfig, secrets: JiraSecrets):
+        self.http = http
+        self.config = config
+        self.base = config.apiUrl.rstrip("/")
+        self.headers = {"Authorization": aiohttp.BasicAuth(secrets.email, secrets.apiToken).encode()}
+
+    def browse_url(self, key: str) -> str:
+        return f"{self.base}/browse/{key}"
+
+    async def _call(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        retry: Retry,
+        body: Any = None,
+        required: tuple[str, ...] = (),
+    ) -> Any:
+        """A call whose failure becomes ``[Action][Jira]: <what>. Error: ... Reason: ...``."""
+        url = f"{self.base}/rest/api/2{path}"
+        try:
+            response = await self.http.request(method, url, json=body, headers=self.headers, retry=retry)
+        except OutboundError as exc:
+            raise ConnectorError(
+                f"[Action][{NAME}]: {what}. Error: {exc.message}. Reason: unknown: errorResponse was null"
+            ) from None
+        if response.status >= 300:
+            raise ConnectorError(
+                f"[Action][{NAME}]: {what}. Error: Request failed with status code {response.status}."
+                f" Reason: {error_reason(_json_or_none(response))}"
+            )
+        try:
+            return _checked(response, required)
+        except InvalidResponse as exc:
+            raise ConnectorError(
+                f"[Action][{NAME}]: {what}. Error: {exc}. Reason: unknown: errorResponse was null"
+            ) from None
+
+    def _fields(self, incident: Incident) -> dict[str, Any]:
+        """Kibana's ``createFields``: set values only, ``otherFields`` merged last."""
+        fields: dict[str, Any] = {
+            "summary": summary_line(incident.summary),
+            "project": {"key": self.config.projectKey},
+        }
+        if incident.issueType:
+            fields["issuetype"] = {"id": incident.issueType}
+        if incident.description:
+            fields["description"] = incident.description
+        if incident.labels is not None:
+            fields["labels"] = incident.labels
+        if incident.priority:
+            fields["priority"] = {"name": incident.priority}
+        if incident.parent:
+            fields["parent"] = {"key": incident.parent}
+        return {**fields, **(incident.otherFields or {})}  # type: ignore[dict-item]
+
+    async def issue_types(self) -> list[dict[str, Any]]:
+        answer = await self._call(
+            "Unable to get issue types",
+            "GET",
+            f"/issue/createmeta/{self.config.projectKey}/issuetypes",
+            IDEMPOTENT,
+        )
+        return [
+            {"id": t.get("id"), "name": t.get("name")}
+            for t in answer.get("issueTypes") or answer.get("values") or []
+        ]
+
+    async def fields_by_issue_type(self, issue_type: str) -> dict[str, Any]:
+        path = f"/issue/createmeta/{self.config.projectKey}/issuetypes/{issue_type}"
+        answer = await self._call("Unable to get fields", "GET", path, IDEMPOTENT)
+        return {
+            field["fieldId"]: {
+                "allowedValues": field.get("allowedValues", []),
+                "defaultValue": field.get("defaultValue", {}),
+            }
+            for field in answer.get("fields") or answer.get("values") or []
+            if "fieldId" in field
+        }
+
+    async def get_issue(self, issue_id: str, what: str | None = None) -> dict[str, Any]:
+        return await self._call(
+            what or f"Unable to get incident with id {issue_id}",
+            "GET",
+            f"/issue/{issue_id}",
+            IDEMPOTENT,
+            required=("id", "key"),
+        )
+
+    async def search(self, jql: str, what: str) -> list[dict[str, Any]]:
+        answer = await self._call(
+            what, "GET", f"/search/jql?jql={quote(jql, safe='')}&fields=summary,key,created", IDEMPOTENT
+        )
+        return list(answer.get("issues") or [])
+
+    async def create(self, incident: Incident) -> PushedIncident:
+        if not incident.issueType:
+            types = await self.issue_types()
+            incident = msgspec.structs.replace(incident, issueType=types[0]["id"] if types else None)
+        created = await self._call(
+            "Unable to create incident",
+            "POST",
+            "/issue",
+            RATE_LIMITED,
+            {"fields": self._fields(incident)},
+            ("id",),
+        )
+        issue = await self.get_issue(created["id"], "Unable to create incident")
+        return self._pushed(issue, "created")
+
+    async def update(self, incident: Incident) -> PushedIncident:
+        issue_id = incident.externalId or ""
+        await self._call(
+            f"Unable to update incident with id {issue_id}",
+            "PUT",
+            f"/issue/{issue_id}",
+            IDEMPOTENT,
+            {"fields": self._fields(incident)},
+        )
+        issue = await self.get_issue(issue_id, f"Unable to update incident with id {issue_id}")
+        return self._pushed(issue, "updated")
+
+    async def comment(self, issue_id: str, comment: PushComment) -> PushedComment:
+        answer = await self._call(
+            f"Unable to create comment at incident with id {issue_id}",
+            "POST",
+            f"/issue/{issue_id}/comment",
+            RATE_LIMITED,
+            {"body": comment.comment},
+            ("id", "created"),
+        )
+        return PushedComment(comment.comment_id, jira_date(answer["created"]))
+
+    def _pushed(self, issue: dict[str, Any], date_field: str) -> PushedIncident:
+        fields = issue.get("fields") or {}
+        when = fields.get(date_field) or fields.get("created")
+        return PushedIncident(
+            id=str(issue["id"]),
+            title=issue["key"],
+            url=self.browse_url(issue["key"]),
+            pushed_date=jira_date(when) if when else iso(datetime.now(UTC)),
+        )
+
+    async def find_case_issue(self, case_id: str) -> PushedIncident | None:
+        label = case_label(case_id)
+        jql = f'project="{jql_string(self.config.projectKey)}" and labels="{jql_string(label)}"'
+        issues = await self.search(jql, f"Unable to find the issue of case {case_id}")
+        return self._pushed(issues[0], "created") if issues else None
+
+
+def _json_or_none(response: OutboundResponse) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _checked(response: OutboundResponse, required: tuple[str, ...]) -> Any:
+    """Kibana's ``throwIfResponseIsNotValid``: a 204 needs nothing; otherwise JSON holding ``required``."""
+    if response.status == 204:
+        return {}
+    content_type = response.headers.get("Content-Type", "")
+    if "application/json" not in content_type:
+        raise InvalidResponse(
+            f"Unsupported content type: {content_type} in {response.method} {response.url}."
+            " Supported content types: application/json"
+        )
+    body = _json_or_none(response)
+    if not isinstance(body, dict):
+        raise InvalidResponse("Response is not a valid JSON")
+    if any(key not in body for key in required):
+        raise InvalidResponse(
+            f"Response is missing at least one of the expected fields: {','.join(required)}"
+        )
+    return body

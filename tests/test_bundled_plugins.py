@@ -1,0 +1,69 @@
+"""Each bundled plugin installs with pip, on its own, into an environment with casepush alone."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+from test_serve import free_port
+
+from conftest import basic_auth
+
+ROOT = Path(__file__).parent.parent
+BUNDLED = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "setup.cfg").exists())
+#: The connector types each bundled plugin provides.
+TYPES = {"casepush-jira": [".jira"]}
+
+
+@pytest.fixture(scope="module")
+def fresh_casepush(tmp_path_factory) -> Path:
+    """A new virtual environment with casepush installed (not editable) and nothing else of ours."""
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, str(ROOT)], check=True, capture_output=True)
+    return venv
+
+
+def test_every_bundled_plugin_is_known_here():
+    assert [path.name for path in BUNDLED] == sorted(TYPES)
+
+
+@pytest.mark.parametrize("plugin", BUNDLED, ids=[path.name for path in BUNDLED])
+async def test_installing_a_bundled_plugin_adds_its_connector_types(fresh_casepush, plugin, tmp_path):
+    python = str(fresh_casepush / "bin" / "python")
+    before = subprocess.run([python, "-m", "casepush", "plugins"], capture_output=True, text=True, check=True)
+    assert before.stdout.strip() == "No plugins installed."
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(plugin)],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CASEPUSH_DATA_DIR": str(tmp_path),
+        "CASEPUSH_ELASTIC_PASSWORD": "changeme",
+    }
+    server = subprocess.Popen([python, "-m", "casepush", "serve", "--port", str(port)], env=env)
+    try:
+        types = await connector_types(port)
+    finally:
+        server.terminate()
+        server.wait()
+    assert [t["id"] for t in types] == TYPES[plugin.name]
+
+
+async def connector_types(port: int) -> list[dict]:
+    headers = {"Authorization": basic_auth("elastic", "changeme")}
+    url = f"http://127.0.0.1:{port}/api/actions/connector_types"
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            try:
+                async with session.get(url, headers=headers) as response:
+                    return await response.json()
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+    raise AssertionError("casepush did not start")
