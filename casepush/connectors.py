@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from casepush.http import HostNotAllowed, ensure_url_allowed
 from casepush.types import Case
 
 #: The sub-action every case connector has: create or update an incident, then add comments.
@@ -46,6 +47,14 @@ class ValidationContext:
     """What a type's ``validate`` may consult: the hosts connectors may call."""
 
     allowed_hosts: tuple[str, ...]
+
+    def ensure_allowed(self, url: str, prefix: str) -> None:
+        """Refuse a URL whose host is not allowed, as Kibana's config validators do:
+        ``InvalidConnector("<prefix>: target url ... is not added to ... allowedHosts")``."""
+        try:
+            ensure_url_allowed(url, self.allowed_hosts)
+        except HostNotAllowed as exc:
+            raise InvalidConnector(f"{prefix}: {exc.message}") from None
 
 
 @dataclass(frozen=True)

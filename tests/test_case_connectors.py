@@ -7,13 +7,12 @@ from typing import Any
 import casepush_echo
 import msgspec
 import pytest
-from test_connectors import TOKEN, connector_body, echo_service
 
 from casepush import hookimpl
 from casepush.app import create_app
 from casepush.config import PreconfiguredConnector, Settings
 from casepush.plugins import load_plugins
-from conftest import NONE_CONNECTOR, PASSWORD, Api, echo_plugins
+from conftest import NONE_CONNECTOR, PASSWORD, TOKEN, Api, connector_body, echo_plugins
 
 NEVER_PUSHED = {"needsToBePushed": True, "hasBeenPushed": False}
 
@@ -37,13 +36,6 @@ class Hive:
     @hookimpl
     async def push_to_service(self, connector: Any, params: Any, http: Any) -> Any:
         return await casepush_echo.push_to_service(connector, params, http)
-
-
-@pytest.fixture
-async def echo(fake_service):
-    service = echo_service(fake_service)
-    await service.start()
-    return service
 
 
 @pytest.fixture

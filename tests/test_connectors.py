@@ -15,83 +15,7 @@ from casepush.app import create_app
 from casepush.config import PreconfiguredConnector, Settings
 from casepush.testing import FakeService
 from casepush.testing.contract import ConnectorContract
-from conftest import Api, case_body, echo_plugins
-
-TOKEN = "s3cret-t0ken-value"
-
-
-def echo_service(fake_service: Callable[[], FakeService]) -> FakeService:
-    """A fake echo service: incidents numbered from 1, comments kept, a switch to fail every call."""
-    service = fake_service()
-    incidents: dict[str, dict] = {}
-    state = {"broken": False}
-    service.break_all = lambda: state.update(broken=True)
-    service.incidents = incidents
-
-    @web.middleware
-    async def failing(request: web.Request, handler: Any) -> web.StreamResponse:
-        if state["broken"]:
-            return web.json_response({"error": "down"}, status=503)
-        return await handler(request)
-
-    service.app.middlewares.append(failing)
-
-    def answer(incident_id: str) -> web.Response:
-        incident = incidents[incident_id]
-        url = f"{service.url}/browse/{incident_id}"
-        return web.json_response(
-            {"id": incident_id, "url": url, "updated": "2026-11-28T10:00:00.000Z", **incident}
-        )
-
-    @service.route("POST", "/incidents")
-    async def create(request: web.Request) -> web.Response:
-        incident_id = str(len(incidents) + 1)
-        incidents[incident_id] = {**await request.json(), "comments": []}
-        return answer(incident_id)
-
-    @service.route("PUT", "/incidents/{id}")
-    async def update(request: web.Request) -> web.Response:
-        incidents[request.match_info["id"]].update(await request.json())
-        return answer(request.match_info["id"])
-
-    @service.route("GET", "/incidents")
-    async def search(request: web.Request) -> web.Response:
-        wanted = request.query.get("correlationId")
-        return web.json_response(
-            [
-                {
-                    "id": incident_id,
-                    "url": f"{service.url}/browse/{incident_id}",
-                    "updated": "2026-11-28T10:00:00.000Z",
-                    **i,
-                }
-                for incident_id, i in incidents.items()
-                if i.get("correlationId") == wanted
-            ]
-        )
-
-    @service.route("GET", "/incidents/{id}")
-    async def get(request: web.Request) -> web.Response:
-        if request.match_info["id"] not in incidents:
-            return web.json_response({"error": "no such incident"}, status=404)
-        return answer(request.match_info["id"])
-
-    @service.route("POST", "/incidents/{id}/comments")
-    async def comment(request: web.Request) -> web.Response:
-        incidents[request.match_info["id"]]["comments"].append((await request.json())["text"])
-        return answer(request.match_info["id"])
-
-    return service
-
-
-def connector_body(url: str, **fields: Any) -> dict:
-    return {
-        "name": "Echo",
-        "connector_type_id": ".echo",
-        "config": {"url": url},
-        "secrets": {"token": TOKEN},
-        **fields,
-    }
+from conftest import TOKEN, Api, case_body, connector_body, echo_plugins, echo_service
 
 
 def push_params(external_id: str | None, comments: list[tuple[str, str]]) -> dict:
@@ -131,13 +55,6 @@ class TestEchoContract(ConnectorContract):
 
 
 # --- the API --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def echo(fake_service: Callable[[], FakeService]) -> FakeService:
-    service = echo_service(fake_service)
-    await service.start()
-    return service
 
 
 async def create(api: Api, body: dict, path: str = "/api/actions/connector") -> dict:

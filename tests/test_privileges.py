@@ -14,7 +14,7 @@ import pytest
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.web.routing import SPACE_PREFIX
-from conftest import PASSWORD, Api, case_body, configuration_body
+from conftest import PASSWORD, Api, case_body, configuration_body, echo_plugins
 
 SPACE = "team"
 
@@ -345,7 +345,7 @@ RULES: dict[tuple[str, str], Call] = {
 
 def router_routes(settings: Settings) -> list[tuple[str, str]]:
     """Every (method, path) the app serves, without the ``/s/{space_id}`` twins."""
-    app = create_app(settings, announce=lambda line: None)
+    app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
     return [
         (route.method, route.resource.canonical)
         for route in app.router.routes()
@@ -360,7 +360,7 @@ def test_every_route_has_a_rule(settings):
 
 
 def test_every_kibana_route_also_exists_under_a_space(settings):
-    app = create_app(settings, announce=lambda line: None)
+    app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
     served = {(route.method, route.resource.canonical) for route in app.router.routes()}
     bare = [(m, p) for m, p in served if not p.startswith(SPACE_PREFIX)]
     spaced = {(m, p) for m, p in bare if not p.startswith("/_security") and p != "/api/status"}

@@ -6,22 +6,14 @@ from typing import Any
 import aiohttp
 import casepush_echo
 import pytest
-from test_connectors import connector_body, echo_service
 
 from casepush import hookimpl, metrics
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.plugins import load_plugins
-from conftest import Api, case_body, echo_plugins
+from conftest import Api, case_body, connector_body, echo_plugins
 
 PUBLIC_URL = "https://kibana.example.com"
-
-
-@pytest.fixture
-async def echo(fake_service):
-    service = echo_service(fake_service)
-    await service.start()
-    return service
 
 
 @pytest.fixture

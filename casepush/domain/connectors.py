@@ -127,14 +127,15 @@ def preconfigured_connectors(
 # --- privileges --------------------------------------------------------------------------------------
 
 
-def _ensure(ctx: Context, level: Level, message: str) -> None:
+def ensure_actions(ctx: Context, level: Level, message: str) -> None:
+    """Kibana's check of the "Actions and Connectors" privilege, with the actions plugin's 403 text."""
     granted = ctx.access.levels.get(ACTIONS_FEATURE)
     if granted is None or not granted.covers(level):
         raise forbidden(message)
 
 
 def _ensure_may_read(ctx: Context) -> None:
-    _ensure(ctx, Level.READ, "Unauthorized to get actions")
+    ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
 
 
 # --- reading -------------------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ async def create(
 ) -> ConnectorInfo:
     if connector_id is not None:
         validate_connector_id(connector_id)
-    _ensure(ctx, Level.ALL, f'Unauthorized to create a "{body.connector_type_id}" action')
+    ensure_actions(ctx, Level.ALL, f'Unauthorized to create a "{body.connector_type_id}" action')
     connector_id = connector_id or new_id()
     if connector_id in rt.preconfigured:
         raise bad_request(f"This {connector_id} already exists in a preconfigured action.")
@@ -333,7 +334,7 @@ async def update(
     ctx: Context, rt: ConnectorRuntime, connector_id: str, body: UpdateConnector
 ) -> ConnectorInfo:
     """Replace a connector's name, config and secrets (all of them, as Kibana does); its type stays."""
-    _ensure(ctx, Level.ALL, "Unauthorized to update actions")
+    ensure_actions(ctx, Level.ALL, "Unauthorized to update actions")
     if connector_id in rt.preconfigured:
         raise bad_request(f"Preconfigured action {connector_id} can not be updated.")
     async with ctx.store.write() as tx:
@@ -347,7 +348,7 @@ async def update(
 
 
 async def delete(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> None:
-    _ensure(ctx, Level.ALL, "Unauthorized to delete actions")
+    ensure_actions(ctx, Level.ALL, "Unauthorized to delete actions")
     if connector_id in rt.preconfigured:
         raise bad_request(f"Preconfigured action {connector_id} is not allowed to delete.")
     async with ctx.store.write() as tx:
@@ -437,7 +438,7 @@ async def execute(
 ) -> ExecuteResult:
     """Run a sub-action; what goes wrong in the external system is an answer with ``status: error``."""
     type_id = await _type_of(ctx, rt, connector_id)
-    _ensure(
+    ensure_actions(
         ctx,
         Level.READ,
         f'Unauthorized to execute a "{type_id}" action' if type_id else "Unauthorized to execute actions",

@@ -28,12 +28,13 @@ from casepush.domain.connectors import (
     ConnectorRuntime,
     InvalidParams,
     MissingSecrets,
+    ensure_actions,
     load,
     sub_action_params,
 )
-from casepush.errors import KibanaError, conflict, forbidden
+from casepush.errors import KibanaError, conflict
 from casepush.http import OutboundError
-from casepush.security.authz import ACTIONS_FEATURE, Level, Operations
+from casepush.security.authz import Level, Operations
 from casepush.store import Page, PushClaim, Tx
 from casepush.types import (
     AlertComment,
@@ -155,12 +156,6 @@ async def _case_state(tx: Tx, ctx: Context, case_id: str) -> tuple[Case, list[At
     return case, attachments, actions
 
 
-def _ensure_actions(ctx: Context, level: Level, message: str) -> None:
-    granted = ctx.access.levels.get(ACTIONS_FEATURE)
-    if granted is None or not granted.covers(level):
-        raise forbidden(message)
-
-
 async def _authorized(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> Connector:
     """Kibana's order: the case (404, then read), the connector (404, then actions read), then the push
     privilege on the case's owner and, for running the connector, ``all`` on actions."""
@@ -171,9 +166,9 @@ async def _authorized(ctx: Context, rt: ConnectorRuntime, case_id: str, connecto
         connector = await load(ctx, rt, connector_id)
     except MissingSecrets as exc:
         raise KibanaError(424, str(exc)) from None
-    _ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
+    ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
     ctx.access.ensure([case.owner], Operations.push_case)
-    _ensure_actions(ctx, Level.ALL, f'Unauthorized to execute a "{connector.type.id}" action')
+    ensure_actions(ctx, Level.ALL, f'Unauthorized to execute a "{connector.type.id}" action')
     return connector
 
 

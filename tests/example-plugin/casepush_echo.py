@@ -15,12 +15,11 @@ from casepush.connectors import (
     Connector,
     ConnectorError,
     ConnectorType,
-    InvalidConnector,
     PushedComment,
     PushedIncident,
     ValidationContext,
 )
-from casepush.http import HostNotAllowed, OutboundClient, ensure_url_allowed
+from casepush.http import OutboundClient
 
 
 class EchoConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,10 +54,7 @@ class GetIncident(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def validate(config: EchoConfig, secrets: EchoSecrets, context: ValidationContext) -> None:
-    try:
-        ensure_url_allowed(config.url, context.allowed_hosts)
-    except HostNotAllowed as exc:
-        raise InvalidConnector(f"error configuring echo action: {exc.message}") from None
+    context.ensure_allowed(config.url, "error configuring echo action")
 
 
 ECHO = ConnectorType(

@@ -10,12 +10,11 @@ from casepush.connectors import (
     CaseForPush,
     Connector,
     ConnectorType,
-    InvalidConnector,
     PushComment,
     PushedIncident,
     ValidationContext,
 )
-from casepush.http import HostNotAllowed, OutboundClient, ensure_url_allowed
+from casepush.http import OutboundClient
 from casepush_jira.schema import (
     FieldsByIssueType,
     GetIncident,
@@ -31,10 +30,7 @@ from casepush_jira.service import JiraService, case_label, jql_string
 
 
 def validate(config: JiraConfig, secrets: JiraSecrets, context: ValidationContext) -> None:
-    try:
-        ensure_url_allowed(config.apiUrl, context.allowed_hosts)
-    except HostNotAllowed as exc:
-        raise InvalidConnector(f"error configuring connector action: {exc.message}") from None
+    context.ensure_allowed(config.apiUrl, "error configuring connector action")
 
 
 JIRA = ConnectorType(
