@@ -1,6 +1,7 @@
 """Each bundled plugin installs with pip, on its own, into an environment with casepush alone."""
 
 import asyncio
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from conftest import basic_auth
 ROOT = Path(__file__).parent.parent
 BUNDLED = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "setup.cfg").exists())
 #: The connector types each bundled plugin provides.
-TYPES = {"casepush-jira": [".jira"]}
+TYPES = {"casepush-jira": [".jira"], "casepush-servicenow": [".servicenow", ".servicenow-sir"]}
 
 
 @pytest.fixture(scope="module")
@@ -34,25 +35,25 @@ def test_every_bundled_plugin_is_known_here():
 @pytest.mark.parametrize("plugin", BUNDLED, ids=[path.name for path in BUNDLED])
 async def test_installing_a_bundled_plugin_adds_its_connector_types(fresh_casepush, plugin, tmp_path):
     python = str(fresh_casepush / "bin" / "python")
-    before = subprocess.run([python, "-m", "casepush", "plugins"], capture_output=True, text=True, check=True)
+    # Away from the source tree, which ``python -m`` would put first on the path.
+    run = functools.partial(subprocess.run, cwd=tmp_path, capture_output=True, check=True)
+    before = run([python, "-m", "casepush", "plugins"], text=True)
     assert before.stdout.strip() == "No plugins installed."
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(plugin)],
-        check=True,
-        capture_output=True,
-    )
+    run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(plugin)])
     port = free_port()
     env = {
         "PATH": "/usr/bin:/bin",
         "CASEPUSH_DATA_DIR": str(tmp_path),
         "CASEPUSH_ELASTIC_PASSWORD": "changeme",
     }
-    server = subprocess.Popen([python, "-m", "casepush", "serve", "--port", str(port)], env=env)
+    server = subprocess.Popen([python, "-m", "casepush", "serve", "--port", str(port)], env=env, cwd=tmp_path)
     try:
         types = await connector_types(port)
     finally:
         server.terminate()
         server.wait()
+        # The next plugin is tried alone again.
+        run([python, "-m", "pip", "uninstall", "-q", "-y", plugin.name])
     assert [t["id"] for t in types] == TYPES[plugin.name]
 
 

@@ -26,7 +26,7 @@ from casepush_jira.schema import (
     Nothing,
     PushToService,
 )
-from casepush_jira.service import JiraService, case_label, jql_string
+from casepush_jira.service import JiraService, case_label, jql_literal, jql_text
 
 
 def validate(config: JiraConfig, secrets: JiraSecrets, context: ValidationContext) -> None:
@@ -113,7 +113,7 @@ async def find_incident(connector: Connector, case_id: str, http: OutboundClient
 async def execute_sub_action(connector: Connector, sub_action: str, params: Any, http: OutboundClient) -> Any:
     service = _service(connector, http)
     if sub_action == "handshake":
-        return None
+        return {}  # Kibana's executor answers ``data ?? {}``
     if sub_action == "issueTypes":
         return await service.issue_types()
     if sub_action == "fieldsByIssueType":
@@ -124,7 +124,6 @@ async def execute_sub_action(connector: Connector, sub_action: str, params: Any,
     if sub_action == "issue":
         issue = await service.get_issue(params.id, f"Unable to get issue with id {params.id}")
         return {"id": issue["id"], "key": issue["key"], "title": (issue.get("fields") or {}).get("summary")}
-    title = jql_string(params.title)
-    jql = f'project="{jql_string(connector.config.projectKey)}" and summary ~"{title}"'
+    jql = f'project="{jql_literal(connector.config.projectKey)}" and summary ~"{jql_text(params.title)}"'
     issues = await service.search(jql, "Unable to get issues")
     return [{"id": i["id"], "key": i["key"], "title": (i.get("fields") or {}).get("summary")} for i in issues]

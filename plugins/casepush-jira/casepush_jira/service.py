@@ -1,11 +1,11 @@
 """Jira's REST API v2 as Kibana's connector calls it: requests, response checks and error messages."""
 
+import base64
 import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
 from casepush.connectors import ConnectorError, PushComment, PushedComment, PushedIncident
@@ -38,23 +38,40 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The reason Kibana gives when there is no error body to read (no answer, or an answer it refused).
+UNKNOWN = "unknown: errorResponse was null"
+
+
 def error_reason(body: Any) -> str:
-    """Kibana's ``createErrorMessage`` over Jira's ``{errorMessages, errors}``."""
+    """Kibana's ``createErrorMessage`` over Jira's ``{errorMessages, errors}`` (``body`` is what axios
+    makes of the answer: the JSON, or the text when it is not JSON)."""
     if body is None:
-        return "unknown: errorResponse was null"
+        return UNKNOWN
+    messages = body.get("errorMessages") if isinstance(body, dict) else None
+    if isinstance(messages, list) and messages:
+        return ", ".join(map(str, messages))
     errors = body.get("errors") if isinstance(body, dict) else None
     if errors is None:
         return "unknown: errorResponse.errors was null"
-    messages = body.get("errorMessages")
-    if isinstance(messages, list) and messages:
-        return ", ".join(map(str, messages))
     values = errors.values() if isinstance(errors, dict) else []
     return " ".join(str(value) for value in values).strip()
 
 
-def jql_string(value: str) -> str:
-    """A value inside a JQL ``"..."`` literal, with JQL's reserved characters escaped."""
-    return re.sub(r'([+\-&|!(){}\[\]^~*?\\:"])', r"\\\\\1", value)
+def failure(what: str, error: str, reason: str = UNKNOWN) -> ConnectorError:
+    """Kibana's ``wrapError``: ``[Action][Jira]: <what>. Error: <error>. Reason: <reason>``."""
+    return ConnectorError(f"[Action][{NAME}]: {what}. Error: {error}. Reason: {reason}")
+
+
+def jql_text(value: str) -> str:
+    """A text-search value (``summary ~"..."``) escaped as Kibana's ``escapeJqlSpecialCharacters``: double
+    quotes dropped, backslashes doubled, quotes and Lucene's special characters escaped for JQL."""
+    value = value.replace('"', "").replace("\\", "\\\\").replace("'", "\\\\")
+    return re.sub(r"[-!^+&*()\[\]/{}|:?~]", lambda match: "\\\\" + match[0], value)
+
+
+def jql_literal(value: str) -> str:
+    """An exact value (``labels = "..."``) inside a JQL string literal: only ``\\`` and ``"`` escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class JiraService:
@@ -64,7 +81,9 @@ class JiraService:
         self.http = http
         self.config = config
         self.base = config.apiUrl.rstrip("/")
-        self.headers = {"Authorization": aiohttp.BasicAuth(secrets.email, secrets.apiToken).encode()}
+        # Kibana's ``getBasicAuthHeader``: the UTF-8 bytes of ``email:apiToken``, in base64.
+        credentials = base64.b64encode(f"{secrets.email}:{secrets.apiToken}".encode()).decode()
+        self.headers = {"Authorization": f"Basic {credentials}"}
 
     def browse_url(self, key: str) -> str:
         return f"{self.base}/browse/{key}"
@@ -83,20 +102,22 @@ class JiraService:
         try:
             response = await self.http.request(method, url, json=body, headers=self.headers, retry=retry)
         except OutboundError as exc:
-            raise ConnectorError(
-                f"[Action][{NAME}]: {what}. Error: {exc.message}. Reason: unknown: errorResponse was null"
-            ) from None
+            raise failure(what, exc.message) from None
         if response.status >= 300:
-            raise ConnectorError(
-                f"[Action][{NAME}]: {what}. Error: Request failed with status code {response.status}."
-                f" Reason: {error_reason(_json_or_none(response))}"
-            )
+            status = f"Request failed with status code {response.status}"
+            raise failure(what, status, error_reason(_error_body(response)))
         try:
             return _checked(response, required)
         except InvalidResponse as exc:
-            raise ConnectorError(
-                f"[Action][{NAME}]: {what}. Error: {exc}. Reason: unknown: errorResponse was null"
-            ) from None
+            raise failure(what, str(exc)) from None
+
+    async def _read_back(self, issue_id: str, what: str) -> dict[str, Any]:
+        """The issue just created or updated. Kibana reads it inside the create's (or update's) ``try``,
+        so its failure is wrapped once more: ``<what>. Error: [Action][Jira]: Unable to get ...``."""
+        try:
+            return await self.get_issue(issue_id)
+        except ConnectorError as exc:
+            raise failure(what, exc.message) from None
 
     def _fields(self, incident: Incident) -> dict[str, Any]:
         """Kibana's ``createFields``: set values only, ``otherFields`` merged last."""
@@ -132,10 +153,7 @@ class JiraService:
         path = f"/issue/createmeta/{self.config.projectKey}/issuetypes/{issue_type}"
         answer = await self._call("Unable to get fields", "GET", path, IDEMPOTENT)
         return {
-            field["fieldId"]: {
-                "allowedValues": field.get("allowedValues", []),
-                "defaultValue": field.get("defaultValue", {}),
-            }
+            field["fieldId"]: _normalized_field(field)
             for field in answer.get("fields") or answer.get("values") or []
             if "fieldId" in field
         }
@@ -167,7 +185,7 @@ class JiraService:
             {"fields": self._fields(incident)},
             ("id",),
         )
-        issue = await self.get_issue(created["id"], "Unable to create incident")
+        issue = await self._read_back(created["id"], "Unable to create incident")
         return self._pushed(issue, "created")
 
     async def update(self, incident: Incident) -> PushedIncident:
@@ -179,7 +197,7 @@ class JiraService:
             IDEMPOTENT,
             {"fields": self._fields(incident)},
         )
-        issue = await self.get_issue(issue_id, f"Unable to update incident with id {issue_id}")
+        issue = await self._read_back(issue_id, f"Unable to update incident with id {issue_id}")
         return self._pushed(issue, "updated")
 
     async def comment(self, issue_id: str, comment: PushComment) -> PushedComment:
@@ -205,9 +223,20 @@ class JiraService:
 
     async def find_case_issue(self, case_id: str) -> PushedIncident | None:
         label = case_label(case_id)
-        jql = f'project="{jql_string(self.config.projectKey)}" and labels="{jql_string(label)}"'
+        jql = f'project="{jql_literal(self.config.projectKey)}" and labels="{jql_literal(label)}"'
         issues = await self.search(jql, f"Unable to find the issue of case {case_id}")
         return self._pushed(issues[0], "created") if issues else None
+
+
+def _normalized_field(field: dict[str, Any]) -> dict[str, Any]:
+    """Kibana's ``normalizeFields``: ``allowedValues`` and ``defaultValue`` defaulted; ``required``,
+    ``schema`` and ``name`` left out when Jira gives none, as ``JSON.stringify`` leaves out ``undefined``."""
+    allowed, default = field.get("allowedValues"), field.get("defaultValue")
+    return {
+        **{key: field[key] for key in ("required", "schema", "name") if key in field},
+        "allowedValues": [] if allowed is None else allowed,
+        "defaultValue": {} if default is None else default,
+    }
 
 
 def _json_or_none(response: OutboundResponse) -> Any:
@@ -217,14 +246,25 @@ def _json_or_none(response: OutboundResponse) -> Any:
         return None
 
 
+def _error_body(response: OutboundResponse) -> Any:
+    """What axios makes of an error answer: its JSON, or its text when it is not JSON (a proxy's HTML page,
+    Jira's plain-text 401), which Kibana reports as ``unknown: errorResponse.errors was null``."""
+    try:
+        return response.json()
+    except ValueError:
+        return response.text()
+
+
 def _checked(response: OutboundResponse, required: tuple[str, ...]) -> Any:
-    """Kibana's ``throwIfResponseIsNotValid``: a 204 needs nothing; otherwise JSON holding ``required``."""
+    """Kibana's ``throwIfResponseIsNotValid``: a 204 needs nothing; otherwise JSON holding ``required``.
+    Its message shows the header as axios has it (``undefined`` when absent) and the method lower-case,
+    as axios' ``config.method``."""
     if response.status == 204:
         return {}
-    content_type = response.headers.get("Content-Type", "")
+    content_type = response.headers.get("Content-Type", "undefined")
     if "application/json" not in content_type:
         raise InvalidResponse(
-            f"Unsupported content type: {content_type} in {response.method} {response.url}."
+            f"Unsupported content type: {content_type} in {response.method.lower()} {response.url}."
             " Supported content types: application/json"
         )
     body = _json_or_none(response)

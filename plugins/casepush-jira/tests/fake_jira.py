@@ -63,12 +63,10 @@ _COMMON = [
     _field("description", "Description", "string"),
     _field("labels", "Labels", "array"),
     _field("priority", "Priority", "priority", allowedValues=PRIORITIES, defaultValue=PRIORITIES[2]),
+    _field("customfield_1", "Impact", "string"),
 ]
 #: Each issue type's create screen: the fields an issue of that type may (or must) be given.
-FIELDS = {
-    TASK: [*_COMMON, _field("customfield_1", "Impact", "string")],
-    SUB_TASK: [*_COMMON, _field("parent", "Parent", "issuelink", required=True)],
-}
+FIELDS = {TASK: _COMMON, SUB_TASK: [*_COMMON, _field("parent", "Parent", "issuelink", required=True)]}
 
 
 def jira_time(moment: datetime) -> str:
@@ -99,7 +97,9 @@ class Canned:
         return response
 
 
-def answer(status: int = 200, body: Any = None, content_type: str = "application/json", **headers: str) -> Canned:
+def answer(
+    status: int = 200, body: Any = None, content_type: str = "application/json", **headers: str
+) -> Canned:
     """A JSON answer (``body`` encoded as is, ``None`` as JSON ``null``)."""
     return Canned(status, msgspec.json.encode(body), content_type, tuple(headers.items()))
 
@@ -239,11 +239,11 @@ class FakeJira:
         self.fail_next(canned or server_error(), times=float("inf"))
 
     def calls(self) -> list[str]:
-        """``METHOD /path`` of every call received, without the query string."""
-        return [f"{r.method} {r.path.partition('?')[0]}" for r in self.requests]
+        """``METHOD /path`` of every call received, the path under ``/rest/api/2`` and without its query."""
+        return [f"{r.method} {r.path.partition('?')[0].removeprefix(API)}" for r in self.requests]
 
     def sent(self, method: str, path: str) -> list[Any]:
-        """The JSON bodies of the calls to ``method API+path``."""
+        """The JSON bodies of the calls to ``method /rest/api/2<path>``."""
         return [r.json() for r in self.requests if r.method == method and r.path == API + path]
 
     def seed(self, summary: str = "Suspicious login", **fields: Any) -> dict[str, Any]:
@@ -371,7 +371,11 @@ class FakeJira:
         }
         if creating:
             errors.update(
-                {name: f"{field['name']} is required." for name, field in screen.items() if name not in fields}
+                {
+                    name: f"{field['name']} is required."
+                    for name, field in screen.items()
+                    if field["required"] and name not in fields
+                }
             )
         for name, value in fields.items():
             check = getattr(self, f"_{name}_error", None)
@@ -422,9 +426,9 @@ class FakeJira:
         by_name = {p["name"]: p for p in PRIORITIES}
         expanded = dict(fields)
         if "issuetype" in fields:
-            expanded["issuetype"] = by_id[fields["issuetype"]["id"]]
+            expanded["issuetype"] = dict(by_id[fields["issuetype"]["id"]])
         if "priority" in fields:
-            expanded["priority"] = by_name[fields["priority"]["name"]]
+            expanded["priority"] = dict(by_name[fields["priority"]["name"]])
         if "parent" in fields:
             parent = self._issue(fields["parent"]["key"])
             expanded["parent"] = {"id": parent["id"], "key": parent["key"]}

@@ -1,0 +1,182 @@
+"""casepush's ServiceNow connector types, ITSM (``.servicenow``) and SecOps (``.servicenow-sir``), with the
+requests, fields and messages of Kibana's."""
+
+from typing import Any
+
+from casepush import hookimpl
+from casepush.connectors import (
+    PUSH_TO_SERVICE,
+    CaseForPush,
+    Connector,
+    ConnectorType,
+    InvalidConnector,
+    PushedComment,
+    PushedIncident,
+    ValidationContext,
+)
+from casepush.http import IDEMPOTENT, RATE_LIMITED, HostNotAllowed, OutboundClient, ensure_url_allowed
+from casepush_servicenow.products import ITSM, SIR, Itsm
+from casepush_servicenow.schema import (
+    Anything,
+    CloseIncident,
+    GetChoices,
+    GetIncident,
+    ItsmFields,
+    ItsmPush,
+    Nothing,
+    ServiceNowConfig,
+    ServiceNowSecrets,
+    SirFields,
+    SirPush,
+)
+from casepush_servicenow.service import ServiceNowService, incident_fields
+
+_OAUTH_FIELDS = "clientId, clientSecret, userIdentifierValue, jwtKeyId and privateKey"
+
+
+def validate(config: ServiceNowConfig, secrets: ServiceNowSecrets, context: ValidationContext) -> None:
+    """Kibana's ServiceNow validators: the config, then the secrets, then both together."""
+    try:
+        ensure_url_allowed(config.apiUrl, context.allowed_hosts)
+    except HostNotAllowed as exc:
+        raise InvalidConnector(f"error configuring connector action: {exc.message}") from None
+    oauth_config = {name: getattr(config, name) for name in ("userIdentifierValue", "clientId", "jwtKeyId")}
+    if config.isOAuth:
+        _require(True, oauth_config, "config")
+    _validate_secrets(secrets)
+    if config.isOAuth:
+        _require(True, {"clientSecret": secrets.clientSecret, "privateKey": secrets.privateKey}, "connector")
+        if secrets.username or secrets.password:
+            raise InvalidConnector(
+                "Username and password should not be provided with isOAuth = true", "connector"
+            )
+        return
+    _require(False, {"username": secrets.username, "password": secrets.password}, "connector")
+    if any([*oauth_config.values(), secrets.clientSecret, secrets.privateKey]):
+        raise InvalidConnector(f"{_OAUTH_FIELDS} should not be provided with isOAuth = false", "connector")
+
+
+def _require(is_oauth: bool, fields: dict[str, str | None], part: str) -> None:
+    for name, value in fields.items():
+        if value is None:
+            flag = "true" if is_oauth else "false"
+            raise InvalidConnector(f"{name} must be provided when isOAuth = {flag}", part)
+
+
+def _validate_secrets(secrets: ServiceNowSecrets) -> None:
+    if not (secrets.username or secrets.password or secrets.clientSecret or secrets.privateKey):
+        raise InvalidConnector("Either basic auth or OAuth credentials must be specified", "secrets")
+    if (secrets.username or secrets.password) and not (secrets.username and secrets.password):
+        raise InvalidConnector("username and password must both be specified", "secrets")
+    basic = secrets.username or secrets.password
+    if not basic and not (secrets.clientSecret and secrets.privateKey):
+        raise InvalidConnector("clientSecret and privateKey must both be specified", "secrets")
+
+
+_COMMON_SUB_ACTIONS = {
+    "getFields": Anything,
+    "getIncident": GetIncident,
+    "handshake": Nothing,
+    "getChoices": GetChoices,
+}
+
+SERVICENOW_ITSM = ConnectorType(
+    id=".servicenow",
+    name="ServiceNow ITSM",
+    config=ServiceNowConfig,
+    secrets=ServiceNowSecrets,
+    fields=ItsmFields,
+    sub_actions={PUSH_TO_SERVICE: ItsmPush, **_COMMON_SUB_ACTIONS, "closeIncident": CloseIncident},
+    supported_feature_ids=("alerting", "cases", "siem"),
+    minimum_license_required="platinum",
+    validate=validate,
+)
+
+SERVICENOW_SIR = ConnectorType(
+    id=".servicenow-sir",
+    name="ServiceNow SecOps",
+    config=ServiceNowConfig,
+    secrets=ServiceNowSecrets,
+    fields=SirFields,
+    sub_actions={PUSH_TO_SERVICE: SirPush, **_COMMON_SUB_ACTIONS},
+    supported_feature_ids=("alerting", "cases", "siem"),
+    minimum_license_required="platinum",
+    validate=validate,
+)
+
+_PRODUCTS: dict[str, Itsm] = {SERVICENOW_ITSM.id: ITSM, SERVICENOW_SIR.id: SIR}
+
+
+def _service(connector: Connector, http: OutboundClient) -> ServiceNowService:
+    product = _PRODUCTS[connector.type.id]
+    return ServiceNowService(http, product, connector.id, connector.config, connector.secrets)
+
+
+@hookimpl
+def register_connector_types() -> list[ConnectorType]:
+    return [SERVICENOW_ITSM, SERVICENOW_SIR]
+
+
+@hookimpl
+def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
+    """Cases' ServiceNow format: title and description, the case's fields for this type, and the case id
+    as ``correlation_id`` (by which an interrupted push finds its incident again)."""
+    fields = case.case.connector.fields if case.case.connector.type == connector.type.id else None
+    incident = {
+        "short_description": case.title,
+        "description": case.description,
+        "externalId": case.external_id,
+        **_PRODUCTS[connector.type.id].case_fields(fields, case.case.id),
+    }
+    comments = [{"comment": c.comment, "commentId": c.comment_id} for c in case.comments]
+    return {"incident": incident, "comments": comments}
+
+
+@hookimpl
+async def push_to_service(
+    connector: Connector, params: ItsmPush | SirPush, http: OutboundClient
+) -> PushedIncident:
+    """Kibana's ``pushToService``: create (naming the Basic user as caller) or update, then one update
+    per comment carrying it as ``work_notes``, then SecOps' observables."""
+    product = _PRODUCTS[connector.type.id]
+    service = _service(connector, http)
+    fields, additional = incident_fields(params.incident)
+    fields = product.sent_fields(fields, service.table_api)
+    if params.incident.externalId is None:
+        user = connector.secrets.username
+        creator = {"caller_id": user, "opened_by": user} if not connector.config.isOAuth else {}
+        pushed = await service.create({**fields, **creator}, additional)
+    else:
+        pushed = await service.update(params.incident.externalId, fields, additional, IDEMPOTENT)
+    for comment in params.comments or []:
+        noted = {**fields, "work_notes": comment.comment}
+        await service.update(pushed.id, noted, additional, RATE_LIMITED)
+        pushed.comments.append(PushedComment(comment.commentId, pushed.pushed_date))
+    observables = product.observables(params.incident, service.table_api)
+    if observables:
+        await service.add_observables(observables, pushed.id)
+    return pushed
+
+
+@hookimpl
+async def find_incident(connector: Connector, case_id: str, http: OutboundClient) -> PushedIncident | None:
+    service = _service(connector, http)
+    found = await service.find_by_correlation_id(case_id)
+    return service.pushed(found, "sys_updated_on") if found else None
+
+
+@hookimpl
+async def execute_sub_action(connector: Connector, sub_action: str, params: Any, http: OutboundClient) -> Any:
+    service = _service(connector, http)
+    if sub_action == "handshake":
+        return None
+    if sub_action == "getIncident":
+        return await service.get_incident(params.externalId)
+    if sub_action == "getFields":
+        return await service.fields()
+    if sub_action == "getChoices":
+        return await service.choices(params.fields)
+    closed = await service.close(params.incident.externalId, params.incident.correlation_id)
+    if closed is None:
+        return None
+    return {"title": closed.title, "id": closed.id, "pushedDate": closed.pushed_date, "url": closed.url}
