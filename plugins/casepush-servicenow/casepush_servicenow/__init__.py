@@ -14,7 +14,7 @@ from casepush.connectors import (
     PushedIncident,
     ValidationContext,
 )
-from casepush.http import IDEMPOTENT, RATE_LIMITED, HostNotAllowed, OutboundClient, ensure_url_allowed
+from casepush.http import IDEMPOTENT, RATE_LIMITED, OutboundClient
 from casepush_servicenow.products import ITSM, SIR, Itsm
 from casepush_servicenow.schema import (
     Anything,
@@ -36,10 +36,7 @@ _OAUTH_FIELDS = "clientId, clientSecret, userIdentifierValue, jwtKeyId and priva
 
 def validate(config: ServiceNowConfig, secrets: ServiceNowSecrets, context: ValidationContext) -> None:
     """Kibana's ServiceNow validators: the config, then the secrets, then both together."""
-    try:
-        ensure_url_allowed(config.apiUrl, context.allowed_hosts)
-    except HostNotAllowed as exc:
-        raise InvalidConnector(f"error configuring connector action: {exc.message}") from None
+    context.ensure_allowed(config.apiUrl, "error configuring connector action")
     oauth_config = {name: getattr(config, name) for name in ("userIdentifierValue", "clientId", "jwtKeyId")}
     if config.isOAuth:
         _require(True, oauth_config, "config")
