@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from casepush.http import HostNotAllowed, ensure_url_allowed
-from casepush.types import Case
+from casepush.types import Case, UserComment
 
 #: The sub-action every case connector has: create or update an incident, then add comments.
 PUSH_TO_SERVICE = "pushToService"
@@ -82,7 +82,9 @@ class CaseForPush:
 
     ``description`` already ends with Kibana's "Added by <user>." (and the case URL when a public
     base URL is set); ``comments`` are those new since the last push, with the alerts summed up in
-    one; ``external_id`` is None on the first push to this connector.
+    one; ``external_id`` is None on the first push to this connector. ``new_comments`` are the same
+    user comments as the API returns them, and ``alerts_count`` counts every attached alert, for types
+    that send the case as it is (such as ``.webhook``).
     """
 
     case: Case
@@ -91,6 +93,8 @@ class CaseForPush:
     comments: list[PushComment]
     external_id: str | None
     case_url: str | None = None
+    new_comments: list[UserComment] = field(default_factory=list)
+    alerts_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -100,21 +100,26 @@ def _latest_push(actions: list[UserAction], connector_id: str) -> tuple[int, str
     return 0, None
 
 
-def _comments_to_push(
-    case: Case, attachments: list[Attachment], actions: list[UserAction], since: int, url: str | None
-) -> list[PushComment]:
-    """The user comments created or edited since the last push to this connector, then one summary of
-    the alerts when any alert is new."""
+def _new_comments(attachments: list[Attachment], actions: list[UserAction], since: int) -> list[UserComment]:
+    """The user comments created or edited since the last push to this connector."""
     touched = {a.comment_id for a in actions[since:] if a.type == "comment" and a.comment_id}
+    return [a for a in attachments if isinstance(a, UserComment) and a.id in touched]
+
+
+def _alerts_count(attachments: list[Attachment]) -> int:
+    return sum(len(as_list(a.alertId)) for a in attachments if isinstance(a, AlertComment))
+
+
+def _comments_to_push(
+    case: Case, attachments: list[Attachment], new_comments: list[UserComment], url: str | None
+) -> list[PushComment]:
+    """The new user comments with Kibana's "Added by", then one summary of the alerts when any is new."""
     comments = [
         PushComment(a.id, f"{a.comment}\n\nAdded by {display_name(a.updated_by, a.created_by)}.")
-        for a in attachments
-        if isinstance(a, UserComment) and a.id in touched
+        for a in new_comments
     ]
-    alerts = [a for a in attachments if isinstance(a, AlertComment)]
-    if any(a.pushed_at is None for a in alerts):
-        total = sum(len(as_list(a.alertId)) for a in alerts)
-        summary = f"Elastic Alerts attached to the case: {total}"
+    if any(a.pushed_at is None for a in attachments if isinstance(a, AlertComment)):
+        summary = f"Elastic Alerts attached to the case: {_alerts_count(attachments)}"
         if url:
             summary += f"\n\nFor more details, view the alerts in Kibana\nAlerts URL: {url}/?tabId=alerts"
         comments.append(PushComment(f"{case.id}-total-alerts", summary))
@@ -135,13 +140,16 @@ def case_for_push(
     description = f"{case.description}\n\nAdded by {display_name(case.updated_by, case.created_by)}."
     if url:
         description += f"\nFor more details, view this case in Kibana.\nCase URL: {url}"
+    new_comments = _new_comments(attachments, actions, since)
     return CaseForPush(
         case=case,
         title=case.title,
         description=description,
-        comments=_comments_to_push(case, attachments, actions, since, url),
+        comments=_comments_to_push(case, attachments, new_comments, url),
         external_id=external_id,
         case_url=url,
+        new_comments=new_comments,
+        alerts_count=_alerts_count(attachments),
     )
 
 
