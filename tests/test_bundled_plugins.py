@@ -15,7 +15,11 @@ from conftest import basic_auth
 ROOT = Path(__file__).parent.parent
 BUNDLED = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "setup.cfg").exists())
 #: The connector types each bundled plugin provides.
-TYPES = {"casepush-jira": [".jira"], "casepush-servicenow": [".servicenow", ".servicenow-sir"]}
+TYPES = {
+    "casepush-jira": [".jira"],
+    "casepush-servicenow": [".servicenow", ".servicenow-sir"],
+    "casepush-webhook": [".cases-webhook", ".webhook"],
+}
 
 
 @pytest.fixture(scope="module")

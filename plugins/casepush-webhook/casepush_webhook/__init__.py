@@ -1,0 +1,79 @@
+"""casepush's webhook connector types: Kibana's Cases Webhook (``.cases-webhook``), whose templates
+describe any case-management API, and casepush's own ``.webhook``, which sends the case as it is."""
+
+from typing import Any
+
+import msgspec
+
+from casepush import hookimpl
+from casepush.connectors import PUSH_TO_SERVICE, CaseForPush, Connector, ConnectorType, PushedIncident
+from casepush.http import OutboundClient
+from casepush_webhook import cases_webhook, webhook
+from casepush_webhook.schema import (
+    CasesWebhookConfig,
+    CasesWebhookPush,
+    CasesWebhookSecrets,
+    WebhookConfig,
+    WebhookPush,
+    WebhookSecrets,
+)
+
+CASES_WEBHOOK = ConnectorType(
+    id=".cases-webhook",
+    name=cases_webhook.NAME,
+    config=CasesWebhookConfig,
+    secrets=CasesWebhookSecrets,
+    sub_actions={PUSH_TO_SERVICE: CasesWebhookPush},
+    minimum_license_required="gold",
+    validate=cases_webhook.validate,
+)
+
+WEBHOOK = ConnectorType(
+    id=".webhook",
+    name=webhook.NAME,
+    config=WebhookConfig,
+    secrets=WebhookSecrets,
+    sub_actions={PUSH_TO_SERVICE: WebhookPush},
+    validate=webhook.validate,
+)
+
+
+@hookimpl
+def register_connector_types() -> list[ConnectorType]:
+    return [CASES_WEBHOOK, WEBHOOK]
+
+
+@hookimpl
+def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
+    """``.cases-webhook``: Kibana's format (title, tags, id, severity, status, and the description as the
+    case has it: the webhook's mapping is empty, so Kibana's "Added by" line never reaches it) and the
+    comments as Cases words them. ``.webhook``: the case and its new user
+    comments as the API returns them."""
+    if connector.type is WEBHOOK:
+        return {
+            "case": msgspec.to_builtins(case.case),
+            "external_id": case.external_id,
+            "comments": msgspec.to_builtins(case.new_comments),
+            "alerts_count": case.alerts_count,
+        }
+    incident = {
+        "title": case.title,
+        "description": case.case.description,
+        "tags": case.case.tags,
+        "id": case.case.id,
+        "severity": case.case.severity,
+        "status": case.case.status,
+        "externalId": case.external_id,
+    }
+    return {
+        "incident": incident,
+        "comments": [{"comment": c.comment, "commentId": c.comment_id} for c in case.comments],
+    }
+
+
+@hookimpl
+async def push_to_service(connector: Connector, params: Any, http: OutboundClient) -> PushedIncident:
+    if connector.type is WEBHOOK:
+        return await webhook.push(connector.config, connector.secrets, params, http)
+    service = cases_webhook.CasesWebhookService(http, connector.config, connector.secrets)
+    return await cases_webhook.push(service, params)

@@ -1,0 +1,160 @@
+"""casepush's own ``.webhook``: one JSON document per push (or a rendered ``body`` template), signed with
+an HMAC when the connector has a ``signingSecret``."""
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import pystache
+from pystache.parser import ParsingError
+
+from casepush.connectors import (
+    InvalidConnector,
+    PushedComment,
+    PushedIncident,
+    ValidationContext,
+)
+from casepush.http import RATE_LIMITED, OutboundClient, OutboundError, OutboundResponse
+from casepush_webhook.common import (
+    Failure,
+    http_failure,
+    js_string,
+    json_text,
+    lookup,
+    merged_headers,
+    now_iso,
+    parses,
+    present,
+    render,
+)
+from casepush_webhook.schema import WebhookConfig, WebhookPush, WebhookSecrets
+
+NAME = "Webhook"
+SIGNATURE_HEADER = "X-Casepush-Signature"
+
+
+def validate(config: WebhookConfig, secrets: WebhookSecrets, context: ValidationContext) -> None:
+    """The URL must parse and be allowed, the body template must parse (so that a push never sends a
+    template error), and a user goes with a password."""
+    if not parses(config.url):
+        raise InvalidConnector(
+            "error configuring webhook action: unable to parse url: TypeError: Invalid URL"
+        )
+    context.ensure_allowed(config.url, "error configuring webhook action")
+    if config.body is not None:
+        try:
+            pystache.parse(config.body)
+        except ParsingError as exc:
+            raise InvalidConnector(
+                f"error configuring webhook action: invalid body template: {exc}"
+            ) from None
+    if (secrets.user is None) != (secrets.password is None):
+        raise InvalidConnector("user and password must both be specified", "secrets")
+
+
+def signature(secret: str, body: bytes, timestamp: int) -> str:
+    """``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``: the time is signed with the body so
+    that a receiver can refuse an old request replayed."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+class _JsonObject(dict):
+    """A JSON object in a ``body`` template: ``{{{case}}}`` is the whole object's JSON and
+    ``{{{case.title}}}`` its member's, so values land in the body as valid JSON."""
+
+    def __init__(self, value: dict[str, Any]):
+        super().__init__({name: template_value(item) for name, item in value.items()})
+        self.text = json_text(value)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def template_value(value: Any) -> Any:
+    return _JsonObject(value) if isinstance(value, dict) else json_text(value)
+
+
+def document(params: WebhookPush) -> dict[str, Any]:
+    return {
+        "action": "update" if params.external_id else "create",
+        "external_id": params.external_id,
+        "case": params.case,
+        "comments": params.comments,
+        "alerts_count": params.alerts_count,
+    }
+
+
+def _headers(config: WebhookConfig, secrets: WebhookSecrets, body: bytes) -> Any:
+    auth = {}
+    if secrets.user is not None and secrets.password is not None:
+        credentials = base64.b64encode(f"{secrets.user}:{secrets.password}".encode()).decode()
+        auth["Authorization"] = f"Basic {credentials}"
+    signed = (
+        {SIGNATURE_HEADER: signature(secrets.signingSecret, body, int(time.time()))}
+        if secrets.signingSecret
+        else {}
+    )
+    return merged_headers(
+        {"Content-Type": "application/json"}, auth, config.headers, secrets.secretHeaders, signed
+    )
+
+
+def _answer(response: OutboundResponse) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _recorded(config: WebhookConfig, params: WebhookPush, response: OutboundResponse) -> PushedIncident:
+    """The answer's id, title and URL (at the configured paths) when it names an id; otherwise the
+    incident is the case itself: its id (or the id already recorded), its title, the webhook's URL."""
+    answer = _answer(response)
+    if not present(lookup(answer, config.responseIdKey)):
+        answer = None
+
+    def pick(path: str, default: str) -> str:
+        value = lookup(answer, path)
+        return js_string(value) if present(value) else default
+
+    pushed_date = now_iso()
+    return PushedIncident(
+        id=pick(config.responseIdKey, params.external_id or str(params.case.get("id", ""))),
+        title=pick(config.responseTitleKey, str(params.case.get("title", ""))),
+        url=pick(config.responseUrlKey, config.url),
+        pushed_date=pushed_date,
+        comments=[PushedComment(str(c.get("id", "")), pushed_date) for c in params.comments],
+    )
+
+
+async def push(
+    config: WebhookConfig, secrets: WebhookSecrets, params: WebhookPush, http: OutboundClient
+) -> PushedIncident:
+    """Send the document. Not retried but on a 429: the receiver may act on it (add the comments it
+    carries) each time it gets it, an update as much as a create."""
+    sent = document(params)
+    body = (render(config.body, template_value(sent)) if config.body else json_text(sent)).encode()
+    what = (
+        f"Unable to update case with id {params.external_id}"
+        if params.external_id
+        else "Unable to create case"
+    )
+    try:
+        try:
+            response = await http.request(
+                config.method.upper(),
+                config.url,
+                data=body,
+                headers=_headers(config, secrets, body),
+                retry=RATE_LIMITED,
+            )
+        except OutboundError as exc:
+            raise Failure(exc.message) from None
+        if not 200 <= response.status < 300:
+            raise http_failure(response)
+    except Failure as failure:
+        raise failure.wrapped(NAME, what).connector_error() from None
+    return _recorded(config, params, response)
