@@ -12,6 +12,7 @@ from casepush.plugins import PluginHost, load_plugins
 from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
 from casepush.store import Store
+from casepush.store.postgres import PostgresStore
 from casepush.store.sqlite import SqliteStore
 from casepush.web import (
     case_connectors,
@@ -47,6 +48,10 @@ ROUTE_GROUPS = (
 
 
 def open_store(settings: Settings) -> Store:
+    """PostgreSQL for a ``postgresql://`` (or ``postgres://``) URL, else SQLite."""
+    url = settings.database_url
+    if url is not None and url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url)
     return SqliteStore(settings.sqlite_path)
 
 

@@ -1,0 +1,751 @@
+"""The PostgreSQL backend (asyncpg): a connection pool shared by reads and writes, safe for several
+instances on one database.
+
+It gives the results of the SQLite backend, whose helpers it shares. Consistency between instances
+comes from the database alone: write transactions lock the cases they read (``FOR UPDATE``), updates
+are conditional on ``seq``, push claims are taken by one conditional upsert, and migrations run under
+an advisory lock.
+
+The URL may name a schema to use (and create) with a ``schema`` query parameter, e.g.
+``postgresql://casepush@db/casepush?schema=tenant1``; the tests isolate themselves that way.
+"""
+
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import msgspec
+from yarl import URL
+
+from casepush.store import (
+    CaseQuery,
+    Page,
+    PushClaim,
+    Store,
+    StoredApiKey,
+    StoredConnector,
+    StoredUser,
+    Tx,
+    VersionConflict,
+)
+from casepush.store.sqlite import (
+    _API_KEY_COLUMNS,
+    _CONNECTOR_COLUMNS,
+    SEVERITY_CODES,
+    SORT_COLUMNS,
+    STATUS_CODES,
+    _attachment_decoder,
+    _case_decoder,
+    _commented_type,
+    _configuration_decoder,
+    _connector_columns,
+    _encode_stored,
+    _encoder,
+    _expected_seq,
+    _like,
+    _role_decoder,
+    _space_decoder,
+    _stored_api_key,
+    _stored_connector,
+    _stored_user,
+    _user_action_decoder,
+    _user_decoder,
+    _with_version,
+    alert_pairs,
+    migrations,
+)
+from casepush.types import (
+    AlertComment,
+    Attachment,
+    Case,
+    CaseAlert,
+    Configuration,
+    RoleBody,
+    Space,
+    User,
+    UserAction,
+    attachment_type,
+)
+
+log = logging.getLogger(__name__)
+
+#: The advisory lock that keeps instances starting together from migrating at the same time.
+MIGRATION_LOCK = 0x63617365  # "case"
+
+
+class _Params(list):
+    """Positional parameters of a query being built: ``params(value)`` appends and returns ``$n``."""
+
+    def __call__(self, value: Any) -> str:
+        self.append(value)
+        return f"${len(self)}"
+
+
+def _slice(params: _Params, limit: int | None, offset: int) -> str:
+    """``LIMIT``/``OFFSET`` (no limit when None); the values join ``params``, which the query's
+    arguments must therefore unpack after building the query text."""
+    return f"LIMIT {params(limit)} OFFSET {params(offset)}"
+
+
+def _count(status: str) -> int:
+    """The row count of a command status such as ``UPDATE 1`` or ``INSERT 0 1``."""
+    return int(status.rsplit(" ", 1)[1])
+
+
+class PostgresTx(Tx):
+    """``lock_cases``: in write transactions, cases read are locked until the end, so that checks made on
+    a case (its status, its alert count) hold until its changes commit, as with SQLite's single writer."""
+
+    def __init__(self, conn: asyncpg.Connection, lock_cases: bool = False):
+        self.conn = conn
+        self.lock_cases = lock_cases
+
+    async def _run(self, sql: str, *params: Any) -> int:
+        return _count(await self.conn.execute(sql, *params))
+
+    # --- cases ------------------------------------------------------------------------
+
+    async def get_cases(self, space_id: str, ids: list[str]) -> list[Case]:
+        lock = " FOR UPDATE" if self.lock_cases else ""
+        rows = await self.conn.fetch(
+            f"SELECT data, seq FROM cases WHERE space_id = $1 AND id = ANY($2) ORDER BY id{lock}",
+            space_id,
+            ids,
+        )
+        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+
+    def _case_columns(self, case: Case) -> list[Any]:
+        return [
+            case.owner,
+            STATUS_CODES[case.status],
+            SEVERITY_CODES[case.severity],
+            case.title,
+            case.description,
+            case.category,
+            case.created_by.username,
+            case.created_at,
+            case.updated_at,
+            case.closed_at,
+            _encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
+        ]
+
+    async def insert_case(self, space_id: str, case: Case) -> Case:
+        await self._run(
+            "INSERT INTO cases (id, space_id, seq, owner, status, severity, title, description, category,"
+            " reporter, created_at, updated_at, closed_at, data)"
+            " VALUES ($1,$2,1,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+            case.id,
+            space_id,
+            *self._case_columns(case),
+        )
+        await self._write_case_children(case)
+        return _with_version(case, 1)
+
+    async def update_case(self, space_id: str, case: Case, expected_version: str) -> Case:
+        seq = _expected_seq(expected_version)
+        changed = await self._run(
+            "UPDATE cases SET seq = seq + 1, owner = $1, status = $2, severity = $3, title = $4,"
+            " description = $5, category = $6, reporter = $7, created_at = $8, updated_at = $9,"
+            " closed_at = $10, data = $11 WHERE id = $12 AND space_id = $13 AND seq = $14",
+            *self._case_columns(case),
+            case.id,
+            space_id,
+            seq,
+        )
+        if changed != 1:
+            raise VersionConflict(case.id)
+        await self._run("DELETE FROM case_tags WHERE case_id = $1", case.id)
+        await self._run("DELETE FROM case_assignees WHERE case_id = $1", case.id)
+        await self._write_case_children(case)
+        return _with_version(case, seq + 1)
+
+    async def _write_case_children(self, case: Case) -> None:
+        await self._run(
+            "INSERT INTO case_tags (case_id, tag) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            case.id,
+            case.tags,
+        )
+        await self._run(
+            "INSERT INTO case_assignees (case_id, uid) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+            case.id,
+            [a.uid for a in case.assignees],
+        )
+
+    async def delete_cases(self, space_id: str, ids: list[str]) -> None:
+        await self._run("DELETE FROM cases WHERE space_id = $1 AND id = ANY($2)", space_id, ids)
+
+    def _where(self, space_id: str, query: CaseQuery, with_status: bool = True) -> tuple[str, _Params]:
+        params = _Params()
+        clauses = [f"c.space_id = {params(space_id)}", f"c.owner = ANY({params(query.owners)})"]
+
+        def any_of(column: str, values: list[Any]) -> None:
+            if values:
+                clauses.append(f"{column} = ANY({params(values)})")
+
+        if with_status:
+            any_of("c.status", [STATUS_CODES[s] for s in query.statuses])
+        any_of("c.severity", [SEVERITY_CODES[s] for s in query.severities])
+        any_of("c.reporter", query.reporters)
+        any_of("c.category", query.categories)
+        if query.tags:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM case_tags t WHERE t.case_id = c.id"
+                f" AND t.tag = ANY({params(query.tags)}))"
+            )
+        assignee_checks = []
+        if query.assignees:
+            assignee_checks.append(
+                "EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id"
+                f" AND a.uid = ANY({params(query.assignees)}))"
+            )
+        if query.include_unassigned:
+            assignee_checks.append("NOT EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id)")
+        if assignee_checks:
+            clauses.append("(" + " OR ".join(assignee_checks) + ")")
+        if query.created_from:
+            clauses.append(f"c.created_at >= {params(query.created_from)}")
+        if query.created_to:
+            clauses.append(f"c.created_at <= {params(query.created_to)}")
+        if query.search:
+            clauses.append(self._search_clause(query, params))
+        return " AND ".join(clauses), params
+
+    def _search_clause(self, query: CaseQuery, params: _Params) -> str:
+        """As SQLite's: each term must appear (AND) or one must (OR) in a search field, compared
+        case-insensitively (ILIKE on C-collated columns folds ASCII only, as SQLite's LIKE); the whole
+        text may be an id."""
+        assert query.search is not None
+        term_checks = []
+        for term in query.search.split():
+            pattern = params(_like(term))
+            fields = [f"c.{name} ILIKE {pattern}" for name in query.search_fields]
+            term_checks.append("(" + " OR ".join(fields) + ")")
+        joiner = " AND " if query.search_all_terms else " OR "
+        return "(" + joiner.join(term_checks or ["FALSE"]) + f" OR c.id = {params(query.search.strip())})"
+
+    async def find_cases(self, space_id: str, query: CaseQuery, page: Page) -> tuple[list[Case], int]:
+        if not query.owners:
+            return [], 0
+        where, params = self._where(space_id, query)
+        total = await self.conn.fetchval(f"SELECT COUNT(*) FROM cases c WHERE {where}", *params)
+        column = SORT_COLUMNS[page.sort_field]
+        direction = "DESC" if page.descending else "ASC"
+        rows = await self.conn.fetch(
+            f"SELECT c.data, c.seq FROM cases c WHERE {where}"
+            f" ORDER BY ({column} IS NULL), {column} {direction}, c.created_at {direction}, c.id"
+            f" {_slice(params, page.per_page, page.offset)}",
+            *params,
+        )
+        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows], total
+
+    async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
+        counts = dict.fromkeys(STATUS_CODES, 0)
+        if not query.owners:
+            return counts
+        where, params = self._where(space_id, query, with_status=False)
+        names = {code: name for name, code in STATUS_CODES.items()}
+        for code, count in await self.conn.fetch(
+            f"SELECT c.status, COUNT(*) FROM cases c WHERE {where} GROUP BY c.status", *params
+        ):
+            counts[names[code]] = count
+        return counts
+
+    async def case_totals(self, space_id: str, case_ids: list[str]) -> dict[str, tuple[int, int]]:
+        comments = await self.conn.fetch(
+            "SELECT case_id, COUNT(*) FROM attachments WHERE type = 'user' AND case_id = ANY($1)"
+            " GROUP BY case_id",
+            case_ids,
+        )
+        alerts = await self.conn.fetch(
+            "SELECT case_id, COUNT(DISTINCT alert_id) FROM case_alerts WHERE case_id = ANY($1)"
+            " GROUP BY case_id",
+            case_ids,
+        )
+        comment_counts, alert_counts = dict(comments), dict(alerts)
+        return {cid: (comment_counts.get(cid, 0), alert_counts.get(cid, 0)) for cid in case_ids}
+
+    async def tags(self, space_id: str, owners: list[str]) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT t.tag FROM case_tags t JOIN cases c ON c.id = t.case_id"
+            " WHERE c.space_id = $1 AND c.owner = ANY($2) ORDER BY t.tag",
+            space_id,
+            owners,
+        )
+        return [tag for (tag,) in rows]
+
+    async def reporters(self, space_id: str, owners: list[str]) -> list[User]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT ON (c.reporter) c.data -> 'created_by' FROM cases c"
+            " WHERE c.space_id = $1 AND c.owner = ANY($2) AND c.reporter IS NOT NULL ORDER BY c.reporter",
+            space_id,
+            owners,
+        )
+        return [_user_decoder.decode(user) for (user,) in rows]
+
+    # --- attachments --------------------------------------------------------------------
+
+    async def insert_attachment(self, space_id: str, case_id: str, attachment: Attachment) -> Attachment:
+        await self._run(
+            "INSERT INTO attachments (id, space_id, case_id, seq, type, created_at, data)"
+            " VALUES ($1,$2,$3,1,$4,$5,$6)",
+            attachment.id,
+            space_id,
+            case_id,
+            attachment_type(attachment),
+            attachment.created_at,
+            _encode_stored(attachment),
+        )
+        await self._write_alerts(case_id, attachment)
+        return _with_version(attachment, 1)
+
+    async def update_attachment(
+        self, space_id: str, case_id: str, attachment: Attachment, expected_version: str
+    ) -> Attachment:
+        seq = _expected_seq(expected_version)
+        changed = await self._run(
+            "UPDATE attachments SET seq = seq + 1, type = $1, data = $2"
+            " WHERE id = $3 AND space_id = $4 AND seq = $5",
+            attachment_type(attachment),
+            _encode_stored(attachment),
+            attachment.id,
+            space_id,
+            seq,
+        )
+        if changed != 1:
+            raise VersionConflict(attachment.id)
+        await self._run("DELETE FROM case_alerts WHERE attachment_id = $1", attachment.id)
+        await self._write_alerts(case_id, attachment)
+        return _with_version(attachment, seq + 1)
+
+    async def _write_alerts(self, case_id: str, attachment: Attachment) -> None:
+        if not isinstance(attachment, AlertComment):
+            return
+        await self.conn.executemany(
+            "INSERT INTO case_alerts (attachment_id, case_id, alert_id, alert_index, attached_at)"
+            " VALUES ($1,$2,$3,$4,$5)",
+            [
+                (attachment.id, case_id, alert_id, index, attachment.created_at)
+                for alert_id, index in alert_pairs(attachment)
+            ],
+        )
+
+    async def get_attachment(self, space_id: str, attachment_id: str) -> tuple[str, Attachment] | None:
+        row = await self.conn.fetchrow(
+            "SELECT case_id, data, seq FROM attachments WHERE id = $1 AND space_id = $2",
+            attachment_id,
+            space_id,
+        )
+        if row is None:
+            return None
+        case_id, data, seq = row
+        return case_id, _with_version(_attachment_decoder.decode(data), seq)
+
+    async def list_attachments(
+        self,
+        space_id: str,
+        case_id: str,
+        offset: int = 0,
+        limit: int | None = None,
+        descending: bool = False,
+        only_type: str | None = None,
+    ) -> tuple[list[Attachment], int]:
+        params = _Params()
+        where = f"case_id = {params(case_id)} AND space_id = {params(space_id)}"
+        if only_type:
+            where += f" AND type = {params(only_type)}"
+        direction = "DESC" if descending else "ASC"
+        total = await self.conn.fetchval(f"SELECT COUNT(*) FROM attachments WHERE {where}", *params)
+        rows = await self.conn.fetch(
+            f"SELECT data, seq FROM attachments WHERE {where}"
+            f" ORDER BY created_at {direction}, pos {direction} {_slice(params, limit, offset)}",
+            *params,
+        )
+        return [_with_version(_attachment_decoder.decode(data), seq) for data, seq in rows], total
+
+    async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
+        if ids is None:
+            await self._run("DELETE FROM attachments WHERE case_id = $1 AND space_id = $2", case_id, space_id)
+        else:
+            await self._run(
+                "DELETE FROM attachments WHERE case_id = $1 AND space_id = $2 AND id = ANY($3)",
+                case_id,
+                space_id,
+                ids,
+            )
+
+    async def case_alerts(self, space_id: str, case_id: str) -> list[CaseAlert]:
+        rows = await self.conn.fetch(
+            "SELECT a.alert_id, a.alert_index, a.attached_at FROM case_alerts a JOIN attachments t"
+            " ON t.id = a.attachment_id WHERE a.case_id = $1 AND t.space_id = $2 ORDER BY t.pos, a.pos",
+            case_id,
+            space_id,
+        )
+        return [CaseAlert(id=alert_id, index=index, attached_at=at) for alert_id, index, at in rows]
+
+    async def cases_with_alert(self, space_id: str, alert_id: str, owners: list[str]) -> list[Case]:
+        rows = await self.conn.fetch(
+            "SELECT c.data, c.seq FROM cases c WHERE c.space_id = $1 AND c.owner = ANY($2) AND EXISTS"
+            " (SELECT 1 FROM case_alerts a WHERE a.case_id = c.id AND a.alert_id = $3) ORDER BY c.created_at",
+            space_id,
+            owners,
+            alert_id,
+        )
+        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+
+    async def count_case_alerts(self, space_id: str, case_id: str) -> int:
+        return await self.conn.fetchval("SELECT COUNT(*) FROM case_alerts WHERE case_id = $1", case_id)
+
+    # --- user actions ---------------------------------------------------------------------
+
+    async def insert_user_actions(self, space_id: str, case_id: str, actions: list[UserAction]) -> None:
+        await self.conn.executemany(
+            "INSERT INTO user_actions (id, space_id, case_id, type, attachment_type, created_at, data)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            [
+                (a.id, space_id, case_id, a.type, _commented_type(a), a.created_at, _encode_stored(a))
+                for a in actions
+            ],
+        )
+        for action in actions:
+            _with_version(action, 1)
+
+    async def find_user_actions(
+        self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
+    ) -> tuple[list[UserAction], int]:
+        params = _Params()
+        where = f"case_id = {params(case_id)} AND space_id = {params(space_id)}"
+        if types or attachment_types:
+            where += (
+                f" AND (type = ANY({params(types)})"
+                f" OR type = 'comment' AND attachment_type = ANY({params(attachment_types)}))"
+            )
+        total = await self.conn.fetchval(f"SELECT COUNT(*) FROM user_actions WHERE {where}", *params)
+        direction = "DESC" if page.descending else "ASC"
+        rows = await self.conn.fetch(
+            f"SELECT data FROM user_actions WHERE {where} ORDER BY pos {direction}"
+            f" {_slice(params, page.per_page, page.offset)}",
+            *params,
+        )
+        return [_with_version(_user_action_decoder.decode(data), 1) for (data,) in rows], total
+
+    # --- configurations ---------------------------------------------------------------------
+
+    async def list_configurations(self, space_id: str, owners: list[str]) -> list[Configuration]:
+        rows = await self.conn.fetch(
+            "SELECT data, seq FROM configurations WHERE space_id = $1 AND owner = ANY($2) ORDER BY owner",
+            space_id,
+            owners,
+        )
+        return [_with_version(_configuration_decoder.decode(data), seq) for data, seq in rows]
+
+    async def get_configuration(self, space_id: str, configuration_id: str) -> Configuration | None:
+        row = await self.conn.fetchrow(
+            "SELECT data, seq FROM configurations WHERE id = $1 AND space_id = $2", configuration_id, space_id
+        )
+        return None if row is None else _with_version(_configuration_decoder.decode(row[0]), row[1])
+
+    async def insert_configuration(self, space_id: str, configuration: Configuration) -> Configuration:
+        await self._run(
+            "INSERT INTO configurations (id, space_id, owner, seq, data) VALUES ($1,$2,$3,1,$4)",
+            configuration.id,
+            space_id,
+            configuration.owner,
+            _encode_stored(configuration),
+        )
+        return _with_version(configuration, 1)
+
+    async def update_configuration(
+        self, space_id: str, configuration: Configuration, expected_version: str
+    ) -> Configuration:
+        seq = _expected_seq(expected_version)
+        changed = await self._run(
+            "UPDATE configurations SET seq = seq + 1, data = $1 WHERE id = $2 AND space_id = $3 AND seq = $4",
+            _encode_stored(configuration),
+            configuration.id,
+            space_id,
+            seq,
+        )
+        if changed != 1:
+            raise VersionConflict(configuration.id)
+        return _with_version(configuration, seq + 1)
+
+    async def delete_configuration(self, space_id: str, configuration_id: str) -> None:
+        await self._run(
+            "DELETE FROM configurations WHERE id = $1 AND space_id = $2", configuration_id, space_id
+        )
+
+    # --- connectors -----------------------------------------------------------------------
+
+    async def insert_connector(self, space_id: str, connector: StoredConnector) -> bool:
+        inserted = await self._run(
+            "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, created_at, updated_at)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING",
+            connector.id,
+            space_id,
+            *_connector_columns(connector),
+        )
+        return inserted == 1
+
+    async def get_connector(self, space_id: str, connector_id: str) -> StoredConnector | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE id = $1 AND space_id = $2",
+            connector_id,
+            space_id,
+        )
+        return None if row is None else _stored_connector(*row)
+
+    async def list_connectors(self, space_id: str) -> list[StoredConnector]:
+        rows = await self.conn.fetch(
+            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE space_id = $1 ORDER BY name, id", space_id
+        )
+        return [_stored_connector(*row) for row in rows]
+
+    async def update_connector(self, space_id: str, connector: StoredConnector) -> None:
+        await self._run(
+            "UPDATE connectors SET type_id = $1, name = $2, config = $3, secrets = $4, created_at = $5,"
+            " updated_at = $6 WHERE id = $7 AND space_id = $8",
+            *_connector_columns(connector),
+            connector.id,
+            space_id,
+        )
+
+    async def delete_connector(self, space_id: str, connector_id: str) -> bool:
+        deleted = await self._run(
+            "DELETE FROM connectors WHERE id = $1 AND space_id = $2", connector_id, space_id
+        )
+        return deleted == 1
+
+    async def count_connector_references(self, space_id: str, connector_ids: list[str]) -> dict[str, int]:
+        rows = await self.conn.fetch(
+            "SELECT connector_id, COUNT(*) FROM ("
+            " SELECT data -> 'connector' ->> 'id' AS connector_id FROM cases WHERE space_id = $1"
+            " AND data -> 'connector' ->> 'id' = ANY($2)"
+            " UNION ALL"
+            " SELECT data -> 'connector' ->> 'id' FROM configurations WHERE space_id = $1"
+            " AND data -> 'connector' ->> 'id' = ANY($2)"
+            ") refs GROUP BY connector_id",
+            space_id,
+            connector_ids,
+        )
+        return dict(rows)
+
+    # --- push claims ----------------------------------------------------------------------
+
+    async def claim_push(
+        self, space_id: str, case_id: str, connector_id: str, token: str, now_ms: int, expires_ms: int
+    ) -> PushClaim | None:
+        """One upsert, so that two instances cannot both take the claim: it updates only an expired
+        row (the other waits for the row lock, then sees the new lease). A takeover keeps ``creating``,
+        which is the interrupted holder's journal."""
+        row = await self.conn.fetchrow(
+            "INSERT INTO push_claims (space_id, case_id, connector_id, token, expires_ms)"
+            " VALUES ($1,$2,$3,$4,$5) ON CONFLICT (space_id, case_id, connector_id)"
+            " DO UPDATE SET token = excluded.token, expires_ms = excluded.expires_ms"
+            " WHERE push_claims.expires_ms <= $6 RETURNING creating",
+            space_id,
+            case_id,
+            connector_id,
+            token,
+            expires_ms,
+            now_ms,
+        )
+        return None if row is None else PushClaim(token, interrupted_create=row["creating"])
+
+    async def update_push_claim(self, token: str, expires_ms: int, creating: bool | None = None) -> None:
+        await self._run(
+            "UPDATE push_claims SET expires_ms = $1, creating = COALESCE($2, creating) WHERE token = $3",
+            expires_ms,
+            creating,
+            token,
+        )
+
+    async def release_push_claim(self, token: str) -> None:
+        await self._run("DELETE FROM push_claims WHERE token = $1", token)
+
+    # --- spaces ---------------------------------------------------------------------------
+
+    async def list_spaces(self) -> list[Space]:
+        rows = await self.conn.fetch("SELECT data FROM spaces")
+        return sorted((_space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
+
+    async def get_space(self, space_id: str) -> Space | None:
+        data = await self.conn.fetchval("SELECT data FROM spaces WHERE id = $1", space_id)
+        return None if data is None else _space_decoder.decode(data)
+
+    async def insert_space(self, space: Space) -> bool:
+        inserted = await self._run(
+            "INSERT INTO spaces (id, data) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            space.id,
+            _encoder.encode(space),
+        )
+        return inserted == 1
+
+    async def update_space(self, space: Space) -> None:
+        await self._run("UPDATE spaces SET data = $1 WHERE id = $2", _encoder.encode(space), space.id)
+
+    async def delete_space(self, space_id: str) -> None:
+        # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
+        for table in ("cases", "configurations", "connectors", "push_claims"):
+            await self._run(f"DELETE FROM {table} WHERE space_id = $1", space_id)
+        await self._run("DELETE FROM spaces WHERE id = $1", space_id)
+
+    # --- users, roles and API keys ---------------------------------------------------------
+
+    async def get_user(self, username: str) -> StoredUser | None:
+        row = await self.conn.fetchrow(
+            "SELECT username, password_hash, data FROM users WHERE username = $1", username
+        )
+        return None if row is None else _stored_user(*row)
+
+    async def list_users(self) -> list[StoredUser]:
+        rows = await self.conn.fetch("SELECT username, password_hash, data FROM users ORDER BY username")
+        return [_stored_user(*row) for row in rows]
+
+    async def put_user(self, user: StoredUser) -> bool:
+        """One upsert; ``xmax`` is 0 on a row it inserted (and the id of this transaction on one it
+        updated), which tells a new user from a replaced one without a racy read first."""
+        info = dataclasses.asdict(user)
+        del info["username"], info["password_hash"]
+        return await self.conn.fetchval(
+            "INSERT INTO users (username, password_hash, data) VALUES ($1,$2,$3) ON CONFLICT (username)"
+            " DO UPDATE SET password_hash = excluded.password_hash, data = excluded.data"
+            " RETURNING xmax = 0",
+            user.username,
+            user.password_hash,
+            _encoder.encode(info),
+        )
+
+    async def delete_user(self, username: str) -> bool:
+        await self._run(
+            "UPDATE api_keys SET invalidated_ms = $1 WHERE username = $2 AND invalidated_ms IS NULL",
+            int(time.time() * 1000),
+            username,
+        )
+        return await self._run("DELETE FROM users WHERE username = $1", username) == 1
+
+    async def get_roles(self, names: list[str]) -> dict[str, RoleBody]:
+        rows = await self.conn.fetch("SELECT name, data FROM roles WHERE name = ANY($1)", names)
+        return {name: _role_decoder.decode(data) for name, data in rows}
+
+    async def list_roles(self) -> dict[str, RoleBody]:
+        rows = await self.conn.fetch("SELECT name, data FROM roles ORDER BY name")
+        return {name: _role_decoder.decode(data) for name, data in rows}
+
+    async def put_role(self, name: str, role: RoleBody) -> None:
+        await self._run(
+            "INSERT INTO roles (name, data) VALUES ($1, $2)"
+            " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
+            name,
+            _encoder.encode(role),
+        )
+
+    async def delete_role(self, name: str) -> bool:
+        return await self._run("DELETE FROM roles WHERE name = $1", name) == 1
+
+    async def insert_api_key(self, key: StoredApiKey) -> None:
+        await self._run(
+            "INSERT INTO api_keys (id, username, secret_hash, created_ms, expires_ms, invalidated_ms, data)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            key.id,
+            key.username,
+            key.secret_hash,
+            key.created_ms,
+            key.expires_ms,
+            key.invalidated_ms,
+            _encoder.encode({"name": key.name, "metadata": key.metadata}),
+        )
+
+    async def get_api_key(self, key_id: str) -> StoredApiKey | None:
+        row = await self.conn.fetchrow(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+        return None if row is None else _stored_api_key(*row)
+
+    async def list_api_keys(self, username: str | None) -> list[StoredApiKey]:
+        rows = await self.conn.fetch(
+            f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR username = $1"
+            " ORDER BY created_ms, id",
+            username,
+        )
+        return [_stored_api_key(*row) for row in rows]
+
+    async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
+        await self._run("UPDATE api_keys SET invalidated_ms = $1 WHERE id = $2", at_ms, key_id)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Pass ``jsonb`` as the JSON bytes msgspec writes and reads (the binary format is a version byte
+    and the text), so that documents are never parsed or re-encoded by the driver."""
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda data: b"\x01" + data,
+        decoder=lambda data: data[1:],
+        format="binary",
+    )
+
+
+def _quoted(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, pool_size: int = 10):
+        parsed = URL(url)
+        self.schema = parsed.query.get("schema")
+        self.dsn = str(parsed.with_query([(k, v) for k, v in parsed.query.items() if k != "schema"]))
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        settings = {"search_path": _quoted(self.schema)} if self.schema else None
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=1, max_size=self.pool_size, init=_init_connection, server_settings=settings
+        )
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _migrate(self) -> None:
+        """Apply pending migrations in one transaction, holding an advisory lock so that instances
+        starting together apply each migration once."""
+        assert self._pool is not None
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            if self.schema:
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_quoted(self.schema)}")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            applied = {n for (n,) in await conn.fetch("SELECT number FROM schema_migrations")}
+            for number, name, sql in migrations("postgres"):
+                if number not in applied:
+                    log.info("applying migration %s", name)
+                    await conn.execute(sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (number, name) VALUES ($1, $2)", number, name
+                    )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+        self._pool = None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Tx]:
+        """A read-only snapshot: the queries of one request see the same data."""
+        assert self._pool is not None, "store is not open"
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            yield PostgresTx(conn)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Tx]:
+        assert self._pool is not None, "store is not open"
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PostgresTx(conn, lock_cases=True)

@@ -1,0 +1,515 @@
+"""The PostgreSQL store against a real server, mostly by running the same transactions on it and on the
+SQLite store and comparing the results.
+
+Each test works in a fresh schema (the store's ``schema`` URL parameter). The server is taken from
+``CASEPUSH_TEST_DATABASE_URL``; the tests are skipped when it cannot be reached.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+import pytest
+
+from casepush.app import open_store
+from casepush.config import Settings
+from casepush.store import (
+    CaseQuery,
+    Page,
+    PushClaim,
+    Store,
+    StoredApiKey,
+    StoredConnector,
+    StoredUser,
+    Tx,
+    VersionConflict,
+    encode_version,
+)
+from casepush.store.postgres import PostgresStore
+from casepush.store.sqlite import SqliteStore
+from casepush.types import (
+    AlertComment,
+    AlertRule,
+    Assignee,
+    Case,
+    CaseConnector,
+    Configuration,
+    KibanaPrivilege,
+    RoleBody,
+    Space,
+    User,
+    UserAction,
+    UserComment,
+)
+from casepush.types import Settings as CaseSettings
+
+DATABASE_URL = os.environ.get("CASEPUSH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+NONE_CONNECTOR = CaseConnector(id="none", name="none", type=".none", fields=None)
+ALICE = User(username="alice", full_name="Alice", email="alice@example.com")
+BOB = User(username="bob", full_name=None, email=None)
+
+
+async def _connect() -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(DATABASE_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"PostgreSQL is not reachable at {DATABASE_URL} (CASEPUSH_TEST_DATABASE_URL): {exc}")
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A store URL naming a fresh schema, dropped afterwards."""
+    conn = await _connect()
+    schema = f"casepush_test_{uuid.uuid4().hex[:12]}"
+    sep = "&" if "?" in DATABASE_URL else "?"
+    try:
+        yield f"{DATABASE_URL}{sep}schema={schema}"
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[PostgresStore]:
+    store = PostgresStore(pg_url, pool_size=4)
+    await store.open()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def stores(pg: PostgresStore, tmp_path: Path) -> AsyncIterator[list[Store]]:
+    """The SQLite store and the PostgreSQL store, both empty."""
+    sqlite = SqliteStore(tmp_path / "casepush.db")
+    await sqlite.open()
+    yield [sqlite, pg]
+    await sqlite.close()
+
+
+async def same(stores: list[Store], op: Callable[[Tx], Awaitable[Any]]) -> Any:
+    """Run ``op`` in a write transaction of each store; its results (as plain data) must be equal."""
+    results = []
+    for store in stores:
+        async with store.write() as tx:
+            results.append(msgspec.to_builtins(await op(tx)))
+    assert results[0] == results[1]
+    return results[0]
+
+
+def case(n: int, **fields: Any) -> Case:
+    values: dict[str, Any] = {
+        "id": f"case-{n:02d}",
+        "title": f"Title {n}",
+        "description": f"Description of case {n}",
+        "tags": [],
+        "owner": "cases",
+        "settings": CaseSettings(syncAlerts=False),
+        "connector": NONE_CONNECTOR,
+        "created_at": f"2026-01-{n:02d}T10:00:00.000Z",
+        "created_by": ALICE,
+    }
+    return Case(**{**values, **fields})
+
+
+def user_comment(n: int, case_n: int = 1, **fields: Any) -> UserComment:
+    values = {"id": f"att-{n:02d}", "owner": "cases", "created_at": f"2026-02-{case_n:02d}T10:00:00.000Z"}
+    return UserComment(**{**values, "created_by": ALICE, "comment": f"comment {n}", **fields})
+
+
+def alert_comment(n: int, alert_ids: list[str], case_n: int = 1) -> AlertComment:
+    return AlertComment(
+        id=f"att-{n:02d}",
+        owner="cases",
+        created_at=f"2026-02-{case_n:02d}T11:00:00.000Z",
+        created_by=ALICE,
+        alertId=alert_ids,
+        index=[f"index-{a}" for a in alert_ids],
+        rule=AlertRule(id="rule", name="Rule"),
+    )
+
+
+# --- migrations -----------------------------------------------------------------------------------
+
+
+async def _applied(url: str) -> list[int]:
+    store = PostgresStore(url)
+    await store.open()
+    try:
+        async with store._pool.acquire() as conn:  # type: ignore[union-attr]
+            return [n for (n,) in await conn.fetch("SELECT number FROM schema_migrations ORDER BY number")]
+    finally:
+        await store.close()
+
+
+async def test_migrations_apply_once(pg_url: str) -> None:
+    assert await _applied(pg_url) == [1, 2, 3, 4]
+    assert await _applied(pg_url) == [1, 2, 3, 4]
+
+
+async def test_instances_starting_together_migrate_once(pg_url: str) -> None:
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)
+    await asyncio.gather(first.open(), second.open())
+    await asyncio.gather(first.close(), second.close())
+    assert await _applied(pg_url) == [1, 2, 3, 4]
+
+
+def test_open_store_picks_the_backend_by_url(tmp_path: Path) -> None:
+    for url in ("postgresql://db/casepush", "postgres://db/casepush?schema=s"):
+        assert isinstance(open_store(Settings(database_url=url)), PostgresStore)
+    assert isinstance(open_store(Settings(data_dir=str(tmp_path))), SqliteStore)
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        open_store(Settings(database_url="mysql://db/casepush"))
+
+
+# --- cases ----------------------------------------------------------------------------------------
+
+
+async def test_case_versions(pg: PostgresStore) -> None:
+    async with pg.write() as tx:
+        inserted = await tx.insert_case("default", case(1, tags=["a", "b"]))
+    assert inserted.version == encode_version(1)
+    async with pg.write() as tx:
+        updated = await tx.update_case("default", case(1, title="New", tags=["c"]), inserted.version)
+    assert updated.version == encode_version(2)
+    async with pg.read() as tx:
+        (stored,) = await tx.get_cases("default", ["case-01", "missing"])
+        assert await tx.get_cases("other", ["case-01"]) == []
+        assert await tx.tags("default", ["cases"]) == ["c"]
+    assert (stored.title, stored.version) == ("New", encode_version(2))
+    for stale in (inserted.version, "not-a-version"):
+        with pytest.raises(VersionConflict):
+            async with pg.write() as tx:
+                await tx.update_case("default", case(1, title="Stale"), stale)
+
+
+async def test_concurrent_updates_of_a_case_conflict(pg_url: str, pg: PostgresStore) -> None:
+    """Two instances updating from the same version: one wins, the other conflicts."""
+    other = PostgresStore(pg_url)
+    await other.open()
+    async with pg.write() as tx:
+        inserted = await tx.insert_case("default", case(1))
+
+    async def update(store: Store, title: str) -> str:
+        try:
+            async with store.write() as tx:
+                await tx.update_case("default", case(1, title=title), inserted.version)
+                await asyncio.sleep(0.05)
+            return "ok"
+        except VersionConflict:
+            return "conflict"
+
+    outcomes = await asyncio.gather(update(pg, "one"), update(other, "two"))
+    await other.close()
+    assert sorted(outcomes) == ["conflict", "ok"]
+
+
+async def test_a_failed_write_rolls_back(pg: PostgresStore) -> None:
+    with pytest.raises(RuntimeError):
+        async with pg.write() as tx:
+            await tx.insert_case("default", case(1))
+            raise RuntimeError("boom")
+    async with pg.read() as tx:
+        assert await tx.get_cases("default", ["case-01"]) == []
+
+
+def _find_data() -> list[Case]:
+    carol = User(username="carol", full_name="Carol", email=None)
+    return [
+        case(1, title="Printer on fire", tags=["hw", "urgent"], severity="critical", category="IT"),
+        case(2, title="printer jammed", status="in-progress", tags=["hw"], assignees=[Assignee("u1")]),
+        case(3, title="VPN down", status="closed", closed_at="2026-01-05T00:00:00.000Z", created_by=BOB),
+        case(4, title="100% CPU", description="load_avg high", severity="high", category="ops"),
+        case(5, title="Émile's laptop", description="écran cassé", owner="observability", created_by=carol),
+        case(6, title="Disk 50_percent", tags=["urgent"], assignees=[Assignee("u2"), Assignee("u1")]),
+        case(7, title="Zebra", status="closed", closed_at="2026-01-09T00:00:00.000Z", category="IT"),
+        case(8, title="apple", updated_at="2026-03-01T00:00:00.000Z", created_by=BOB, tags=["Hw"]),
+        case(9, title="Same time", created_at="2026-01-01T10:00:00.000Z", owner="securitySolution"),
+    ]
+
+
+FIND_QUERIES = [
+    CaseQuery(owners=["cases"]),
+    CaseQuery(owners=["cases", "observability", "securitySolution"]),
+    CaseQuery(owners=[]),
+    CaseQuery(owners=["cases"], statuses=["open", "closed"]),
+    CaseQuery(owners=["cases"], severities=["critical", "high"]),
+    CaseQuery(owners=["cases"], tags=["hw"]),
+    CaseQuery(owners=["cases"], reporters=["bob"]),
+    CaseQuery(owners=["cases"], categories=["IT"]),
+    CaseQuery(owners=["cases"], assignees=["u1"]),
+    CaseQuery(owners=["cases"], include_unassigned=True),
+    CaseQuery(owners=["cases"], assignees=["u2"], include_unassigned=True),
+    CaseQuery(
+        owners=["cases"], created_from="2026-01-03T00:00:00.000Z", created_to="2026-01-07T00:00:00.000Z"
+    ),
+    CaseQuery(owners=["cases"], search="PRINTER"),
+    CaseQuery(owners=["cases"], search="printer fire", search_all_terms=True),
+    CaseQuery(owners=["cases"], search="printer vpn"),
+    CaseQuery(owners=["cases"], search="100%"),
+    CaseQuery(owners=["cases"], search="50_"),
+    CaseQuery(owners=["cases"], search="load_avg", search_fields=["description"]),
+    CaseQuery(owners=["cases"], search="load", search_fields=["title"]),
+    CaseQuery(owners=["cases", "observability"], search="émile"),
+    CaseQuery(owners=["cases", "observability"], search="ÉCRAN"),
+    CaseQuery(owners=["cases"], search=" case-03 "),
+]
+
+PAGES = [
+    Page(),
+    Page(page=2, per_page=3),
+    Page(per_page=4, sort_field="title", descending=False),
+    Page(sort_field="title"),
+    Page(sort_field="closed_at"),
+    Page(sort_field="closed_at", descending=False),
+    Page(sort_field="updated_at"),
+    Page(sort_field="category", descending=False),
+    Page(sort_field="status"),
+    Page(sort_field="severity", descending=False),
+]
+
+
+async def test_find_matches_sqlite(stores: list[Store]) -> None:
+    for c in _find_data():
+        await same(stores, lambda tx, c=c: tx.insert_case("default", c))
+    for query in FIND_QUERIES:
+        for page in PAGES:
+            await same(stores, lambda tx, q=query, p=page: tx.find_cases("default", q, p))
+        await same(stores, lambda tx, q=query: tx.count_cases_by_status("default", q))
+        await same(stores, lambda tx, q=query: tx.find_cases("other-space", q, Page()))
+    every_owner = ["cases", "observability", "securitySolution"]
+    assert await same(stores, lambda tx: tx.tags("default", every_owner)) == ["Hw", "hw", "urgent"]
+    reporters = await same(stores, lambda tx: tx.reporters("default", every_owner))
+    assert [r["username"] for r in reporters] == ["alice", "bob", "carol"]
+    await same(stores, lambda tx: tx.reporters("default", []))
+
+
+# --- attachments, alerts and user actions ---------------------------------------------------------
+
+
+async def test_attachments_and_alerts_match_sqlite(stores: list[Store]) -> None:
+    for n in (1, 2):
+        await same(stores, lambda tx, n=n: tx.insert_case("default", case(n)))
+    await same(stores, lambda tx: tx.insert_attachment("default", "case-01", user_comment(1)))
+    await same(stores, lambda tx: tx.insert_attachment("default", "case-01", alert_comment(2, ["a1", "a2"])))
+    await same(stores, lambda tx: tx.insert_attachment("default", "case-01", user_comment(3)))
+    await same(stores, lambda tx: tx.insert_attachment("default", "case-01", alert_comment(4, ["a2"])))
+    await same(stores, lambda tx: tx.insert_attachment("default", "case-02", alert_comment(5, ["a1"], 2)))
+    for args in [(0, None, False, None), (1, 2, False, None), (0, 2, True, None), (0, None, True, "alert")]:
+        await same(stores, lambda tx, a=args: tx.list_attachments("default", "case-01", *a))
+    await same(stores, lambda tx: tx.get_attachment("default", "att-02"))
+    await same(stores, lambda tx: tx.get_attachment("other", "att-02"))
+    await same(stores, lambda tx: tx.case_alerts("default", "case-01"))
+    await same(stores, lambda tx: tx.cases_with_alert("default", "a1", ["cases"]))
+    assert await same(stores, lambda tx: tx.count_case_alerts("default", "case-01")) == 3
+    totals = await same(stores, lambda tx: tx.case_totals("default", ["case-01", "case-02", "none"]))
+    assert totals == {"case-01": (2, 2), "case-02": (0, 1), "none": (0, 0)}
+
+    current = await same(stores, lambda tx: tx.get_attachment("default", "att-02"))
+    changed = alert_comment(2, ["a3"])
+    await same(stores, lambda tx: tx.update_attachment("default", "case-01", changed, current[1]["version"]))
+    for store in stores:
+        with pytest.raises(VersionConflict):
+            async with store.write() as tx:
+                await tx.update_attachment("default", "case-01", changed, current[1]["version"])
+    await same(stores, lambda tx: tx.case_alerts("default", "case-01"))
+    await same(stores, lambda tx: tx.delete_attachments("default", "case-01", ["att-01", "att-02"]))
+    await same(stores, lambda tx: tx.delete_attachments("default", "case-01", []))
+    await same(stores, lambda tx: tx.list_attachments("default", "case-01"))
+    await same(stores, lambda tx: tx.delete_attachments("default", "case-01", None))
+    await same(stores, lambda tx: tx.case_totals("default", ["case-01", "case-02"]))
+    await same(stores, lambda tx: tx.delete_cases("default", ["case-02"]))
+    await same(stores, lambda tx: tx.cases_with_alert("default", "a1", ["cases"]))
+
+
+def _action(n: int, kind: str, comment_type: str | None = None) -> UserAction:
+    payload: dict[str, Any] = {"comment": {"type": comment_type}} if comment_type else {"title": f"t{n}"}
+    return UserAction(
+        id=f"ua-{n:02d}",
+        type=kind,  # type: ignore[arg-type]
+        action="update",
+        payload=payload,
+        created_at="2026-02-01T10:00:00.000Z",
+        created_by=ALICE,
+        owner="cases",
+    )
+
+
+async def test_user_actions_match_sqlite(stores: list[Store]) -> None:
+    await same(stores, lambda tx: tx.insert_case("default", case(1)))
+    actions = [
+        _action(1, "title"),
+        _action(2, "comment", "user"),
+        _action(3, "comment", "alert"),
+        _action(4, "tags"),
+        _action(5, "comment", "user"),
+    ]
+    await same(stores, lambda tx: tx.insert_user_actions("default", "case-01", actions))
+    filters = [([], []), (["tags"], []), ([], ["user"]), (["title"], ["alert"]), (["create_case"], [])]
+    for types, attachment_types in filters:
+        for page in (Page(), Page(page=2, per_page=2, descending=False), Page(descending=True)):
+            await same(
+                stores,
+                lambda tx, t=types, a=attachment_types, p=page: tx.find_user_actions(
+                    "default", "case-01", t, a, p
+                ),
+            )
+
+
+# --- configurations, connectors, spaces -------------------------------------------------------
+
+
+def _configuration(owner: str, connector_id: str) -> Configuration:
+    return Configuration(
+        id=f"config-{owner}",
+        owner=owner,  # type: ignore[arg-type]
+        closure_type="close-by-user",
+        connector=CaseConnector(id=connector_id, name="c", type=".echo", fields=None),
+        created_at="2026-01-01T00:00:00.000Z",
+        created_by=ALICE,
+    )
+
+
+def _connector(connector_id: str, name: str) -> StoredConnector:
+    return StoredConnector(
+        connector_id, ".echo", name, {"url": "http://x", "b": 1}, "sealed", "2026-01-01", "2026-01-02"
+    )
+
+
+async def test_configurations_and_connectors_match_sqlite(stores: list[Store]) -> None:
+    for owner in ("observability", "cases"):
+        await same(
+            stores, lambda tx, o=owner: tx.insert_configuration("default", _configuration(o, "conn-1"))
+        )
+    listed = await same(stores, lambda tx: tx.list_configurations("default", ["cases", "observability"]))
+    assert [c["owner"] for c in listed] == ["cases", "observability"]
+    changed = _configuration("cases", "conn-2")
+    await same(stores, lambda tx: tx.update_configuration("default", changed, listed[0]["version"]))
+    for store in stores:
+        with pytest.raises(VersionConflict):
+            async with store.write() as tx:
+                await tx.update_configuration("default", changed, listed[0]["version"])
+    await same(stores, lambda tx: tx.get_configuration("default", "config-cases"))
+
+    connected = CaseConnector(id="conn-1", name="c", type=".echo", fields=None)
+    await same(stores, lambda tx: tx.insert_case("default", case(1, connector=connected)))
+    await same(stores, lambda tx: tx.insert_case("default", case(2, connector=connected)))
+    for connector_id, name in [("conn-2", "beta"), ("conn-1", "alpha"), ("conn-3", "Beta")]:
+        connector = _connector(connector_id, name)
+        assert await same(stores, lambda tx, c=connector: tx.insert_connector("default", c)) is True
+    assert await same(stores, lambda tx: tx.insert_connector("other", _connector("conn-1", "x"))) is False
+    listed = await same(stores, lambda tx: tx.list_connectors("default"))
+    assert [c["name"] for c in listed] == ["Beta", "alpha", "beta"]
+    await same(stores, lambda tx: tx.update_connector("default", _connector("conn-2", "gamma")))
+    await same(stores, lambda tx: tx.get_connector("default", "conn-2"))
+    await same(stores, lambda tx: tx.get_connector("other", "conn-2"))
+    references = await same(
+        stores, lambda tx: tx.count_connector_references("default", ["conn-1", "conn-2", "x"])
+    )
+    assert references == {"conn-1": 3, "conn-2": 1}
+    assert await same(stores, lambda tx: tx.delete_connector("default", "conn-3")) is True
+    assert await same(stores, lambda tx: tx.delete_connector("default", "conn-3")) is False
+    await same(stores, lambda tx: tx.delete_configuration("default", "config-cases"))
+    await same(stores, lambda tx: tx.list_configurations("default", ["cases", "observability"]))
+
+
+async def test_spaces_match_sqlite_and_delete_cascades(stores: list[Store]) -> None:
+    space = Space(id="ops", name="Ops", color="#fff")
+    assert await same(stores, lambda tx: tx.insert_space(space)) is True
+    assert await same(stores, lambda tx: tx.insert_space(space)) is False
+    await same(stores, lambda tx: tx.update_space(Space(id="ops", name="Operations")))
+    await same(stores, lambda tx: tx.insert_space(Space(id="b", name="Backoffice")))
+    assert [s["id"] for s in await same(stores, lambda tx: tx.list_spaces())] == ["b", "default", "ops"]
+    await same(stores, lambda tx: tx.get_space("ops"))
+    await same(stores, lambda tx: tx.get_space("nope"))
+
+    async def fill(tx: Tx) -> None:
+        await tx.insert_case("ops", case(1))
+        await tx.insert_attachment("ops", "case-01", alert_comment(1, ["a1"]))
+        await tx.insert_user_actions("ops", "case-01", [_action(1, "title")])
+        await tx.insert_configuration("ops", _configuration("cases", "conn-1"))
+        await tx.insert_connector("ops", _connector("conn-1", "c"))
+        await tx.claim_push("ops", "case-01", "conn-1", "token", 0, 10)
+
+    await same(stores, fill)
+    await same(stores, lambda tx: tx.delete_space("ops"))
+    assert await same(stores, lambda tx: tx.get_space("ops")) is None
+    pg = stores[1]
+    async with pg._pool.acquire() as conn:  # type: ignore[attr-defined]
+        for table in ("cases", "attachments", "case_alerts", "user_actions", "configurations", "connectors"):
+            assert await conn.fetchval(f"SELECT COUNT(*) FROM {table}") == 0, table
+        assert await conn.fetchval("SELECT COUNT(*) FROM push_claims") == 0
+
+
+# --- users, roles and API keys ------------------------------------------------------------------
+
+
+async def test_users_roles_and_api_keys_match_sqlite(stores: list[Store]) -> None:
+    zed = StoredUser("zed", "hash", full_name="Zed", roles=["viewer"], metadata={"k": [1]})
+    assert await same(stores, lambda tx: tx.put_user(zed)) is True
+    assert await same(stores, lambda tx: tx.put_user(StoredUser("zed", "hash2", enabled=False))) is False
+    await same(stores, lambda tx: tx.put_user(StoredUser("Amy", "h")))
+    assert [u["username"] for u in await same(stores, lambda tx: tx.list_users())] == ["Amy", "zed"]
+    await same(stores, lambda tx: tx.get_user("zed"))
+    await same(stores, lambda tx: tx.get_user("nobody"))
+
+    role = RoleBody(description="r", kibana=[KibanaPrivilege(base=["read"])])
+    await same(stores, lambda tx: tx.put_role("viewer", role))
+    await same(stores, lambda tx: tx.put_role("admin", RoleBody()))
+    await same(stores, lambda tx: tx.put_role("viewer", RoleBody(description="changed")))
+    await same(stores, lambda tx: tx.get_roles(["viewer", "nope"]))
+    await same(stores, lambda tx: tx.get_roles([]))
+    assert list(await same(stores, lambda tx: tx.list_roles())) == ["admin", "viewer"]
+    assert await same(stores, lambda tx: tx.delete_role("admin")) is True
+    assert await same(stores, lambda tx: tx.delete_role("admin")) is False
+
+    for key_id, username, created in [("k2", "zed", 2), ("k1", "zed", 2), ("k3", "Amy", 1)]:
+        key = StoredApiKey(key_id, f"name {key_id}", username, "digest", created, metadata={"m": 1})
+        await same(stores, lambda tx, k=key: tx.insert_api_key(k))
+    assert [k["id"] for k in await same(stores, lambda tx: tx.list_api_keys(None))] == ["k3", "k1", "k2"]
+    await same(stores, lambda tx: tx.list_api_keys("zed"))
+    await same(stores, lambda tx: tx.invalidate_api_key("k3", 99))
+    await same(stores, lambda tx: tx.get_api_key("k3"))
+    assert await same(stores, lambda tx: tx.delete_user("zed")) is True
+    assert await same(stores, lambda tx: tx.delete_user("zed")) is False
+    for store in stores:
+        async with store.read() as tx:
+            assert all(k.invalidated_ms for k in await tx.list_api_keys("zed"))
+
+
+# --- push claims -----------------------------------------------------------------------------------
+
+
+async def test_push_claims(pg: PostgresStore) -> None:
+    key = ("default", "case-01", "conn-1")
+    async with pg.write() as tx:
+        assert await tx.claim_push(*key, "t1", 1000, 2000) == PushClaim("t1")
+        assert await tx.claim_push(*key, "t2", 1999, 3000) is None
+        await tx.update_push_claim("t1", 2500, creating=True)
+        assert await tx.claim_push(*key, "t2", 2000, 3000) is None
+        await tx.update_push_claim("t1", 2600)
+        assert await tx.claim_push(*key, "t2", 2600, 3600) == PushClaim("t2", interrupted_create=True)
+        await tx.update_push_claim("t2", 3600, creating=False)
+        assert await tx.claim_push(*key, "t3", 3600, 4600) == PushClaim("t3", interrupted_create=False)
+        await tx.release_push_claim("t3")
+        assert await tx.claim_push(*key, "t4", 0, 100) == PushClaim("t4")
+
+
+async def test_one_of_two_instances_gets_the_claim(pg_url: str, pg: PostgresStore) -> None:
+    other = PostgresStore(pg_url)
+    await other.open()
+
+    async def claim(store: Store, token: str) -> PushClaim | None:
+        async with store.write() as tx:
+            claimed = await tx.claim_push("default", "case-01", "conn-1", token, 1000, 2000)
+            await asyncio.sleep(0.05)
+            return claimed
+
+    results = await asyncio.gather(*(claim(store, f"t{i}") for i, store in enumerate([pg, other] * 3)))
+    await other.close()
+    assert len([r for r in results if r is not None]) == 1
