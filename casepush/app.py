@@ -51,7 +51,7 @@ def open_store(settings: Settings) -> Store:
     """PostgreSQL for a ``postgresql://`` (or ``postgres://``) URL, else SQLite."""
     url = settings.database_url
     if url is not None and url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url)
+        return PostgresStore(url, settings.database_pool_size)
     return SqliteStore(settings.sqlite_path)
 
 

@@ -23,6 +23,8 @@ class PreconfiguredConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     database_url: str | None = None
+    #: Connections to PostgreSQL per instance (SQLite uses one writer and one reader).
+    database_pool_size: int = 10
     elastic_password: str | None = None
     encryption_key: str | None = None
     #: Earlier encryption keys, used only to decrypt (Kibana's ``keyRotation.decryptionOnlyKeys``).

@@ -2,6 +2,7 @@
 
 import pytest
 
+from casepush.app import open_store
 from casepush.config import ConfigError, load_settings
 
 
@@ -57,3 +58,11 @@ def test_unknown_file_setting_and_bad_values_are_refused(tmp_path):
         load_settings(environ={"CASEPUSH_RESPONSE_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match="at least 32"):
         load_settings(environ={"CASEPUSH_ENCRYPTION_KEY": "short"})
+
+
+def test_the_database_pool_size_reaches_the_postgresql_store():
+    settings = load_settings(
+        {"CASEPUSH_DATABASE_URL": "postgresql://db/cases", "CASEPUSH_DATABASE_POOL_SIZE": "25"}
+    )
+    assert open_store(settings).pool_size == 25
+    assert load_settings({}).database_pool_size == 10
