@@ -32,31 +32,31 @@ from casepush.store import (
     Tx,
     VersionConflict,
 )
-from casepush.store.sqlite import (
-    _API_KEY_COLUMNS,
-    _CONNECTOR_COLUMNS,
+from casepush.store.rows import (
+    API_KEY_COLUMNS,
+    CONNECTOR_COLUMNS,
     SEVERITY_CODES,
     SORT_COLUMNS,
     STATUS_CODES,
-    _attachment_decoder,
-    _case_decoder,
-    _commented_type,
-    _configuration_decoder,
-    _connector_columns,
-    _encode_stored,
-    _encoder,
-    _expected_seq,
-    _like,
-    _role_decoder,
-    _space_decoder,
-    _stored_api_key,
-    _stored_connector,
-    _stored_user,
-    _user_action_decoder,
-    _user_decoder,
-    _with_version,
     alert_pairs,
+    attachment_decoder,
+    case_decoder,
+    commented_type,
+    configuration_decoder,
+    connector_columns,
+    encode_stored,
+    encoder,
+    expected_seq,
+    like_pattern,
     migrations,
+    role_decoder,
+    space_decoder,
+    stored_api_key,
+    stored_connector,
+    stored_user,
+    user_action_decoder,
+    user_decoder,
+    with_version,
 )
 from casepush.types import (
     AlertComment,
@@ -116,7 +116,7 @@ class PostgresTx(Tx):
             space_id,
             ids,
         )
-        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
 
     def _case_columns(self, case: Case) -> list[Any]:
         return [
@@ -130,7 +130,7 @@ class PostgresTx(Tx):
             case.created_at,
             case.updated_at,
             case.closed_at,
-            _encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
+            encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
         ]
 
     async def insert_case(self, space_id: str, case: Case) -> Case:
@@ -143,10 +143,10 @@ class PostgresTx(Tx):
             *self._case_columns(case),
         )
         await self._write_case_children(case)
-        return _with_version(case, 1)
+        return with_version(case, 1)
 
     async def update_case(self, space_id: str, case: Case, expected_version: str) -> Case:
-        seq = _expected_seq(expected_version)
+        seq = expected_seq(expected_version)
         changed = await self._run(
             "UPDATE cases SET seq = seq + 1, owner = $1, status = $2, severity = $3, title = $4,"
             " description = $5, category = $6, reporter = $7, created_at = $8, updated_at = $9,"
@@ -161,7 +161,7 @@ class PostgresTx(Tx):
         await self._run("DELETE FROM case_tags WHERE case_id = $1", case.id)
         await self._run("DELETE FROM case_assignees WHERE case_id = $1", case.id)
         await self._write_case_children(case)
-        return _with_version(case, seq + 1)
+        return with_version(case, seq + 1)
 
     async def _write_case_children(self, case: Case) -> None:
         await self._run(
@@ -221,7 +221,7 @@ class PostgresTx(Tx):
         assert query.search is not None
         term_checks = []
         for term in query.search.split():
-            pattern = params(_like(term))
+            pattern = params(like_pattern(term))
             fields = [f"c.{name} ILIKE {pattern}" for name in query.search_fields]
             term_checks.append("(" + " OR ".join(fields) + ")")
         joiner = " AND " if query.search_all_terms else " OR "
@@ -240,7 +240,7 @@ class PostgresTx(Tx):
             f" {_slice(params, page.per_page, page.offset)}",
             *params,
         )
-        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows], total
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows], total
 
     async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
         counts = dict.fromkeys(STATUS_CODES, 0)
@@ -284,7 +284,7 @@ class PostgresTx(Tx):
             space_id,
             owners,
         )
-        return [_user_decoder.decode(user) for (user,) in rows]
+        return [user_decoder.decode(user) for (user,) in rows]
 
     # --- attachments --------------------------------------------------------------------
 
@@ -297,20 +297,20 @@ class PostgresTx(Tx):
             case_id,
             attachment_type(attachment),
             attachment.created_at,
-            _encode_stored(attachment),
+            encode_stored(attachment),
         )
         await self._write_alerts(case_id, attachment)
-        return _with_version(attachment, 1)
+        return with_version(attachment, 1)
 
     async def update_attachment(
         self, space_id: str, case_id: str, attachment: Attachment, expected_version: str
     ) -> Attachment:
-        seq = _expected_seq(expected_version)
+        seq = expected_seq(expected_version)
         changed = await self._run(
             "UPDATE attachments SET seq = seq + 1, type = $1, data = $2"
             " WHERE id = $3 AND space_id = $4 AND seq = $5",
             attachment_type(attachment),
-            _encode_stored(attachment),
+            encode_stored(attachment),
             attachment.id,
             space_id,
             seq,
@@ -319,7 +319,7 @@ class PostgresTx(Tx):
             raise VersionConflict(attachment.id)
         await self._run("DELETE FROM case_alerts WHERE attachment_id = $1", attachment.id)
         await self._write_alerts(case_id, attachment)
-        return _with_version(attachment, seq + 1)
+        return with_version(attachment, seq + 1)
 
     async def _write_alerts(self, case_id: str, attachment: Attachment) -> None:
         if not isinstance(attachment, AlertComment):
@@ -342,7 +342,7 @@ class PostgresTx(Tx):
         if row is None:
             return None
         case_id, data, seq = row
-        return case_id, _with_version(_attachment_decoder.decode(data), seq)
+        return case_id, with_version(attachment_decoder.decode(data), seq)
 
     async def list_attachments(
         self,
@@ -364,7 +364,7 @@ class PostgresTx(Tx):
             f" ORDER BY created_at {direction}, pos {direction} {_slice(params, limit, offset)}",
             *params,
         )
-        return [_with_version(_attachment_decoder.decode(data), seq) for data, seq in rows], total
+        return [with_version(attachment_decoder.decode(data), seq) for data, seq in rows], total
 
     async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
         if ids is None:
@@ -394,7 +394,7 @@ class PostgresTx(Tx):
             owners,
             alert_id,
         )
-        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
 
     async def count_case_alerts(self, space_id: str, case_id: str) -> int:
         return await self.conn.fetchval("SELECT COUNT(*) FROM case_alerts WHERE case_id = $1", case_id)
@@ -406,12 +406,12 @@ class PostgresTx(Tx):
             "INSERT INTO user_actions (id, space_id, case_id, type, attachment_type, created_at, data)"
             " VALUES ($1,$2,$3,$4,$5,$6,$7)",
             [
-                (a.id, space_id, case_id, a.type, _commented_type(a), a.created_at, _encode_stored(a))
+                (a.id, space_id, case_id, a.type, commented_type(a), a.created_at, encode_stored(a))
                 for a in actions
             ],
         )
         for action in actions:
-            _with_version(action, 1)
+            with_version(action, 1)
 
     async def find_user_actions(
         self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
@@ -430,7 +430,7 @@ class PostgresTx(Tx):
             f" {_slice(params, page.per_page, page.offset)}",
             *params,
         )
-        return [_with_version(_user_action_decoder.decode(data), 1) for (data,) in rows], total
+        return [with_version(user_action_decoder.decode(data), 1) for (data,) in rows], total
 
     # --- configurations ---------------------------------------------------------------------
 
@@ -440,13 +440,13 @@ class PostgresTx(Tx):
             space_id,
             owners,
         )
-        return [_with_version(_configuration_decoder.decode(data), seq) for data, seq in rows]
+        return [with_version(configuration_decoder.decode(data), seq) for data, seq in rows]
 
     async def get_configuration(self, space_id: str, configuration_id: str) -> Configuration | None:
         row = await self.conn.fetchrow(
             "SELECT data, seq FROM configurations WHERE id = $1 AND space_id = $2", configuration_id, space_id
         )
-        return None if row is None else _with_version(_configuration_decoder.decode(row[0]), row[1])
+        return None if row is None else with_version(configuration_decoder.decode(row[0]), row[1])
 
     async def insert_configuration(self, space_id: str, configuration: Configuration) -> Configuration:
         await self._run(
@@ -454,24 +454,24 @@ class PostgresTx(Tx):
             configuration.id,
             space_id,
             configuration.owner,
-            _encode_stored(configuration),
+            encode_stored(configuration),
         )
-        return _with_version(configuration, 1)
+        return with_version(configuration, 1)
 
     async def update_configuration(
         self, space_id: str, configuration: Configuration, expected_version: str
     ) -> Configuration:
-        seq = _expected_seq(expected_version)
+        seq = expected_seq(expected_version)
         changed = await self._run(
             "UPDATE configurations SET seq = seq + 1, data = $1 WHERE id = $2 AND space_id = $3 AND seq = $4",
-            _encode_stored(configuration),
+            encode_stored(configuration),
             configuration.id,
             space_id,
             seq,
         )
         if changed != 1:
             raise VersionConflict(configuration.id)
-        return _with_version(configuration, seq + 1)
+        return with_version(configuration, seq + 1)
 
     async def delete_configuration(self, space_id: str, configuration_id: str) -> None:
         await self._run(
@@ -486,29 +486,29 @@ class PostgresTx(Tx):
             " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING",
             connector.id,
             space_id,
-            *_connector_columns(connector),
+            *connector_columns(connector),
         )
         return inserted == 1
 
     async def get_connector(self, space_id: str, connector_id: str) -> StoredConnector | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE id = $1 AND space_id = $2",
+            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = $1 AND space_id = $2",
             connector_id,
             space_id,
         )
-        return None if row is None else _stored_connector(*row)
+        return None if row is None else stored_connector(*row)
 
     async def list_connectors(self, space_id: str) -> list[StoredConnector]:
         rows = await self.conn.fetch(
-            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE space_id = $1 ORDER BY name, id", space_id
+            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE space_id = $1 ORDER BY name, id", space_id
         )
-        return [_stored_connector(*row) for row in rows]
+        return [stored_connector(*row) for row in rows]
 
     async def update_connector(self, space_id: str, connector: StoredConnector) -> None:
         await self._run(
             "UPDATE connectors SET type_id = $1, name = $2, config = $3, secrets = $4, created_at = $5,"
             " updated_at = $6 WHERE id = $7 AND space_id = $8",
-            *_connector_columns(connector),
+            *connector_columns(connector),
             connector.id,
             space_id,
         )
@@ -570,22 +570,22 @@ class PostgresTx(Tx):
 
     async def list_spaces(self) -> list[Space]:
         rows = await self.conn.fetch("SELECT data FROM spaces")
-        return sorted((_space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
+        return sorted((space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
 
     async def get_space(self, space_id: str) -> Space | None:
         data = await self.conn.fetchval("SELECT data FROM spaces WHERE id = $1", space_id)
-        return None if data is None else _space_decoder.decode(data)
+        return None if data is None else space_decoder.decode(data)
 
     async def insert_space(self, space: Space) -> bool:
         inserted = await self._run(
             "INSERT INTO spaces (id, data) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
             space.id,
-            _encoder.encode(space),
+            encoder.encode(space),
         )
         return inserted == 1
 
     async def update_space(self, space: Space) -> None:
-        await self._run("UPDATE spaces SET data = $1 WHERE id = $2", _encoder.encode(space), space.id)
+        await self._run("UPDATE spaces SET data = $1 WHERE id = $2", encoder.encode(space), space.id)
 
     async def delete_space(self, space_id: str) -> None:
         # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
@@ -599,11 +599,11 @@ class PostgresTx(Tx):
         row = await self.conn.fetchrow(
             "SELECT username, password_hash, data FROM users WHERE username = $1", username
         )
-        return None if row is None else _stored_user(*row)
+        return None if row is None else stored_user(*row)
 
     async def list_users(self) -> list[StoredUser]:
         rows = await self.conn.fetch("SELECT username, password_hash, data FROM users ORDER BY username")
-        return [_stored_user(*row) for row in rows]
+        return [stored_user(*row) for row in rows]
 
     async def put_user(self, user: StoredUser) -> bool:
         """One upsert; ``xmax`` is 0 on a row it inserted (and the id of this transaction on one it
@@ -616,7 +616,7 @@ class PostgresTx(Tx):
             " RETURNING xmax = 0",
             user.username,
             user.password_hash,
-            _encoder.encode(info),
+            encoder.encode(info),
         )
 
     async def delete_user(self, username: str) -> bool:
@@ -629,18 +629,18 @@ class PostgresTx(Tx):
 
     async def get_roles(self, names: list[str]) -> dict[str, RoleBody]:
         rows = await self.conn.fetch("SELECT name, data FROM roles WHERE name = ANY($1)", names)
-        return {name: _role_decoder.decode(data) for name, data in rows}
+        return {name: role_decoder.decode(data) for name, data in rows}
 
     async def list_roles(self) -> dict[str, RoleBody]:
         rows = await self.conn.fetch("SELECT name, data FROM roles ORDER BY name")
-        return {name: _role_decoder.decode(data) for name, data in rows}
+        return {name: role_decoder.decode(data) for name, data in rows}
 
     async def put_role(self, name: str, role: RoleBody) -> None:
         await self._run(
             "INSERT INTO roles (name, data) VALUES ($1, $2)"
             " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
             name,
-            _encoder.encode(role),
+            encoder.encode(role),
         )
 
     async def delete_role(self, name: str) -> bool:
@@ -656,20 +656,20 @@ class PostgresTx(Tx):
             key.created_ms,
             key.expires_ms,
             key.invalidated_ms,
-            _encoder.encode({"name": key.name, "metadata": key.metadata}),
+            encoder.encode({"name": key.name, "metadata": key.metadata}),
         )
 
     async def get_api_key(self, key_id: str) -> StoredApiKey | None:
-        row = await self.conn.fetchrow(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
-        return None if row is None else _stored_api_key(*row)
+        row = await self.conn.fetchrow(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
+        return None if row is None else stored_api_key(*row)
 
     async def list_api_keys(self, username: str | None) -> list[StoredApiKey]:
         rows = await self.conn.fetch(
-            f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR username = $1"
+            f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR username = $1"
             " ORDER BY created_ms, id",
             username,
         )
-        return [_stored_api_key(*row) for row in rows]
+        return [stored_api_key(*row) for row in rows]
 
     async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
         await self._run("UPDATE api_keys SET invalidated_ms = $1 WHERE id = $2", at_ms, key_id)

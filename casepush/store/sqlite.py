@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,32 @@ from casepush.store import (
     StoredUser,
     Tx,
     VersionConflict,
-    decode_version,
-    encode_version,
+)
+from casepush.store.rows import (
+    API_KEY_COLUMNS,
+    CONNECTOR_COLUMNS,
+    SEVERITY_CODES,
+    SORT_COLUMNS,
+    STATUS_CODES,
+    alert_pairs,
+    attachment_decoder,
+    case_decoder,
+    commented_type,
+    configuration_decoder,
+    connector_columns,
+    encode_stored,
+    encoder,
+    expected_seq,
+    like_pattern,
+    migrations,
+    role_decoder,
+    space_decoder,
+    stored_api_key,
+    stored_connector,
+    stored_user,
+    user_action_decoder,
+    user_decoder,
+    with_version,
 )
 from casepush.types import (
     AlertComment,
@@ -36,64 +59,14 @@ from casepush.types import (
     Space,
     User,
     UserAction,
-    as_list,
     attachment_type,
 )
 
 log = logging.getLogger(__name__)
 
-STATUS_CODES = {"open": 0, "in-progress": 10, "closed": 20}
-SEVERITY_CODES = {"low": 0, "medium": 10, "high": 20, "critical": 30}
-SORT_COLUMNS = {
-    "created_at": "c.created_at",
-    "updated_at": "c.updated_at",
-    "closed_at": "c.closed_at",
-    "title": "c.title",
-    "category": "c.category",
-    "status": "c.status",
-    "severity": "c.severity",
-}
-
-_case_decoder = msgspec.json.Decoder(Case)
-_attachment_decoder = msgspec.json.Decoder(Attachment)
-_user_action_decoder = msgspec.json.Decoder(UserAction)
-_configuration_decoder = msgspec.json.Decoder(Configuration)
-_user_decoder = msgspec.json.Decoder(User)
-_space_decoder = msgspec.json.Decoder(Space)
-_role_decoder = msgspec.json.Decoder(RoleBody)
-_encoder = msgspec.json.Encoder()
-
-
-def migrations(dialect: str) -> list[tuple[int, str, str]]:
-    """``(number, name, sql)`` of the numbered migration files of a dialect, in order."""
-    folder = resources.files("casepush.store") / "migrations" / dialect
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            number = int(entry.name.split("_", 1)[0])
-            found.append((number, entry.name, entry.read_text()))
-    return sorted(found)
-
-
-def _with_version(obj: Any, seq: int) -> Any:
-    obj.version = encode_version(seq)
-    return obj
-
-
-def _expected_seq(version: str) -> int:
-    seq = decode_version(version)
-    if seq is None:
-        raise VersionConflict(version)
-    return seq
-
 
 def _placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
-
-
-def _like(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class SqliteTx(Tx):
@@ -122,7 +95,7 @@ class SqliteTx(Tx):
             f"SELECT data, seq FROM cases WHERE space_id = ? AND id IN ({_placeholders(ids)})",
             [space_id, *ids],
         )
-        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
 
     def _case_columns(self, case: Case) -> list[Any]:
         return [
@@ -136,7 +109,7 @@ class SqliteTx(Tx):
             case.created_at,
             case.updated_at,
             case.closed_at,
-            _encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
+            encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
         ]
 
     async def insert_case(self, space_id: str, case: Case) -> Case:
@@ -146,10 +119,10 @@ class SqliteTx(Tx):
             [case.id, space_id, *self._case_columns(case)],
         )
         await self._write_case_children(case)
-        return _with_version(case, 1)
+        return with_version(case, 1)
 
     async def update_case(self, space_id: str, case: Case, expected_version: str) -> Case:
-        seq = _expected_seq(expected_version)
+        seq = expected_seq(expected_version)
         changed = await self._run(
             "UPDATE cases SET seq = seq + 1, owner = ?, status = ?, severity = ?, title = ?, description = ?,"
             " category = ?, reporter = ?, created_at = ?, updated_at = ?, closed_at = ?, data = ?"
@@ -161,7 +134,7 @@ class SqliteTx(Tx):
         await self._run("DELETE FROM case_tags WHERE case_id = ?", [case.id])
         await self._run("DELETE FROM case_assignees WHERE case_id = ?", [case.id])
         await self._write_case_children(case)
-        return _with_version(case, seq + 1)
+        return with_version(case, seq + 1)
 
     async def _write_case_children(self, case: Case) -> None:
         await self.conn.executemany(
@@ -225,7 +198,7 @@ class SqliteTx(Tx):
         for term in query.search.split():
             fields = [f"c.{name} LIKE ? ESCAPE '\\'" for name in query.search_fields]
             term_checks.append("(" + " OR ".join(fields) + ")")
-            params.extend([_like(term)] * len(fields))
+            params.extend([like_pattern(term)] * len(fields))
         joiner = " AND " if query.search_all_terms else " OR "
         params.append(query.search.strip())
         return "(" + joiner.join(term_checks or ["0"]) + " OR c.id = ?)"
@@ -243,7 +216,7 @@ class SqliteTx(Tx):
             " LIMIT ? OFFSET ?",
             [*params, page.per_page, page.offset],
         )
-        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows], total
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows], total
 
     async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
         counts = dict.fromkeys(STATUS_CODES, 0)
@@ -294,7 +267,7 @@ class SqliteTx(Tx):
             " GROUP BY c.reporter ORDER BY c.reporter",
             [space_id, *owners],
         )
-        return [_user_decoder.decode(user) for (user,) in rows]
+        return [user_decoder.decode(user) for (user,) in rows]
 
     # --- attachments --------------------------------------------------------------------
 
@@ -308,26 +281,26 @@ class SqliteTx(Tx):
                 case_id,
                 attachment_type(attachment),
                 attachment.created_at,
-                _encode_stored(attachment),
+                encode_stored(attachment),
             ],
         )
         await self._write_alerts(case_id, attachment)
-        return _with_version(attachment, 1)
+        return with_version(attachment, 1)
 
     async def update_attachment(
         self, space_id: str, case_id: str, attachment: Attachment, expected_version: str
     ) -> Attachment:
-        seq = _expected_seq(expected_version)
+        seq = expected_seq(expected_version)
         changed = await self._run(
             "UPDATE attachments SET seq = seq + 1, type = ?, data = ?"
             " WHERE id = ? AND space_id = ? AND seq = ?",
-            [attachment_type(attachment), _encode_stored(attachment), attachment.id, space_id, seq],
+            [attachment_type(attachment), encode_stored(attachment), attachment.id, space_id, seq],
         )
         if changed != 1:
             raise VersionConflict(attachment.id)
         await self._run("DELETE FROM case_alerts WHERE attachment_id = ?", [attachment.id])
         await self._write_alerts(case_id, attachment)
-        return _with_version(attachment, seq + 1)
+        return with_version(attachment, seq + 1)
 
     async def _write_alerts(self, case_id: str, attachment: Attachment) -> None:
         if not isinstance(attachment, AlertComment):
@@ -350,7 +323,7 @@ class SqliteTx(Tx):
         if row is None:
             return None
         case_id, data, seq = row
-        return case_id, _with_version(_attachment_decoder.decode(data), seq)
+        return case_id, with_version(attachment_decoder.decode(data), seq)
 
     async def list_attachments(
         self,
@@ -373,7 +346,7 @@ class SqliteTx(Tx):
             (total,) = await self._one(f"SELECT COUNT(*) FROM attachments WHERE {where}", params)
         else:
             total = len(rows)
-        return [_with_version(_attachment_decoder.decode(data), seq) for data, seq in rows], total
+        return [with_version(attachment_decoder.decode(data), seq) for data, seq in rows], total
 
     async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
         if ids is None:
@@ -402,7 +375,7 @@ class SqliteTx(Tx):
             " (SELECT 1 FROM case_alerts a WHERE a.case_id = c.id AND a.alert_id = ?) ORDER BY c.created_at",
             [space_id, *owners, alert_id],
         )
-        return [_with_version(_case_decoder.decode(data), seq) for data, seq in rows]
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
 
     async def count_case_alerts(self, space_id: str, case_id: str) -> int:
         (count,) = await self._one("SELECT COUNT(*) FROM case_alerts WHERE case_id = ?", [case_id])
@@ -415,12 +388,12 @@ class SqliteTx(Tx):
             "INSERT INTO user_actions (id, space_id, case_id, type, attachment_type, created_at, data)"
             " VALUES (?,?,?,?,?,?,?)",
             [
-                (a.id, space_id, case_id, a.type, _commented_type(a), a.created_at, _encode_stored(a))
+                (a.id, space_id, case_id, a.type, commented_type(a), a.created_at, encode_stored(a))
                 for a in actions
             ],
         )
         for action in actions:
-            _with_version(action, 1)
+            with_version(action, 1)
 
     async def find_user_actions(
         self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
@@ -439,7 +412,7 @@ class SqliteTx(Tx):
             f"SELECT data FROM user_actions WHERE {where} ORDER BY pos {direction} LIMIT ? OFFSET ?",
             [*params, page.per_page, page.offset],
         )
-        return [_with_version(_user_action_decoder.decode(data), 1) for (data,) in rows], total
+        return [with_version(user_action_decoder.decode(data), 1) for (data,) in rows], total
 
     # --- configurations ---------------------------------------------------------------------
 
@@ -451,32 +424,32 @@ class SqliteTx(Tx):
             " ORDER BY owner",
             [space_id, *owners],
         )
-        return [_with_version(_configuration_decoder.decode(data), seq) for data, seq in rows]
+        return [with_version(configuration_decoder.decode(data), seq) for data, seq in rows]
 
     async def get_configuration(self, space_id: str, configuration_id: str) -> Configuration | None:
         row = await self._one(
             "SELECT data, seq FROM configurations WHERE id = ? AND space_id = ?", [configuration_id, space_id]
         )
-        return None if row is None else _with_version(_configuration_decoder.decode(row[0]), row[1])
+        return None if row is None else with_version(configuration_decoder.decode(row[0]), row[1])
 
     async def insert_configuration(self, space_id: str, configuration: Configuration) -> Configuration:
         await self._run(
             "INSERT INTO configurations (id, space_id, owner, seq, data) VALUES (?,?,?,1,?)",
-            [configuration.id, space_id, configuration.owner, _encode_stored(configuration)],
+            [configuration.id, space_id, configuration.owner, encode_stored(configuration)],
         )
-        return _with_version(configuration, 1)
+        return with_version(configuration, 1)
 
     async def update_configuration(
         self, space_id: str, configuration: Configuration, expected_version: str
     ) -> Configuration:
-        seq = _expected_seq(expected_version)
+        seq = expected_seq(expected_version)
         changed = await self._run(
             "UPDATE configurations SET seq = seq + 1, data = ? WHERE id = ? AND space_id = ? AND seq = ?",
-            [_encode_stored(configuration), configuration.id, space_id, seq],
+            [encode_stored(configuration), configuration.id, space_id, seq],
         )
         if changed != 1:
             raise VersionConflict(configuration.id)
-        return _with_version(configuration, seq + 1)
+        return with_version(configuration, seq + 1)
 
     async def delete_configuration(self, space_id: str, configuration_id: str) -> None:
         await self._run(
@@ -489,28 +462,28 @@ class SqliteTx(Tx):
         inserted = await self._run(
             "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, created_at, updated_at)"
             " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
-            [connector.id, space_id, *_connector_columns(connector)],
+            [connector.id, space_id, *connector_columns(connector)],
         )
         return inserted == 1
 
     async def get_connector(self, space_id: str, connector_id: str) -> StoredConnector | None:
         row = await self._one(
-            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE id = ? AND space_id = ?",
+            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = ? AND space_id = ?",
             [connector_id, space_id],
         )
-        return None if row is None else _stored_connector(*row)
+        return None if row is None else stored_connector(*row)
 
     async def list_connectors(self, space_id: str) -> list[StoredConnector]:
         rows = await self._all(
-            f"SELECT {_CONNECTOR_COLUMNS} FROM connectors WHERE space_id = ? ORDER BY name, id", [space_id]
+            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE space_id = ? ORDER BY name, id", [space_id]
         )
-        return [_stored_connector(*row) for row in rows]
+        return [stored_connector(*row) for row in rows]
 
     async def update_connector(self, space_id: str, connector: StoredConnector) -> None:
         await self._run(
             "UPDATE connectors SET type_id = ?, name = ?, config = ?, secrets = ?, created_at = ?,"
             " updated_at = ? WHERE id = ? AND space_id = ?",
-            [*_connector_columns(connector), connector.id, space_id],
+            [*connector_columns(connector), connector.id, space_id],
         )
 
     async def delete_connector(self, space_id: str, connector_id: str) -> bool:
@@ -572,21 +545,21 @@ class SqliteTx(Tx):
 
     async def list_spaces(self) -> list[Space]:
         rows = await self._all("SELECT data FROM spaces")
-        return sorted((_space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
+        return sorted((space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
 
     async def get_space(self, space_id: str) -> Space | None:
         row = await self._one("SELECT data FROM spaces WHERE id = ?", [space_id])
-        return None if row is None else _space_decoder.decode(row[0])
+        return None if row is None else space_decoder.decode(row[0])
 
     async def insert_space(self, space: Space) -> bool:
         inserted = await self._run(
             "INSERT INTO spaces (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-            [space.id, _encoder.encode(space)],
+            [space.id, encoder.encode(space)],
         )
         return inserted == 1
 
     async def update_space(self, space: Space) -> None:
-        await self._run("UPDATE spaces SET data = ? WHERE id = ?", [_encoder.encode(space), space.id])
+        await self._run("UPDATE spaces SET data = ? WHERE id = ?", [encoder.encode(space), space.id])
 
     async def delete_space(self, space_id: str) -> None:
         # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
@@ -600,11 +573,11 @@ class SqliteTx(Tx):
         row = await self._one(
             "SELECT username, password_hash, data FROM users WHERE username = ?", [username]
         )
-        return None if row is None else _stored_user(*row)
+        return None if row is None else stored_user(*row)
 
     async def list_users(self) -> list[StoredUser]:
         rows = await self._all("SELECT username, password_hash, data FROM users ORDER BY username")
-        return [_stored_user(*row) for row in rows]
+        return [stored_user(*row) for row in rows]
 
     async def put_user(self, user: StoredUser) -> bool:
         existed = await self._one("SELECT 1 FROM users WHERE username = ?", [user.username])
@@ -613,7 +586,7 @@ class SqliteTx(Tx):
         await self._run(
             "INSERT INTO users (username, password_hash, data) VALUES (?,?,?) ON CONFLICT (username)"
             " DO UPDATE SET password_hash = excluded.password_hash, data = excluded.data",
-            [user.username, user.password_hash, _encoder.encode(info)],
+            [user.username, user.password_hash, encoder.encode(info)],
         )
         return existed is None
 
@@ -628,17 +601,17 @@ class SqliteTx(Tx):
         if not names:
             return {}
         rows = await self._all(f"SELECT name, data FROM roles WHERE name IN ({_placeholders(names)})", names)
-        return {name: _role_decoder.decode(data) for name, data in rows}
+        return {name: role_decoder.decode(data) for name, data in rows}
 
     async def list_roles(self) -> dict[str, RoleBody]:
         rows = await self._all("SELECT name, data FROM roles ORDER BY name")
-        return {name: _role_decoder.decode(data) for name, data in rows}
+        return {name: role_decoder.decode(data) for name, data in rows}
 
     async def put_role(self, name: str, role: RoleBody) -> None:
         await self._run(
             "INSERT INTO roles (name, data) VALUES (?, ?)"
             " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
-            [name, _encoder.encode(role)],
+            [name, encoder.encode(role)],
         )
 
     async def delete_role(self, name: str) -> bool:
@@ -655,85 +628,23 @@ class SqliteTx(Tx):
                 key.created_ms,
                 key.expires_ms,
                 key.invalidated_ms,
-                _encoder.encode({"name": key.name, "metadata": key.metadata}),
+                encoder.encode({"name": key.name, "metadata": key.metadata}),
             ],
         )
 
     async def get_api_key(self, key_id: str) -> StoredApiKey | None:
-        row = await self._one(f"SELECT {_API_KEY_COLUMNS} FROM api_keys WHERE id = ?", [key_id])
-        return None if row is None else _stored_api_key(*row)
+        row = await self._one(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?", [key_id])
+        return None if row is None else stored_api_key(*row)
 
     async def list_api_keys(self, username: str | None) -> list[StoredApiKey]:
         where, params = ("WHERE username = ?", [username]) if username is not None else ("", [])
         rows = await self._all(
-            f"SELECT {_API_KEY_COLUMNS} FROM api_keys {where} ORDER BY created_ms, id", params
+            f"SELECT {API_KEY_COLUMNS} FROM api_keys {where} ORDER BY created_ms, id", params
         )
-        return [_stored_api_key(*row) for row in rows]
+        return [stored_api_key(*row) for row in rows]
 
     async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
         await self._run("UPDATE api_keys SET invalidated_ms = ? WHERE id = ?", [at_ms, key_id])
-
-
-_API_KEY_COLUMNS = "id, username, secret_hash, created_ms, expires_ms, invalidated_ms, data"
-_CONNECTOR_COLUMNS = "id, type_id, name, config, secrets, created_at, updated_at"
-
-
-def _connector_columns(connector: StoredConnector) -> list[Any]:
-    return [
-        connector.type_id,
-        connector.name,
-        _encoder.encode(connector.config),
-        connector.secrets,
-        connector.created_at,
-        connector.updated_at,
-    ]
-
-
-def _stored_connector(
-    connector_id: str, type_id: str, name: str, config: bytes, secrets: str, created_at: str, updated_at: str
-) -> StoredConnector:
-    return StoredConnector(
-        connector_id, type_id, name, msgspec.json.decode(config), secrets, created_at, updated_at
-    )
-
-
-def _stored_user(username: str, password_hash: str, data: bytes) -> StoredUser:
-    return StoredUser(username=username, password_hash=password_hash, **msgspec.json.decode(data))
-
-
-def _stored_api_key(
-    key_id: str,
-    username: str,
-    secret_hash: str,
-    created: int,
-    expires: int | None,
-    invalidated: int | None,
-    data: bytes,
-) -> StoredApiKey:
-    return StoredApiKey(
-        id=key_id,
-        username=username,
-        secret_hash=secret_hash,
-        created_ms=created,
-        expires_ms=expires,
-        invalidated_ms=invalidated,
-        **msgspec.json.decode(data),
-    )
-
-
-def alert_pairs(attachment: AlertComment) -> list[tuple[str, str]]:
-    """Kibana's alert attachment holds parallel lists (or single strings) of ids and indices."""
-    ids, indices = as_list(attachment.alertId), as_list(attachment.index)
-    return [(alert_id, indices[i] if i < len(indices) else "") for i, alert_id in enumerate(ids)]
-
-
-def _commented_type(action: UserAction) -> str | None:
-    comment = action.payload.get("comment") if action.type == "comment" else None
-    return comment.get("type") if isinstance(comment, dict) else None
-
-
-def _encode_stored(obj: Any) -> bytes:
-    return _encoder.encode(msgspec.structs.replace(obj, version=""))
 
 
 class SqliteStore(Store):

@@ -1,0 +1,148 @@
+"""What the SQLite and PostgreSQL backends share: documents stored as JSON with a ``seq`` counter behind
+Kibana's versions, the codes of sortable columns, row decoding, and the migration files."""
+
+from importlib import resources
+from typing import Any
+
+import msgspec
+
+from casepush.store import (
+    StoredApiKey,
+    StoredConnector,
+    StoredUser,
+    VersionConflict,
+    decode_version,
+    encode_version,
+)
+from casepush.types import (
+    AlertComment,
+    Attachment,
+    Case,
+    Configuration,
+    RoleBody,
+    Space,
+    User,
+    UserAction,
+    as_list,
+)
+
+STATUS_CODES = {"open": 0, "in-progress": 10, "closed": 20}
+
+SEVERITY_CODES = {"low": 0, "medium": 10, "high": 20, "critical": 30}
+
+SORT_COLUMNS = {
+    "created_at": "c.created_at",
+    "updated_at": "c.updated_at",
+    "closed_at": "c.closed_at",
+    "title": "c.title",
+    "category": "c.category",
+    "status": "c.status",
+    "severity": "c.severity",
+}
+
+case_decoder = msgspec.json.Decoder(Case)
+
+attachment_decoder = msgspec.json.Decoder(Attachment)
+
+user_action_decoder = msgspec.json.Decoder(UserAction)
+
+configuration_decoder = msgspec.json.Decoder(Configuration)
+
+user_decoder = msgspec.json.Decoder(User)
+
+space_decoder = msgspec.json.Decoder(Space)
+
+role_decoder = msgspec.json.Decoder(RoleBody)
+
+encoder = msgspec.json.Encoder()
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """``(number, name, sql)`` of the numbered migration files of a dialect, in order."""
+    folder = resources.files("casepush.store") / "migrations" / dialect
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            found.append((number, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+def with_version(obj: Any, seq: int) -> Any:
+    obj.version = encode_version(seq)
+    return obj
+
+
+def expected_seq(version: str) -> int:
+    seq = decode_version(version)
+    if seq is None:
+        raise VersionConflict(version)
+    return seq
+
+
+def like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+API_KEY_COLUMNS = "id, username, secret_hash, created_ms, expires_ms, invalidated_ms, data"
+
+CONNECTOR_COLUMNS = "id, type_id, name, config, secrets, created_at, updated_at"
+
+
+def connector_columns(connector: StoredConnector) -> list[Any]:
+    return [
+        connector.type_id,
+        connector.name,
+        encoder.encode(connector.config),
+        connector.secrets,
+        connector.created_at,
+        connector.updated_at,
+    ]
+
+
+def stored_connector(
+    connector_id: str, type_id: str, name: str, config: bytes, secrets: str, created_at: str, updated_at: str
+) -> StoredConnector:
+    return StoredConnector(
+        connector_id, type_id, name, msgspec.json.decode(config), secrets, created_at, updated_at
+    )
+
+
+def stored_user(username: str, password_hash: str, data: bytes) -> StoredUser:
+    return StoredUser(username=username, password_hash=password_hash, **msgspec.json.decode(data))
+
+
+def stored_api_key(
+    key_id: str,
+    username: str,
+    secret_hash: str,
+    created: int,
+    expires: int | None,
+    invalidated: int | None,
+    data: bytes,
+) -> StoredApiKey:
+    return StoredApiKey(
+        id=key_id,
+        username=username,
+        secret_hash=secret_hash,
+        created_ms=created,
+        expires_ms=expires,
+        invalidated_ms=invalidated,
+        **msgspec.json.decode(data),
+    )
+
+
+def alert_pairs(attachment: AlertComment) -> list[tuple[str, str]]:
+    """Kibana's alert attachment holds parallel lists (or single strings) of ids and indices."""
+    ids, indices = as_list(attachment.alertId), as_list(attachment.index)
+    return [(alert_id, indices[i] if i < len(indices) else "") for i, alert_id in enumerate(ids)]
+
+
+def commented_type(action: UserAction) -> str | None:
+    comment = action.payload.get("comment") if action.type == "comment" else None
+    return comment.get("type") if isinstance(comment, dict) else None
+
+
+def encode_stored(obj: Any) -> bytes:
+    return encoder.encode(msgspec.structs.replace(obj, version=""))
