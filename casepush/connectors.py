@@ -76,6 +76,13 @@ class PushComment:
     comment: str
 
 
+class CommentParam(msgspec.Struct, forbid_unknown_fields=True):
+    """A comment of Kibana's ``pushToService`` params, the same for every connector type."""
+
+    comment: str
+    commentId: str
+
+
 @dataclass(frozen=True)
 class CaseForPush:
     """What ``transform_case`` turns into the external system's fields.
@@ -95,6 +102,10 @@ class CaseForPush:
     case_url: str | None = None
     new_comments: list[UserComment] = field(default_factory=list)
     alerts_count: int = 0
+
+    def comment_params(self) -> list[CommentParam]:
+        """``comments`` as Kibana's ``pushToService`` params carry them."""
+        return [CommentParam(comment=c.comment, commentId=c.comment_id) for c in self.comments]
 
 
 @dataclass(frozen=True)

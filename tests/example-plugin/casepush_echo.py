@@ -12,6 +12,7 @@ from casepush import hookimpl
 from casepush.connectors import (
     PUSH_TO_SERVICE,
     CaseForPush,
+    CommentParam,
     Connector,
     ConnectorError,
     ConnectorType,
@@ -39,14 +40,9 @@ class EchoIncident(msgspec.Struct, forbid_unknown_fields=True):
     externalId: str | None = None
 
 
-class EchoComment(msgspec.Struct, forbid_unknown_fields=True):
-    comment: str
-    commentId: str
-
-
 class EchoPush(msgspec.Struct, forbid_unknown_fields=True):
     incident: EchoIncident
-    comments: list[EchoComment] | None = None
+    comments: list[CommentParam] | None = None
 
 
 class GetIncident(msgspec.Struct, forbid_unknown_fields=True):
@@ -84,7 +80,7 @@ def transform_case(connector: Connector, case: CaseForPush) -> EchoPush:
     )
     return EchoPush(
         incident=incident,
-        comments=[EchoComment(comment=c.comment, commentId=c.comment_id) for c in case.comments],
+        comments=case.comment_params(),
     )
 
 

@@ -80,7 +80,7 @@ def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
         "parent": jira.parent,
         "otherFields": jira.otherFields,
     }
-    comments = [{"comment": c.comment, "commentId": c.comment_id} for c in case.comments]
+    comments = case.comment_params()
     return {"incident": incident, "comments": comments}
 
 

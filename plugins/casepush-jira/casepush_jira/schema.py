@@ -2,6 +2,8 @@
 
 import msgspec
 
+from casepush.connectors import CommentParam
+
 #: Kibana's ``MAX_OTHER_FIELDS_LENGTH``.
 MAX_OTHER_FIELDS = 20
 
@@ -59,14 +61,9 @@ class Incident(msgspec.Struct, forbid_unknown_fields=True):
                 )
 
 
-class Comment(msgspec.Struct, forbid_unknown_fields=True):
-    comment: str
-    commentId: str
-
-
 class PushToService(msgspec.Struct, forbid_unknown_fields=True):
     incident: Incident
-    comments: list[Comment] | None = None
+    comments: list[CommentParam] | None = None
 
 
 class GetIncident(msgspec.Struct, forbid_unknown_fields=True):

@@ -125,7 +125,7 @@ def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
         "externalId": case.external_id,
         **_PRODUCTS[connector.type.id].case_fields(fields, case.case.id),
     }
-    comments = [{"comment": c.comment, "commentId": c.comment_id} for c in case.comments]
+    comments = case.comment_params()
     return {"incident": incident, "comments": comments}
 
 

@@ -4,6 +4,8 @@ from typing import Any
 
 import msgspec
 
+from casepush.connectors import CommentParam
+
 #: Kibana's ``MAX_ADDITIONAL_FIELDS_LENGTH``.
 MAX_ADDITIONAL_FIELDS = 20
 #: Kibana's ``DEFAULT_ALERTS_GROUPING_KEY``: the correlation id of a push that names none.
@@ -107,19 +109,14 @@ class SirIncident(Incident, kw_only=True):
     priority: str | None = None
 
 
-class Comment(msgspec.Struct, forbid_unknown_fields=True):
-    comment: str
-    commentId: str
-
-
 class ItsmPush(msgspec.Struct, forbid_unknown_fields=True):
     incident: ItsmIncident
-    comments: list[Comment] | None = None
+    comments: list[CommentParam] | None = None
 
 
 class SirPush(msgspec.Struct, forbid_unknown_fields=True):
     incident: SirIncident
-    comments: list[Comment] | None = None
+    comments: list[CommentParam] | None = None
 
 
 class GetIncident(msgspec.Struct, forbid_unknown_fields=True):

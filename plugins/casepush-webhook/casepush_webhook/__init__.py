@@ -67,7 +67,7 @@ def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
     }
     return {
         "incident": incident,
-        "comments": [{"comment": c.comment, "commentId": c.comment_id} for c in case.comments],
+        "comments": case.comment_params(),
     }
 
 

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from casepush.connectors import CommentParam
+
 AuthType = Literal[
     "webhook-authentication-basic",
     "webhook-authentication-ssl",
@@ -63,14 +65,9 @@ class Incident(msgspec.Struct, forbid_unknown_fields=True):
     tags: list[str] | None = None
 
 
-class Comment(msgspec.Struct, forbid_unknown_fields=True):
-    comment: str
-    commentId: str
-
-
 class CasesWebhookPush(msgspec.Struct, forbid_unknown_fields=True):
     incident: Incident
-    comments: list[Comment] | None = None
+    comments: list[CommentParam] | None = None
 
 
 class WebhookConfig(msgspec.Struct, forbid_unknown_fields=True):
