@@ -249,12 +249,24 @@ async def for_cases(ctx: Context, rt: ConnectorRuntime) -> list[CaseConnectorInf
 
 async def load(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> Connector:
     """A connector with its config and decrypted secrets, as plugins receive it."""
+    found = await _find(ctx, rt, connector_id)
+    if found is None:
+        raise _missing(connector_id)
+    return opened(rt, found)
+
+
+async def _find(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> Connector | StoredConnector | None:
+    """A preconfigured connector, or the space's stored one (still sealed), or None."""
     if connector_id in rt.preconfigured:
         return rt.preconfigured[connector_id]
     async with ctx.store.read() as tx:
-        stored = await tx.get_connector(ctx.space_id, connector_id)
-    if stored is None:
-        raise _missing(connector_id)
+        return await tx.get_connector(ctx.space_id, connector_id)
+
+
+def opened(rt: ConnectorRuntime, stored: Connector | StoredConnector) -> Connector:
+    """A stored connector's secrets decrypted and its settings checked (a preconfigured one as it is)."""
+    if isinstance(stored, Connector):
+        return stored
     connector_type = registered_type(rt.plugins, stored.type_id)
     try:
         secrets = rt.secrets.open(stored.id, stored.secrets)
@@ -383,14 +395,6 @@ async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
 # --- executing -----------------------------------------------------------------------------------------
 
 
-async def _type_of(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> str | None:
-    if connector_id in rt.preconfigured:
-        return rt.preconfigured[connector_id].type.id
-    async with ctx.store.read() as tx:
-        stored = await tx.get_connector(ctx.space_id, connector_id)
-    return stored.type_id if stored else None
-
-
 def _params(connector_type: ConnectorType, params: dict[str, Any]) -> tuple[str, msgspec.Struct]:
     """The sub-action and its params struct, or ``error validating action params: ...``."""
     sub_action = params.get("subAction")
@@ -437,14 +441,21 @@ async def execute(
     ctx: Context, rt: ConnectorRuntime, connector_id: str, params: dict[str, Any]
 ) -> ExecuteResult:
     """Run a sub-action; what goes wrong in the external system is an answer with ``status: error``."""
-    type_id = await _type_of(ctx, rt, connector_id)
-    ensure_actions(
-        ctx,
-        Level.READ,
-        f'Unauthorized to execute a "{type_id}" action' if type_id else "Unauthorized to execute actions",
-    )
+    found = await _find(ctx, rt, connector_id)
+    if isinstance(found, Connector):
+        denied = f'Unauthorized to execute a "{found.type.id}" action'
+    else:
+        denied = (
+            f'Unauthorized to execute a "{found.type_id}" action'
+            if found
+            else "Unauthorized to execute actions"
+        )
+    # Kibana checks the privilege before it finds out that the connector does not exist.
+    ensure_actions(ctx, Level.READ, denied)
+    if found is None:
+        raise _missing(connector_id)
     try:
-        connector = await load(ctx, rt, connector_id)
+        connector = opened(rt, found)
     except MissingSecrets as exc:
         return ExecuteResult(status="error", message=str(exc), connector_id=connector_id, retry=False)
     try:
