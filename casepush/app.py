@@ -11,9 +11,7 @@ from casepush.http import OutboundClient, create_session
 from casepush.plugins import PluginHost, load_plugins
 from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
-from casepush.store import Store
-from casepush.store.postgres import PostgresStore
-from casepush.store.sqlite import SqliteStore
+from casepush.store.backends import open_store
 from casepush.web import (
     case_connectors,
     cases,
@@ -45,14 +43,6 @@ ROUTE_GROUPS = (
     comments.routes,
     user_actions.routes,
 )
-
-
-def open_store(settings: Settings) -> Store:
-    """PostgreSQL for a ``postgresql://`` (or ``postgres://``) URL, else SQLite."""
-    url = settings.database_url
-    if url is not None and url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url, settings.database_pool_size)
-    return SqliteStore(settings.sqlite_path)
 
 
 def create_app(

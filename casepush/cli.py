@@ -4,14 +4,29 @@ import asyncio
 import logging
 
 import click
+import msgspec
 from aiohttp import web
 
 from casepush import __version__
-from casepush.app import create_app, open_store
+from casepush.app import create_app
 from casepush.config import ConfigError, Settings, load_settings
 from casepush.domain.connectors import Rotation, rotate_secrets
 from casepush.plugins import PluginError, load_plugins
 from casepush.security.secrets import load_secret_box
+from casepush.store.backends import opened_store, shown_url
+from casepush.store.copy import CopyError, copy_database
+from casepush.store.rows import latest_migration
+
+config_option = click.option(
+    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML settings file."
+)
+
+
+def _settings(config_file: str | None) -> Settings:
+    try:
+        return load_settings(config_file=config_file)
+    except (ConfigError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.group()
@@ -23,15 +38,10 @@ def cli() -> None:
 @cli.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 5601).")
-@click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML settings file."
-)
+@config_option
 def serve(host: str | None, port: int | None, config_file: str | None) -> None:
     """Run the HTTP server."""
-    try:
-        settings = load_settings(config_file=config_file)
-    except (ConfigError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings(config_file)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(settings, announce=lambda line: click.echo(line, err=False))
@@ -41,15 +51,13 @@ def serve(host: str | None, port: int | None, config_file: str | None) -> None:
 
 
 @cli.command()
-@click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML settings file."
-)
+@config_option
 def plugins(config_file: str | None) -> None:
     """List the installed plugins, their versions and connector types."""
+    settings = _settings(config_file)
     try:
-        settings = load_settings(config_file=config_file)
         host = load_plugins(settings.load_plugins)
-    except (ConfigError, OSError, PluginError) as exc:
+    except PluginError as exc:
         raise click.ClickException(str(exc)) from None
     installed = host.installed()
     if not installed:
@@ -60,18 +68,13 @@ def plugins(config_file: str | None) -> None:
 
 
 @cli.command("rotate-key")
-@click.option(
-    "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML settings file."
-)
+@config_option
 def rotate_key(config_file: str | None) -> None:
     """Re-encrypt connector secrets with the current key (CASEPUSH_ENCRYPTION_KEY).
 
     Give the earlier keys in CASEPUSH_DECRYPTION_ONLY_KEYS; once this has run, they can be dropped.
     """
-    try:
-        settings = load_settings(config_file=config_file)
-    except (ConfigError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = _settings(config_file)
     rotation = asyncio.run(_rotate(settings))
     click.echo(f"Re-encrypted the secrets of {rotation.rotated} connector(s).")
     if rotation.unreadable:
@@ -80,9 +83,58 @@ def rotate_key(config_file: str | None) -> None:
 
 
 async def _rotate(settings: Settings) -> Rotation:
-    store = open_store(settings)
-    await store.open()
-    try:
+    async with opened_store(settings) as store:
         return await rotate_secrets(store, load_secret_box(settings))
-    finally:
-        await store.close()
+
+
+@cli.group()
+def db() -> None:
+    """Database schema and copies."""
+
+
+@db.command()
+@config_option
+def migrate(config_file: str | None) -> None:
+    """Apply pending migrations to the configured database (CASEPUSH_DATABASE_URL), then exit.
+
+    Instances apply them at start too; run this first to upgrade before starting new instances.
+    """
+    settings = _settings(config_file)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    asyncio.run(_open_and_close(settings))
+    click.echo(f"{shown_url(settings)} is at migration {latest_migration()}.")
+
+
+async def _open_and_close(settings: Settings) -> None:
+    async with opened_store(settings):
+        pass
+
+
+@db.command()
+@click.option("--from", "source", required=True, help="URL of the database to copy.")
+@click.option("--to", "target", required=True, help="URL of a new database to copy it into.")
+@config_option
+def copy(source: str, target: str, config_file: str | None) -> None:
+    """Copy every object of one database into a new one: SQLite to PostgreSQL or back.
+
+    URLs as CASEPUSH_DATABASE_URL: sqlite:///path/casepush.db or postgresql://user@host/db. Stop the
+    instances writing to the source first. Connector secrets stay sealed: run the copy with the same
+    encryption key.
+    """
+    settings = _settings(config_file)
+    source_settings = msgspec.structs.replace(settings, database_url=source)
+    target_settings = msgspec.structs.replace(settings, database_url=target)
+    if shown_url(source_settings) == shown_url(target_settings):
+        raise click.ClickException("--from and --to name the same database")
+    try:
+        copied = asyncio.run(_copy(source_settings, target_settings))
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from None
+    for table, count in copied.items():
+        click.echo(f"{table}: {count}")
+    click.echo(f"Copied {shown_url(source_settings)} into {shown_url(target_settings)}.")
+
+
+async def _copy(source: Settings, target: Settings) -> dict[str, int]:
+    async with opened_store(source) as reading, opened_store(target) as writing:
+        return await copy_database(reading, writing)

@@ -1,14 +1,17 @@
-"""Fixtures: a real casepush app on a real SQLite file, called over HTTP.
+"""Fixtures: a real casepush app on a real database (SQLite, and PostgreSQL too when
+``CASEPUSH_TEST_DATABASE_URL`` is set), called over HTTP.
 
 The client and default bodies live in ``casepush.testing`` (shared with plugin authors); they are
 re-exported here for the tests' imports.
 """
 
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -25,10 +28,12 @@ from casepush.testing.client import (  # noqa: F401
     case_body,
     configuration_body,
 )
+from casepush.testing.database import StoredData
 
 #: A third-party plugin (its own distribution under ``example-plugin``), importable by the tests.
-sys.path.insert(0, str(Path(__file__).parent / "example-plugin"))
-import casepush_echo
+EXAMPLE_PLUGIN = Path(__file__).parent / "example-plugin"
+sys.path.insert(0, str(EXAMPLE_PLUGIN))
+import casepush_echo  # noqa: E402
 
 
 def echo_plugins() -> PluginHost:
@@ -37,19 +42,57 @@ def echo_plugins() -> PluginHost:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=str(tmp_path), elastic_password=PASSWORD)
+def settings(tmp_path: Path, casepush_database_url: str | None) -> Settings:
+    """A fresh data dir and database: SQLite, or PostgreSQL in the suite's PostgreSQL half."""
+    return Settings(data_dir=str(tmp_path), database_url=casepush_database_url, elastic_password=PASSWORD)
 
 
 @pytest.fixture
-def db_path(settings: Settings) -> Path:
-    return settings.sqlite_path
+def stored(settings: Settings) -> StoredData:
+    """What the database of ``settings`` holds, read behind the server's back."""
+    return StoredData(settings)
 
 
 @pytest.fixture
-async def api(aiohttp_client: Any, settings: Settings) -> Api:
-    client = await aiohttp_client(create_app(settings, announce=lambda line: None, plugins=echo_plugins()))
-    return Api(client)
+def api_with(aiohttp_client: Any, settings: Settings) -> Callable[..., Awaitable[Api]]:
+    """Start an app on the test's data dir and database with some settings changed:
+    ``api = await api_with(encryption_key=...)``."""
+
+    async def start(**changes: Any) -> Api:
+        app = create_app(
+            msgspec.structs.replace(settings, **changes), announce=lambda line: None, plugins=echo_plugins()
+        )
+        return Api(await aiohttp_client(app))
+
+    return start
+
+
+@pytest.fixture
+async def api(api_with: Callable[..., Awaitable[Api]]) -> Api:
+    return await api_with()
+
+
+@pytest.fixture(scope="session")
+def installed_echo(tmp_path_factory) -> Path:
+    """The example plugin built and installed by pip into a folder of its own, as a user would."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE_PLUGIN),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return target
 
 
 # --- the example plugin's fake echo service ---------------------------------------------------

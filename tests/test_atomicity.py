@@ -1,23 +1,9 @@
-"""A failing request leaves the SQLite database exactly as it was."""
+"""A failing request leaves the database exactly as it was."""
 
-import sqlite3
-from pathlib import Path
 from typing import Any
 
+from casepush.testing.database import StoredData
 from conftest import IMPACT_FIELD, Api
-
-
-def snapshot(db_path: Path) -> dict[str, list[tuple]]:
-    """Every row of every table, read through a separate read-only connection."""
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-    try:
-        tables = [
-            name
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        ]
-        return {table: conn.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall() for table in tables}
-    finally:
-        conn.close()
 
 
 async def populated(api: Api) -> tuple[dict, dict]:
@@ -43,29 +29,31 @@ async def populated(api: Api) -> tuple[dict, dict]:
     return first, second
 
 
-async def assert_unchanged(api: Api, db_path: Path, method: str, path: str, body: Any, status: int) -> dict:
-    before = snapshot(db_path)
+async def assert_unchanged(
+    api: Api, stored: StoredData, method: str, path: str, body: Any, status: int
+) -> dict:
+    before = await stored.snapshot()
     assert before["cases"], "the database should hold data before the failing request"
 
     got, response = await api.request(method, path, body)
 
     assert got == status, response
-    assert snapshot(db_path) == before
+    assert await stored.snapshot() == before
     return response
 
 
-async def test_bad_json_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_bad_json_changes_nothing(api: Api, stored: StoredData) -> None:
     await populated(api)
 
-    await assert_unchanged(api, db_path, "POST", "/api/cases", '{"title": ', 400)
+    await assert_unchanged(api, stored, "POST", "/api/cases", '{"title": ', 400)
 
 
-async def test_wrong_field_type_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_wrong_field_type_changes_nothing(api: Api, stored: StoredData) -> None:
     first, _ = await populated(api)
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "PATCH",
         "/api/cases",
         {"cases": [{"id": first["id"], "version": first["version"], "title": 123}]},
@@ -73,7 +61,7 @@ async def test_wrong_field_type_changes_nothing(api: Api, db_path: Path) -> None
     )
 
 
-async def test_stale_comment_version_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_stale_comment_version_changes_nothing(api: Api, stored: StoredData) -> None:
     first, _ = await populated(api)
     comment = first["comments"][0]
     status, _ = await api.patch(
@@ -90,7 +78,7 @@ async def test_stale_comment_version_changes_nothing(api: Api, db_path: Path) ->
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "PATCH",
         f"/api/cases/{first['id']}/comments",
         {
@@ -104,7 +92,7 @@ async def test_stale_comment_version_changes_nothing(api: Api, db_path: Path) ->
     )
 
 
-async def test_stale_configuration_version_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_stale_configuration_version_changes_nothing(api: Api, stored: StoredData) -> None:
     await populated(api)
     _, (config,) = await api.get("/api/cases/configure")
     status, _ = await api.patch(
@@ -115,7 +103,7 @@ async def test_stale_configuration_version_changes_nothing(api: Api, db_path: Pa
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "PATCH",
         f"/api/cases/configure/{config['id']}",
         {"version": config["version"], "closure_type": "close-by-user"},
@@ -123,20 +111,18 @@ async def test_stale_configuration_version_changes_nothing(api: Api, db_path: Pa
     )
 
 
-async def test_deleting_a_known_and_an_unknown_case_deletes_neither(api: Api, db_path: Path) -> None:
+async def test_deleting_a_known_and_an_unknown_case_deletes_neither(api: Api, stored: StoredData) -> None:
     first, _ = await populated(api)
 
-    await assert_unchanged(
-        api, db_path, "DELETE", f"/api/cases?ids={first['id']}&ids=no-such-case", None, 404
-    )
+    await assert_unchanged(api, stored, "DELETE", f"/api/cases?ids={first['id']}&ids=no-such-case", None, 404)
 
 
-async def test_comment_on_unknown_case_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_comment_on_unknown_case_changes_nothing(api: Api, stored: StoredData) -> None:
     await populated(api)
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "POST",
         "/api/cases/no-such-case/comments",
         {"type": "user", "comment": "x", "owner": "cases"},
@@ -144,13 +130,13 @@ async def test_comment_on_unknown_case_changes_nothing(api: Api, db_path: Path) 
     )
 
 
-async def test_over_limit_alert_attach_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_over_limit_alert_attach_changes_nothing(api: Api, stored: StoredData) -> None:
     _, second = await populated(api)
     ids = [f"alert-{n}" for n in range(1000)]
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "POST",
         f"/api/cases/{second['id']}/comments",
         {
@@ -164,7 +150,7 @@ async def test_over_limit_alert_attach_changes_nothing(api: Api, db_path: Path) 
     )
 
 
-async def test_bulk_patch_with_second_case_stale_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_bulk_patch_with_second_case_stale_changes_nothing(api: Api, stored: StoredData) -> None:
     first, second = await populated(api)
     status, _ = await api.patch(
         "/api/cases", {"cases": [{"id": second["id"], "version": second["version"], "title": "Moved on"}]}
@@ -173,7 +159,7 @@ async def test_bulk_patch_with_second_case_stale_changes_nothing(api: Api, db_pa
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "PATCH",
         "/api/cases",
         {
@@ -187,14 +173,14 @@ async def test_bulk_patch_with_second_case_stale_changes_nothing(api: Api, db_pa
 
 
 async def test_bulk_patch_failing_on_second_case_after_first_is_written_changes_nothing(
-    api: Api, db_path: Path
+    api: Api, stored: StoredData
 ) -> None:
     """The second case's custom fields are checked only once the first case has been updated."""
     first, second = await populated(api)
 
     response = await assert_unchanged(
         api,
-        db_path,
+        stored,
         "PATCH",
         "/api/cases",
         {
@@ -213,13 +199,13 @@ async def test_bulk_patch_failing_on_second_case_after_first_is_written_changes_
     assert response["message"] == "Invalid custom field keys: unknown"
 
 
-async def test_patch_comment_of_another_case_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_patch_comment_of_another_case_changes_nothing(api: Api, stored: StoredData) -> None:
     first, second = await populated(api)
     comment = first["comments"][0]
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "PATCH",
         f"/api/cases/{second['id']}/comments",
         {
@@ -233,13 +219,13 @@ async def test_patch_comment_of_another_case_changes_nothing(api: Api, db_path: 
     )
 
 
-async def test_configuration_patch_with_retyped_field_changes_nothing(api: Api, db_path: Path) -> None:
+async def test_configuration_patch_with_retyped_field_changes_nothing(api: Api, stored: StoredData) -> None:
     await populated(api)
     _, (config,) = await api.get("/api/cases/configure")
 
     await assert_unchanged(
         api,
-        db_path,
+        stored,
         "PATCH",
         f"/api/cases/configure/{config['id']}",
         {
@@ -250,16 +236,16 @@ async def test_configuration_patch_with_retyped_field_changes_nothing(api: Api, 
     )
 
 
-async def test_snapshot_sees_a_successful_write(api: Api, db_path: Path) -> None:
+async def test_snapshot_sees_a_successful_write(api: Api, stored: StoredData) -> None:
     """The snapshot is sensitive: a request that succeeds does change it."""
     first, _ = await populated(api)
-    before = snapshot(db_path)
+    before = await stored.snapshot()
 
     status, _ = await api.post(
         f"/api/cases/{first['id']}/comments", {"type": "user", "comment": "more", "owner": "cases"}
     )
 
     assert status == 200
-    after = snapshot(db_path)
+    after = await stored.snapshot()
     assert after != before
     assert len(after["attachments"]) == len(before["attachments"]) + 1

@@ -12,7 +12,7 @@ from casepush import hookimpl
 from casepush.app import create_app
 from casepush.config import PreconfiguredConnector, Settings
 from casepush.plugins import load_plugins
-from conftest import NONE_CONNECTOR, PASSWORD, TOKEN, Api, connector_body, echo_plugins
+from conftest import NONE_CONNECTOR, TOKEN, Api, connector_body
 
 NEVER_PUSHED = {"needsToBePushed": True, "hasBeenPushed": False}
 
@@ -213,12 +213,11 @@ async def test_a_reader_without_connector_privileges_sees_the_stored_names(api, 
     assert found == {connector["id"]: entry(connector, NEVER_PUSHED, name="Stored")}
 
 
-async def test_a_preconfigured_connector_is_named_from_the_settings(aiohttp_client, tmp_path, echo):
+async def test_a_preconfigured_connector_is_named_from_the_settings(api_with, echo):
     declared = PreconfiguredConnector(
         connector_type_id=".echo", name="Shared echo", config={"url": echo.url}, secrets={"token": TOKEN}
     )
-    settings = Settings(data_dir=str(tmp_path), elastic_password=PASSWORD, preconfigured={"shared": declared})
-    api = Api(await aiohttp_client(create_app(settings, announce=print, plugins=echo_plugins())))
+    api = await api_with(preconfigured={"shared": declared})
     case = await create_case(
         api, {"id": "shared", "name": "As the case says", "type": ".echo", "fields": None}
     )

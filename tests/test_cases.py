@@ -1,7 +1,6 @@
 """Create, get, update and delete cases over HTTP, with Kibana's fields and messages."""
 
 import re
-import sqlite3
 from datetime import datetime
 from typing import Any
 
@@ -691,7 +690,7 @@ async def test_delete_without_ids_is_400(api):
     assert error["statusCode"] == 400
 
 
-async def test_delete_removes_comments_and_user_actions(api, db_path):
+async def test_delete_removes_comments_and_user_actions(api, stored):
     case = await api.create_case()
     with_comment = await add_comment(api, case["id"])
     comment_id = with_comment["comments"][0]["id"]
@@ -708,10 +707,9 @@ async def test_delete_removes_comments_and_user_actions(api, db_path):
     assert (status, error["message"]) == (404, f"Saved object [cases/{case['id']}] not found")
     status, cases = await api.get("/api/cases/alerts/alert-1")
     assert (status, cases) == (200, [])
-    with sqlite3.connect(db_path) as db:
-        for table in ("attachments", "user_actions"):
-            rows = db.execute(f"SELECT case_id, COUNT(*) FROM {table} GROUP BY case_id").fetchall()
-            assert dict(rows).keys() == {other["id"]}, table
+    for table in ("attachments", "user_actions"):
+        rows = await stored.rows(f"SELECT case_id, COUNT(*) FROM {table} GROUP BY case_id")
+        assert dict(rows).keys() == {other["id"]}, table
 
 
 # --- tags, reporters, status, alerts ------------------------------------------------------------

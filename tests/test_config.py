@@ -1,9 +1,13 @@
 """Settings from the environment and a TOML file, the environment winning."""
 
+from pathlib import Path
+
 import pytest
 
-from casepush.app import open_store
-from casepush.config import ConfigError, load_settings
+from casepush.config import ConfigError, Settings, load_settings
+from casepush.store.backends import open_store
+from casepush.store.postgres import PostgresStore
+from casepush.store.sqlite import SqliteStore
 
 
 def test_defaults_match_the_contract():
@@ -66,3 +70,11 @@ def test_the_database_pool_size_reaches_the_postgresql_store():
     )
     assert open_store(settings).pool_size == 25
     assert load_settings({}).database_pool_size == 10
+
+
+def test_open_store_picks_the_backend_by_url(tmp_path: Path) -> None:
+    for url in ("postgresql://db/casepush", "postgres://db/casepush?schema=s"):
+        assert isinstance(open_store(Settings(database_url=url)), PostgresStore)
+    assert isinstance(open_store(Settings(data_dir=str(tmp_path))), SqliteStore)
+    with pytest.raises(ValueError, match="unsupported database URL"):
+        open_store(Settings(database_url="mysql://db/casepush"))

@@ -1,7 +1,5 @@
 """Kibana's Connectors API over the example plugin's ``.echo`` type, and its fake echo service."""
 
-import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +14,7 @@ from casepush.config import PreconfiguredConnector, Settings
 from casepush.testing import FakeService
 from casepush.testing.contract import ConnectorContract
 from conftest import TOKEN, Api, case_body, connector_body, echo_plugins, echo_service
+from processes import server_env
 
 
 def push_params(external_id: str | None, comments: list[tuple[str, str]]) -> dict:
@@ -379,32 +378,22 @@ async def test_execute_against_a_failing_service_is_an_error_answer(api, echo):
 # --- secrets ------------------------------------------------------------------------------------------
 
 
-def stored_bytes(settings: Settings) -> bytes:
-    files = settings.sqlite_path.parent.glob(settings.sqlite_path.name + "*")
-    return b"".join(path.read_bytes() for path in files)
-
-
-async def test_the_database_holds_no_secret_in_clear_text(api, settings, echo):
+async def test_the_database_holds_no_secret_in_clear_text(api, stored, echo):
     connector = await create(api, connector_body(echo.url))
     await api.put(
         f"/api/actions/connector/{connector['id']}",
         {"name": "Echo", "config": {"url": echo.url}, "secrets": {"token": TOKEN + "-2"}},
     )
 
-    assert TOKEN.encode() not in stored_bytes(settings)
-    with sqlite3.connect(settings.sqlite_path) as db:
-        (sealed,) = db.execute("SELECT secrets FROM connectors").fetchone()
+    assert TOKEN.encode() not in await stored.everything()
+    (sealed,) = (await stored.rows("SELECT secrets FROM connectors"))[0]
     assert sealed.startswith("gAAAA")  # a Fernet token
 
 
-async def test_secrets_sealed_with_a_lost_key_mark_the_connector_and_fail_its_use(
-    aiohttp_client, tmp_path, echo
-):
-    first = Settings(data_dir=str(tmp_path), elastic_password="test-password", encryption_key="k" * 32)
-    api = Api(await aiohttp_client(create_app(first, announce=print, plugins=echo_plugins())))
+async def test_secrets_sealed_with_a_lost_key_mark_the_connector_and_fail_its_use(api_with, echo):
+    api = await api_with(encryption_key="k" * 32)
     connector = await create(api, connector_body(echo.url))
-    later = Settings(data_dir=str(tmp_path), elastic_password="test-password", encryption_key="z" * 32)
-    api = Api(await aiohttp_client(create_app(later, announce=print, plugins=echo_plugins())))
+    api = await api_with(encryption_key="z" * 32)
 
     status, found = await api.get(f"/api/actions/connector/{connector['id']}")
     assert (status, found["is_missing_secrets"]) == (200, True)
@@ -416,17 +405,13 @@ async def test_secrets_sealed_with_a_lost_key_mark_the_connector_and_fail_its_us
     assert echo.requests == []
 
 
-async def test_an_old_key_given_for_decryption_keeps_secrets_readable(aiohttp_client, tmp_path, echo):
-    old = Settings(data_dir=str(tmp_path), elastic_password="test-password", encryption_key="k" * 32)
-    api = Api(await aiohttp_client(create_app(old, announce=print, plugins=echo_plugins())))
+async def test_an_old_key_given_for_decryption_keeps_secrets_readable(api_with, echo):
+    api = await api_with(encryption_key="k" * 32)
     connector = await create(api, connector_body(echo.url))
-    rotated = Settings(
-        data_dir=str(tmp_path),
-        elastic_password="test-password",
+    api = await api_with(
         encryption_key="z" * 32,
         decryption_only_keys=["k" * 32],
     )
-    api = Api(await aiohttp_client(create_app(rotated, announce=print, plugins=echo_plugins())))
 
     assert (await api.get(f"/api/actions/connector/{connector['id']}"))[1]["is_missing_secrets"] is False
     _, result = await execute(api, connector["id"], "pushToService", push_params(None, []))
@@ -436,11 +421,8 @@ async def test_an_old_key_given_for_decryption_keeps_secrets_readable(aiohttp_cl
 # --- allowed hosts ---------------------------------------------------------------------------------------
 
 
-async def test_a_disallowed_host_is_refused_on_create(aiohttp_client, tmp_path):
-    settings = Settings(
-        data_dir=str(tmp_path), elastic_password="test-password", allowed_hosts=["jira.example.com"]
-    )
-    api = Api(await aiohttp_client(create_app(settings, announce=print, plugins=echo_plugins())))
+async def test_a_disallowed_host_is_refused_on_create(api_with):
+    api = await api_with(allowed_hosts=["jira.example.com"])
 
     status, body = await api.post("/api/actions/connector", connector_body("http://127.0.0.1:8080/x"))
 
@@ -454,9 +436,7 @@ async def test_a_disallowed_host_is_refused_on_create(aiohttp_client, tmp_path):
     )
 
 
-async def test_a_redirect_to_a_disallowed_host_is_refused_without_calling_it(
-    aiohttp_client, tmp_path, fake_service
-):
+async def test_a_redirect_to_a_disallowed_host_is_refused_without_calling_it(api_with, fake_service):
     elsewhere = fake_service()
     await elsewhere.start()
     redirecting = fake_service()
@@ -466,8 +446,7 @@ async def test_a_redirect_to_a_disallowed_host_is_refused_without_calling_it(
         raise web.HTTPTemporaryRedirect(elsewhere.url.replace("127.0.0.1", "localhost") + "/incidents")
 
     await redirecting.start()
-    settings = Settings(data_dir=str(tmp_path), elastic_password="test-password", allowed_hosts=["127.0.0.1"])
-    api = Api(await aiohttp_client(create_app(settings, announce=print, plugins=echo_plugins())))
+    api = await api_with(allowed_hosts=["127.0.0.1"])
     connector = await create(api, connector_body(redirecting.url))
 
     status, result = await execute(api, connector["id"], "pushToService", push_params(None, []))
@@ -483,14 +462,11 @@ async def test_a_redirect_to_a_disallowed_host_is_refused_without_calling_it(
 
 
 @pytest.fixture
-async def with_preconfigured(aiohttp_client, tmp_path, echo) -> Api:
+async def with_preconfigured(api_with, echo) -> Api:
     declared = PreconfiguredConnector(
         connector_type_id=".echo", name="Shared echo", config={"url": echo.url}, secrets={"token": TOKEN}
     )
-    settings = Settings(
-        data_dir=str(tmp_path), elastic_password="test-password", preconfigured={"shared-echo": declared}
-    )
-    return Api(await aiohttp_client(create_app(settings, announce=print, plugins=echo_plugins())))
+    return await api_with(preconfigured={"shared-echo": declared})
 
 
 async def test_a_preconfigured_connector_shows_neither_config_nor_secrets_and_cannot_change(
@@ -555,29 +531,28 @@ async def test_a_connector_of_another_space_is_404(api, echo):
     assert await api.get("/s/team/api/actions/connectors") == (200, [])
 
 
-def rotate_key(tmp_path, **keys: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CASEPUSH_")}
-    env.update({"CASEPUSH_DATA_DIR": str(tmp_path), **keys})
+def rotate_key(settings: Settings, **keys: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "casepush", "rotate-key"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "casepush", "rotate-key"],
+        env=server_env(settings, **keys),
+        capture_output=True,
+        text=True,
     )
 
 
-async def test_rotate_key_reseals_old_secrets_so_the_old_key_can_go(aiohttp_client, tmp_path, echo):
+async def test_rotate_key_reseals_old_secrets_so_the_old_key_can_go(api_with, echo, settings):
     old, new = "k" * 32, "z" * 32
-    first = Settings(data_dir=str(tmp_path), elastic_password="test-password", encryption_key=old)
-    api = Api(await aiohttp_client(create_app(first, announce=print, plugins=echo_plugins())))
+    api = await api_with(encryption_key=old)
     connector = await create(api, connector_body(echo.url))
 
-    done = rotate_key(tmp_path, CASEPUSH_ENCRYPTION_KEY=new, CASEPUSH_DECRYPTION_ONLY_KEYS=old)
+    done = rotate_key(settings, CASEPUSH_ENCRYPTION_KEY=new, CASEPUSH_DECRYPTION_ONLY_KEYS=old)
     assert (done.returncode, done.stdout.strip()) == (0, "Re-encrypted the secrets of 1 connector(s).")
-    again = rotate_key(tmp_path, CASEPUSH_ENCRYPTION_KEY=new)
+    again = rotate_key(settings, CASEPUSH_ENCRYPTION_KEY=new)
     assert (again.returncode, again.stdout.strip()) == (0, "Re-encrypted the secrets of 0 connector(s).")
 
-    only_new = Settings(data_dir=str(tmp_path), elastic_password="test-password", encryption_key=new)
-    api = Api(await aiohttp_client(create_app(only_new, announce=print, plugins=echo_plugins())))
+    api = await api_with(encryption_key=new)
     _, result = await execute(api, connector["id"], "pushToService", push_params(None, []))
     assert result["status"] == "ok"
-    lost = rotate_key(tmp_path, CASEPUSH_ENCRYPTION_KEY="y" * 32)
+    lost = rotate_key(settings, CASEPUSH_ENCRYPTION_KEY="y" * 32)
     assert lost.returncode == 1
     assert lost.stderr.strip() == f"No configured key opens the secrets of: default/{connector['id']}"

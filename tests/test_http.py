@@ -1,9 +1,10 @@
 """HTTP conventions shared by every route: auth, kbn-xsrf, error bodies, request ids, spaces."""
 
 import logging
-import sqlite3
 
-from conftest import Api, basic_auth, case_body
+import pytest
+
+from conftest import PASSWORD, Api, basic_auth, case_body
 
 ERROR_KEYS = {"statusCode", "error", "message"}
 
@@ -35,7 +36,7 @@ async def test_wrong_password_and_unknown_user_and_garbage_header_are_401(api):
         assert (status, body["statusCode"]) == (401, 401), header
 
 
-async def test_writes_need_kbn_xsrf_header(api, db_path):
+async def test_writes_need_kbn_xsrf_header(api, stored):
     status, body = await api.post("/api/cases", case_body(), xsrf=False)
     assert status == 400
     assert body == {
@@ -43,8 +44,7 @@ async def test_writes_need_kbn_xsrf_header(api, db_path):
         "error": "Bad Request",
         "message": "Request must contain a kbn-xsrf header.",
     }
-    with sqlite3.connect(db_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+    assert await stored.count("cases") == 0
 
 
 async def test_reads_do_not_need_kbn_xsrf_header(api):
@@ -78,10 +78,9 @@ async def test_every_response_carries_a_request_id_and_honours_a_given_one(api):
     assert api.last_headers["X-Request-Id"] != "bad id with spaces"
 
 
-async def test_unexpected_failure_is_a_generic_500_logged_with_the_request_id(api, db_path, caplog):
+async def test_unexpected_failure_is_a_generic_500_logged_with_the_request_id(api, stored, caplog):
     case = await api.create_case()
-    with sqlite3.connect(db_path) as db:
-        db.execute("UPDATE cases SET data = '{\"unexpected\": true}' WHERE id = ?", (case["id"],))
+    await stored.execute("UPDATE cases SET data = '{\"unexpected\": true}' WHERE id = ?", case["id"])
     with caplog.at_level(logging.ERROR, logger="casepush.http"):
         status, body = await api.get(f"/api/cases/{case['id']}")
     assert status == 500
@@ -108,7 +107,7 @@ async def test_unknown_space_is_a_404(api):
     assert set(body) == ERROR_KEYS
 
 
-async def test_oversized_body_is_a_413_in_kibana_format_and_writes_nothing(api, db_path):
+async def test_oversized_body_is_a_413_in_kibana_format_and_writes_nothing(api, stored):
     huge = case_body(description="x" * (1024 * 1024 + 1))
     status, body = await api.post("/api/cases", huge)
     assert status == 413
@@ -117,5 +116,29 @@ async def test_oversized_body_is_a_413_in_kibana_format_and_writes_nothing(api, 
         "error": "Request Entity Too Large",
         "message": "Payload content length greater than maximum allowed: 1048576",
     }
-    with sqlite3.connect(db_path) as db:
-        assert db.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+    assert await stored.count("cases") == 0
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("POST", "/api/cases", case_body(title="before\u0000after")),
+        ("POST", "/api/cases", case_body(tags=["ok", "n\u0000ul"])),
+        ("PUT", "/_security/user/bob", {"password": PASSWORD, "roles": [], "metadata": {"k\u0000": 1}}),
+        ("GET", "/api/cases/before%00after", None),
+        ("GET", "/api/cases/_find?search=before%00after", None),
+    ],
+    ids=["body", "body-list", "body-key", "path", "query"],
+)
+async def test_a_nul_character_is_a_400_on_every_backend_and_writes_nothing(api, stored, method, path, body):
+    before = await stored.snapshot()
+    status, error = await api.request(method, path, body)
+    assert (status, error["message"]) == (400, "Request may not contain the NUL character (\\u0000)")
+    assert await stored.snapshot() == before
+
+
+async def test_credentials_with_a_nul_character_are_a_401(api):
+    await api.create_user("bob")
+    status, error = await Api(api.client, basic_auth("bob\u0000", PASSWORD)).get("/api/cases/_find")
+    assert status == 401
+    assert "unable to authenticate with provided credentials" in error["message"]

@@ -12,39 +12,16 @@ import aiohttp
 import casepush_echo
 import pytest
 from aiohttp import web
-from test_serve import start, stop
 
 from casepush import hookimpl, hookspecs
+from casepush.config import Settings
 from casepush.connectors import ConnectorType
 from casepush.plugins import PluginError, load_plugins
 from casepush.testing import Api
-from conftest import basic_auth, case_body, echo_service
+from conftest import case_body, echo_service
+from processes import call, start, stop
 
-EXAMPLE_PLUGIN = Path(__file__).parent / "example-plugin"
 GUIDE = Path(__file__).parent.parent / "docs" / "writing-a-connector.md"
-
-
-@pytest.fixture(scope="module")
-def installed_echo(tmp_path_factory) -> Path:
-    """The example plugin built and installed by pip into a folder of its own, as a user would."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(EXAMPLE_PLUGIN),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return target
 
 
 def environment(site: Path, **settings: str) -> dict[str, str]:
@@ -71,30 +48,20 @@ def test_casepush_plugins_lists_an_installed_distribution(installed_echo):
     assert limited.stdout.strip() == "No plugins installed."
 
 
-async def serve(site: Path, tmp_path: Path, **settings: str) -> tuple[asyncio.subprocess.Process, str]:
+async def serve(site: Path, settings: Settings, **env: str) -> tuple[asyncio.subprocess.Process, str]:
     """casepush as a real process that sees the plugins installed in ``site`` (only the example one,
     unless ``CASEPUSH_LOAD_PLUGINS`` says otherwise)."""
     env = {
         "PYTHONPATH": str(site),
         "CASEPUSH_ELASTIC_PASSWORD": "changeme",
         "CASEPUSH_LOAD_PLUGINS": "casepush-echo",
+        **env,
     }
-    env.update(settings)
-    process, port = await start(tmp_path, env)
-    return process, f"http://127.0.0.1:{port}"
-
-
-async def call(url: str, method: str, path: str, body: dict | None = None) -> tuple[int, object]:
-    headers = {"Authorization": basic_auth("elastic", "changeme"), "kbn-xsrf": "true"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url + path, json=body, headers=headers) as response,
-    ):
-        return response.status, await response.json(content_type=None)
+    return await start(settings, **env)
 
 
 async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_it_out(
-    installed_echo, tmp_path, aiohttp_server
+    installed_echo, settings, aiohttp_server
 ):
     async def incident(request: web.Request) -> web.Response:
         return web.json_response({"id": request.match_info["id"]})
@@ -102,7 +69,7 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
     external = web.Application()
     external.router.add_get("/incidents/{id}", incident)
     fake = await aiohttp_server(external)
-    process, url = await serve(installed_echo, tmp_path, CASEPUSH_LOAD_PLUGINS="casepush-echo")
+    process, url = await serve(installed_echo, settings, CASEPUSH_LOAD_PLUGINS="casepush-echo")
     try:
         _, types = await call(url, "GET", "/api/actions/connector_types")
         assert [t["id"] for t in types] == [".echo"]
@@ -121,7 +88,7 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
         assert (status, result["status"], result["data"]) == (200, "ok", {"id": "42"})
     finally:
         await stop(process)
-    process, url = await serve(installed_echo, tmp_path, CASEPUSH_LOAD_PLUGINS="casepush-nothing")
+    process, url = await serve(installed_echo, settings, CASEPUSH_LOAD_PLUGINS="casepush-nothing")
     try:
         assert await call(url, "GET", "/api/actions/connector_types") == (200, [])
         status, body = await call(url, "POST", "/api/actions/connector", body)
@@ -131,11 +98,11 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
 
 
 async def test_a_server_killed_after_the_external_create_does_not_create_twice(
-    installed_echo, tmp_path, fake_service
+    installed_echo, settings, fake_service
 ):
     echo = echo_service(fake_service)
     await echo.start()
-    process, url = await serve(installed_echo, tmp_path, CASEPUSH_PUSH_LEASE="1", ECHO_CRASH_AFTER_CREATE="1")
+    process, url = await serve(installed_echo, settings, CASEPUSH_PUSH_LEASE="1", ECHO_CRASH_AFTER_CREATE="1")
     body = {
         "name": "Echo",
         "connector_type_id": ".echo",
@@ -150,7 +117,7 @@ async def test_a_server_killed_after_the_external_create_does_not_create_twice(
     assert await process.wait() == 9
     assert len(echo.incidents) == 1
 
-    process, url = await serve(installed_echo, tmp_path, CASEPUSH_PUSH_LEASE="1")
+    process, url = await serve(installed_echo, settings, CASEPUSH_PUSH_LEASE="1")
     try:
         status, pushed = await call(url, "POST", push_path, {})
     finally:

@@ -2,22 +2,17 @@
 SQLite store and comparing the results.
 
 Each test works in a fresh schema (the store's ``schema`` URL parameter). The server is taken from
-``CASEPUSH_TEST_DATABASE_URL``; the tests are skipped when it cannot be reached.
+``CASEPUSH_TEST_DATABASE_URL``; the tests are skipped when it is not set.
 """
 
 import asyncio
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import msgspec
 import pytest
 
-from casepush.app import open_store
-from casepush.config import Settings
 from casepush.store import (
     CaseQuery,
     Page,
@@ -32,6 +27,7 @@ from casepush.store import (
 )
 from casepush.store.postgres import PostgresStore
 from casepush.store.sqlite import SqliteStore
+from casepush.testing.database import TEST_DATABASE_ENV, fresh_schema, postgres_server_url
 from casepush.types import (
     AlertComment,
     AlertRule,
@@ -48,31 +44,18 @@ from casepush.types import (
 )
 from casepush.types import Settings as CaseSettings
 
-DATABASE_URL = os.environ.get("CASEPUSH_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+pytestmark = pytest.mark.skipif(not postgres_server_url(), reason=f"{TEST_DATABASE_ENV} is not set")
 
 NONE_CONNECTOR = CaseConnector(id="none", name="none", type=".none", fields=None)
 ALICE = User(username="alice", full_name="Alice", email="alice@example.com")
 BOB = User(username="bob", full_name=None, email=None)
 
 
-async def _connect() -> asyncpg.Connection:
-    try:
-        return await asyncpg.connect(DATABASE_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"PostgreSQL is not reachable at {DATABASE_URL} (CASEPUSH_TEST_DATABASE_URL): {exc}")
-
-
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     """A store URL naming a fresh schema, dropped afterwards."""
-    conn = await _connect()
-    schema = f"casepush_test_{uuid.uuid4().hex[:12]}"
-    sep = "&" if "?" in DATABASE_URL else "?"
-    try:
-        yield f"{DATABASE_URL}{sep}schema={schema}"
-    finally:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+    async with fresh_schema(postgres_server_url()) as url:
+        yield url
 
 
 @pytest.fixture
@@ -157,14 +140,6 @@ async def test_instances_starting_together_migrate_once(pg_url: str) -> None:
     await asyncio.gather(first.open(), second.open())
     await asyncio.gather(first.close(), second.close())
     assert await _applied(pg_url) == [1, 2, 3, 4]
-
-
-def test_open_store_picks_the_backend_by_url(tmp_path: Path) -> None:
-    for url in ("postgresql://db/casepush", "postgres://db/casepush?schema=s"):
-        assert isinstance(open_store(Settings(database_url=url)), PostgresStore)
-    assert isinstance(open_store(Settings(data_dir=str(tmp_path))), SqliteStore)
-    with pytest.raises(ValueError, match="unsupported database URL"):
-        open_store(Settings(database_url="mysql://db/casepush"))
 
 
 # --- cases ----------------------------------------------------------------------------------------

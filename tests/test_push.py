@@ -9,7 +9,6 @@ import pytest
 
 from casepush import hookimpl, metrics
 from casepush.app import create_app
-from casepush.config import Settings
 from casepush.plugins import load_plugins
 from conftest import Api, case_body, connector_body, echo_plugins
 
@@ -163,11 +162,8 @@ async def test_new_alerts_are_summed_up_in_one_comment(api, echo, connector):
     assert [c["text"] for c in sent(echo, "POST")] == ["Elastic Alerts attached to the case: 4"]
 
 
-async def test_the_description_and_alerts_link_back_when_a_public_url_is_set(aiohttp_client, tmp_path, echo):
-    settings = Settings(
-        data_dir=str(tmp_path), elastic_password="test-password", public_base_url=PUBLIC_URL + "/"
-    )
-    api = Api(await aiohttp_client(create_app(settings, announce=print, plugins=echo_plugins())))
+async def test_the_description_and_alerts_link_back_when_a_public_url_is_set(api_with, echo):
+    api = await api_with(public_base_url=PUBLIC_URL + "/")
     await api.create_space("team")
     _, made = await api.post("/s/team/api/actions/connector", connector_body(echo.url))
     _, case = await api.post("/s/team/api/cases", case_body())

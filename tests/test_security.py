@@ -3,9 +3,7 @@
 import asyncio
 import base64
 import json
-import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,16 +68,6 @@ def role_body(*kibana: dict, **fields: Any) -> dict:
 
 def encoded_key(key_id: str, secret: str) -> str:
     return base64.b64encode(f"{key_id}:{secret}".encode()).decode()
-
-
-def stored_bytes(db_path: Path) -> bytes:
-    """The SQLite file and its write-ahead log, as they lie on disk."""
-    return b"".join(path.read_bytes() for path in (db_path, Path(f"{db_path}-wal")) if path.exists())
-
-
-def query_db(db_path: Path, sql: str, *params: Any) -> list[tuple]:
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 async def reader(api: Api, username: str = "bob", **fields: Any) -> Api:
@@ -370,14 +358,14 @@ async def test_a_disabled_user_cannot_log_in_until_enabled_again(api):
     assert await logs_in(bob)
 
 
-async def test_passwords_are_stored_as_scrypt_hashes_only(api, db_path):
+async def test_passwords_are_stored_as_scrypt_hashes_only(api, stored):
     password = "clear-text-Pa55word-marker"
     await api.put("/_security/user/bob", {"password": password, "roles": ["viewer"]})
     assert await logs_in(api.as_user("bob", password))
 
-    assert password.encode() not in stored_bytes(db_path)
-    [(password_hash, data)] = query_db(
-        db_path, "SELECT password_hash, data FROM users WHERE username = 'bob'"
+    assert password.encode() not in await stored.everything()
+    [(password_hash, data)] = await stored.rows(
+        "SELECT password_hash, data FROM users WHERE username = 'bob'"
     )
     assert password_hash.startswith("scrypt$16384$8$1$")
     assert not [key for key in json.loads(data) if "password" in key]
@@ -791,14 +779,14 @@ async def test_a_case_created_with_an_api_key_is_created_by_its_owner(api):
     assert case["created_by"] == {"email": "bob@example.com", "full_name": "Bob Builder", "username": "bob"}
 
 
-async def test_an_api_key_secret_is_not_stored_in_clear_text(api, db_path):
+async def test_an_api_key_secret_is_not_stored_in_clear_text(api, stored):
     key = await create_key(api)
     assert await logs_in(api.with_api_key(key["encoded"]))
 
-    on_disk = stored_bytes(db_path)
-    assert key["api_key"].encode() not in on_disk
-    assert key["encoded"].encode() not in on_disk
-    [(secret_hash,)] = query_db(db_path, "SELECT secret_hash FROM api_keys WHERE id = ?", key["id"])
+    everything = await stored.everything()
+    assert key["api_key"].encode() not in everything
+    assert key["encoded"].encode() not in everything
+    [(secret_hash,)] = await stored.rows("SELECT secret_hash FROM api_keys WHERE id = ?", key["id"])
     assert len(secret_hash) == 64 and secret_hash != key["api_key"]
 
 

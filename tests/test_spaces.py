@@ -1,14 +1,12 @@
 """Kibana's Spaces API (/api/spaces/space) and the isolation of cases objects between spaces."""
 
 import json
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from casepush.testing.database import StoredData
 from conftest import Api, case_body, configuration_body
 
 DEFAULT_SPACE = {
@@ -49,13 +47,8 @@ async def ok(call: Any) -> Any:
     return body
 
 
-def rows(db_path: Path, sql: str, *params: Any) -> list[tuple]:
-    with closing(sqlite3.connect(db_path)) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-def stored_spaces(db_path: Path) -> list[tuple]:
-    return rows(db_path, "SELECT id, data FROM spaces ORDER BY id")
+async def stored_spaces(stored: StoredData) -> list[tuple]:
+    return await stored.rows("SELECT id, data FROM spaces ORDER BY id")
 
 
 # --- objects in a space -------------------------------------------------------------------------
@@ -113,23 +106,21 @@ SPACE_TABLES = ("cases", "attachments", "user_actions", "configurations")
 CASE_TABLES = ("case_tags", "case_assignees", "case_alerts")
 
 
-def count(db_path: Path, table: str, where: str, *params: Any) -> int:
-    return rows(db_path, f"SELECT COUNT(*) FROM {table} WHERE {where}", *params)[0][0]
-
-
-def stored_counts(db_path: Path, space_id: str, case_ids: list[str]) -> dict[str, int]:
+async def stored_counts(stored: StoredData, space_id: str, case_ids: list[str]) -> dict[str, int]:
     """Rows per table that belong to the space, directly or through one of its cases."""
     marks = ",".join("?" * len(case_ids))
     return {
-        **{table: count(db_path, table, "space_id = ?", space_id) for table in SPACE_TABLES},
-        **{table: count(db_path, table, f"case_id IN ({marks})", *case_ids) for table in CASE_TABLES},
+        **{table: await stored.count(table, "space_id = ?", space_id) for table in SPACE_TABLES},
+        **{table: await stored.count(table, f"case_id IN ({marks})", *case_ids) for table in CASE_TABLES},
     }
 
 
 # --- POST /api/spaces/space -----------------------------------------------------------------------
 
 
-async def test_create_returns_the_space_with_a_trimmed_name_and_without_reserved(api: Api, db_path) -> None:
+async def test_create_returns_the_space_with_a_trimmed_name_and_without_reserved(
+    api: Api, stored: StoredData
+) -> None:
     body = {
         "id": "ops",
         "name": "  Operations \t",
@@ -148,7 +139,7 @@ async def test_create_returns_the_space_with_a_trimmed_name_and_without_reserved
     assert status == 200
     assert space == {**expected, "name": "Operations"}
     assert await ok(api.get("/api/spaces/space/ops")) == space
-    assert "_reserved" not in json.loads(dict(stored_spaces(db_path))["ops"])
+    assert "_reserved" not in json.loads(dict(await stored_spaces(stored))["ops"])
 
 
 async def test_create_with_only_id_and_name_answers_empty_disabled_features(api: Api) -> None:
@@ -328,32 +319,32 @@ INVALID_BODIES = [
 
 @pytest.mark.parametrize(("fields", "message"), INVALID_BODIES)
 async def test_create_with_an_invalid_body_is_400_and_stores_nothing(
-    api: Api, db_path, fields, message
+    api: Api, stored: StoredData, fields, message
 ) -> None:
-    before = stored_spaces(db_path)
+    before = await stored_spaces(stored)
 
     status, body = await api.post("/api/spaces/space", {"id": "ops", "name": "Ops", **fields})
 
     assert (status, body) == (400, error(400, message))
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
 
 
 @pytest.mark.parametrize(("fields", "message"), INVALID_BODIES)
 async def test_update_with_an_invalid_body_is_400_and_changes_nothing(
-    api: Api, db_path, fields, message
+    api: Api, stored: StoredData, fields, message
 ) -> None:
     await api.create_space("ops")
-    before = stored_spaces(db_path)
+    before = await stored_spaces(stored)
 
     status, body = await api.put("/api/spaces/space/ops", {"id": "ops", "name": "Ops", **fields})
 
     assert (status, body) == (400, error(400, message))
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
 
 
 @pytest.mark.parametrize("missing", ["id", "name"])
-async def test_create_without_a_required_field_is_400(api: Api, db_path, missing) -> None:
-    before = stored_spaces(db_path)
+async def test_create_without_a_required_field_is_400(api: Api, stored: StoredData, missing) -> None:
+    before = await stored_spaces(stored)
     body = {"id": "ops", "name": "Ops"}
     del body[missing]
 
@@ -361,7 +352,7 @@ async def test_create_without_a_required_field_is_400(api: Api, db_path, missing
 
     message = f"[request body.{missing}]: expected value of type [string] but got [undefined]"
     assert (status, answer) == (400, error(400, message))
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
 
 
 async def test_create_accepts_an_empty_image_url(api: Api) -> None:
@@ -370,14 +361,16 @@ async def test_create_accepts_an_empty_image_url(api: Api) -> None:
     assert space["id"] == "ops"
 
 
-async def test_create_of_an_existing_id_is_409_and_keeps_the_first_space(api: Api, db_path) -> None:
+async def test_create_of_an_existing_id_is_409_and_keeps_the_first_space(
+    api: Api, stored: StoredData
+) -> None:
     first = await api.create_space("ops", description="first")
-    before = stored_spaces(db_path)
+    before = await stored_spaces(stored)
 
     status, body = await api.post("/api/spaces/space", {"id": "ops", "name": "Second"})
 
     assert (status, body) == (409, error(409, "A space with the identifier ops already exists."))
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
     assert await ok(api.get("/api/spaces/space/ops")) == first
 
 
@@ -388,14 +381,14 @@ async def test_create_of_the_default_id_is_409(api: Api) -> None:
     assert await ok(api.get("/api/spaces/space/default")) == DEFAULT_SPACE
 
 
-async def test_delete_of_the_default_space_is_400_and_keeps_its_cases(api: Api, db_path) -> None:
+async def test_delete_of_the_default_space_is_400_and_keeps_its_cases(api: Api, stored: StoredData) -> None:
     case = await api.create_case()
-    before = stored_spaces(db_path)
+    before = await stored_spaces(stored)
 
     status, body = await api.delete("/api/spaces/space/default")
 
     assert (status, body) == (400, error(400, "The default space cannot be deleted because it is reserved."))
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
     assert (await api.get(f"/api/cases/{case['id']}"))[0] == 200
 
 
@@ -403,43 +396,47 @@ async def test_delete_of_the_default_space_is_400_and_keeps_its_cases(api: Api, 
     ("method", "body"), [("PUT", {"id": "nope", "name": "Nope"}), ("DELETE", None)], ids=["put", "delete"]
 )
 async def test_update_or_delete_of_an_unknown_space_is_404_and_creates_nothing(
-    api: Api, db_path, method, body
+    api: Api, stored: StoredData, method, body
 ) -> None:
-    before = stored_spaces(db_path)
+    before = await stored_spaces(stored)
 
     assert await api.request(method, "/api/spaces/space/nope", body) == (404, NOT_FOUND)
 
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
 
 
-async def test_space_writes_need_the_kbn_xsrf_header(api: Api, db_path) -> None:
-    before = stored_spaces(db_path)
+async def test_space_writes_need_the_kbn_xsrf_header(api: Api, stored: StoredData) -> None:
+    before = await stored_spaces(stored)
 
     status, body = await api.post("/api/spaces/space", {"id": "ops", "name": "Ops"}, xsrf=False)
 
     assert (status, body) == (400, error(400, "Request must contain a kbn-xsrf header."))
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
 
 
 # --- deleting a space deletes what is in it ----------------------------------------------------------
 
 
 async def test_delete_removes_the_spaces_cases_comments_user_actions_and_configurations(
-    api: Api, db_path
+    api: Api, stored: StoredData
 ) -> None:
     for space_id in ("a", "b"):
         await api.create_space(space_id)
     in_a = [await seed(api, "a"), await seed(api, "a", owner="observability")]
     a_ids = [seeded.case["id"] for seeded in in_a]
     others = {space_id: await seed(api, space_id) for space_id in ("b", "default")}
-    before = {space_id: stored_counts(db_path, space_id, [s.case["id"]]) for space_id, s in others.items()}
-    assert 0 not in stored_counts(db_path, "a", a_ids).values()
+    before = {
+        space_id: await stored_counts(stored, space_id, [s.case["id"]]) for space_id, s in others.items()
+    }
+    assert 0 not in (await stored_counts(stored, "a", a_ids)).values()
 
     assert await api.delete("/api/spaces/space/a") == (204, None)
 
-    assert set(stored_counts(db_path, "a", a_ids).values()) == {0}
-    assert count(db_path, "spaces", "id = ?", "a") == 0
-    after = {space_id: stored_counts(db_path, space_id, [s.case["id"]]) for space_id, s in others.items()}
+    assert set((await stored_counts(stored, "a", a_ids)).values()) == {0}
+    assert await stored.count("spaces", "id = ?", "a") == 0
+    after = {
+        space_id: await stored_counts(stored, space_id, [s.case["id"]]) for space_id, s in others.items()
+    }
     assert after == before
     for space_id, seeded in others.items():
         assert await ok(api.get(at(space_id, f"/api/cases/{seeded.case['id']}"))) == seeded.case
@@ -578,13 +575,13 @@ async def test_the_same_alert_in_two_spaces_lists_only_the_local_case(api: Api) 
     ],
 )
 async def test_any_route_under_an_unknown_space_is_404_and_writes_nothing(
-    api: Api, db_path, method, path, body
+    api: Api, stored: StoredData, method, path, body
 ) -> None:
-    before = count(db_path, "cases", "1"), stored_spaces(db_path)
+    before = await stored.count("cases"), await stored_spaces(stored)
 
     assert await api.request(method, f"/s/unknown{path}", body) == (404, NOT_FOUND)
 
-    assert (count(db_path, "cases", "1"), stored_spaces(db_path)) == before
+    assert (await stored.count("cases"), await stored_spaces(stored)) == before
 
 
 # --- privileges on spaces ------------------------------------------------------------------------------
@@ -646,11 +643,11 @@ NON_MANAGERS = [
 
 @pytest.mark.parametrize("privilege", NON_MANAGERS)
 async def test_a_user_without_space_management_may_not_create_update_or_delete_spaces(
-    api: Api, db_path, privilege
+    api: Api, stored: StoredData, privilege
 ) -> None:
     await api.create_space("a")
     user = await user_with(api, privilege)
-    before = stored_spaces(db_path)
+    before = await stored_spaces(stored)
 
     created = await user.post("/api/spaces/space", {"id": "new", "name": "New"})
     updated = await user.put("/api/spaces/space/a", {"id": "a", "name": "Renamed"})
@@ -659,18 +656,18 @@ async def test_a_user_without_space_management_may_not_create_update_or_delete_s
     assert created == (403, error(403, "Unauthorized to create spaces"))
     assert updated == (403, error(403, "Unauthorized to update spaces"))
     assert deleted == (403, error(403, "Unauthorized to delete spaces"))
-    assert stored_spaces(db_path) == before
+    assert await stored_spaces(stored) == before
 
 
-async def test_a_refused_space_delete_keeps_the_spaces_cases(api: Api, db_path) -> None:
+async def test_a_refused_space_delete_keeps_the_spaces_cases(api: Api, stored: StoredData) -> None:
     await api.create_space("a")
     seeded = await seed(api, "a")
-    counts = stored_counts(db_path, "a", [seeded.case["id"]])
+    counts = await stored_counts(stored, "a", [seeded.case["id"]])
     user = await user_with(api, {"spaces": ["a"], "base": ["all"]})
 
     assert (await user.delete("/api/spaces/space/a"))[0] == 403
 
-    assert stored_counts(db_path, "a", [seeded.case["id"]]) == counts
+    assert await stored_counts(stored, "a", [seeded.case["id"]]) == counts
 
 
 async def test_a_user_with_all_on_every_space_manages_spaces(api: Api) -> None:

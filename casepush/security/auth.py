@@ -55,7 +55,8 @@ class Authenticator:
 
     A slow hash on every request would cap throughput, so a verified credential is remembered for
     a short while under a keyed digest (never the secret itself), as Elasticsearch's realm and API key
-    caches do. Any change to users, roles or keys on this instance empties the cache at once.
+    caches do. Any change to users, roles or keys empties the cache at once: made here, or heard from
+    another instance; and the cache is not used while changes elsewhere cannot be heard.
     """
 
     def __init__(self, store: Store, cache_ttl: float = 60.0, cache_size: int = 1024):
@@ -66,6 +67,7 @@ class Authenticator:
         self._cache_key = secrets.token_bytes(32)
         #: Counts ``forget`` calls: a check that read the store before one must not be remembered.
         self._generation = 0
+        store.on_security_change(self.forget)
 
     def forget(self) -> None:
         """Drop cached credentials, e.g. after a password, role or key change."""
@@ -86,9 +88,11 @@ class Authenticator:
             return None
         if not sep:
             return Failure(None if scheme == "apikey" else name)
+        if "\x00" in name or "\x00" in secret:  # no such user or key can exist (nor be looked up)
+            return Failure(None)
         digest = hmac.new(self._cache_key, f"{scheme}\0{name}\0{secret}".encode(), hashlib.sha256).digest()
         cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic():
+        if cached and cached[0] > time.monotonic() and self.store.hears_changes:
             self._cache.move_to_end(digest)
             return cached[1]
         generation = self._generation
@@ -158,6 +162,7 @@ async def ensure_superuser(store: Store, password: str | None) -> str | None:
     Returns the password when it was generated here, so that the caller can show it once.
     """
     async with store.write() as tx:
+        await tx.lock("ensure-superuser")  # instances starting together generate one password
         stored = await tx.get_user(SUPERUSER)
         generated = None
         if password is None:

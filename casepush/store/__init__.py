@@ -8,6 +8,7 @@ that fails writes nothing.
 import abc
 import base64
 import json
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,6 +110,18 @@ class PushClaim:
 
     token: str
     interrupted_create: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as whole-database copies see it: the columns copied (not the generated ``pos``), which of
+    them hold JSON documents or flags, and whether rows keep their insertion order."""
+
+    name: str
+    columns: tuple[str, ...]
+    json_columns: frozenset[str] = frozenset()
+    flag_columns: frozenset[str] = frozenset()
+    ordered: bool = False
 
 
 class Tx(abc.ABC):
@@ -308,6 +321,25 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     async def invalidate_api_key(self, key_id: str, at_ms: int) -> None: ...
 
+    @abc.abstractmethod
+    async def lock(self, name: str) -> None:
+        """Hold a lock named ``name`` until the transaction ends, so that instances doing the same
+        thing do it one at a time."""
+
+    # whole tables (``casepush db copy``)
+    @abc.abstractmethod
+    def table_rows(self, table: Table) -> AsyncIterator[list[tuple]]:
+        """Every row of ``table`` (its ``columns``), in batches, in insertion order if ``ordered``."""
+
+    @abc.abstractmethod
+    async def count_rows(self, table: Table) -> int: ...
+
+    @abc.abstractmethod
+    async def insert_rows(self, table: Table, rows: list[tuple]) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_rows(self, table: Table) -> None: ...
+
 
 class Store(abc.ABC):
     """A database: opened once per app, handing out transactions."""
@@ -324,3 +356,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def write(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    @abc.abstractmethod
+    def on_security_change(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever another instance may have changed users, roles or API keys."""
+
+    @property
+    def hears_changes(self) -> bool:
+        """Whether changes made by other instances are heard now (caches must not be trusted when not)."""
+        return True
+
+    @abc.abstractmethod
+    def snapshot(self) -> AbstractAsyncContextManager[Tx]:
+        """A transaction that sees one consistent state of the whole database while it lasts (for
+        copies), however long that is."""

@@ -10,11 +10,12 @@ The URL may name a schema to use (and create) with a ``schema`` query parameter,
 ``postgresql://casepush@db/casepush?schema=tenant1``; the tests isolate themselves that way.
 """
 
+import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -29,6 +30,7 @@ from casepush.store import (
     StoredApiKey,
     StoredConnector,
     StoredUser,
+    Table,
     Tx,
     VersionConflict,
 )
@@ -38,6 +40,7 @@ from casepush.store.rows import (
     SEVERITY_CODES,
     SORT_COLUMNS,
     STATUS_CODES,
+    TABLE_BATCH,
     alert_pairs,
     attachment_decoder,
     case_decoder,
@@ -73,6 +76,13 @@ from casepush.types import (
 
 log = logging.getLogger(__name__)
 
+#: Where write transactions announce changes of users, roles or API keys to every instance.
+SECURITY_CHANNEL = "casepush_security"
+
+#: Seconds between checks that the listening connection is alive, and before reconnecting it.
+LISTEN_PROBE = 10.0
+LISTEN_RETRY = 1.0
+
 #: The advisory lock that keeps instances starting together from migrating at the same time.
 MIGRATION_LOCK = 0x63617365  # "case"
 
@@ -106,6 +116,13 @@ class PostgresTx(Tx):
 
     async def _run(self, sql: str, *params: Any) -> int:
         return _count(await self.conn.execute(sql, *params))
+
+    async def _security_changed(self) -> None:
+        """Tell every instance, when this transaction commits, that users, roles or API keys changed."""
+        await self.conn.execute("SELECT pg_notify($1, current_schema())", SECURITY_CHANNEL)
+
+    async def lock(self, name: str) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
 
     # --- cases ------------------------------------------------------------------------
 
@@ -608,6 +625,7 @@ class PostgresTx(Tx):
     async def put_user(self, user: StoredUser) -> bool:
         """One upsert; ``xmax`` is 0 on a row it inserted (and the id of this transaction on one it
         updated), which tells a new user from a replaced one without a racy read first."""
+        await self._security_changed()
         info = dataclasses.asdict(user)
         del info["username"], info["password_hash"]
         return await self.conn.fetchval(
@@ -620,6 +638,7 @@ class PostgresTx(Tx):
         )
 
     async def delete_user(self, username: str) -> bool:
+        await self._security_changed()
         await self._run(
             "UPDATE api_keys SET invalidated_ms = $1 WHERE username = $2 AND invalidated_ms IS NULL",
             int(time.time() * 1000),
@@ -636,6 +655,7 @@ class PostgresTx(Tx):
         return {name: role_decoder.decode(data) for name, data in rows}
 
     async def put_role(self, name: str, role: RoleBody) -> None:
+        await self._security_changed()
         await self._run(
             "INSERT INTO roles (name, data) VALUES ($1, $2)"
             " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
@@ -644,6 +664,7 @@ class PostgresTx(Tx):
         )
 
     async def delete_role(self, name: str) -> bool:
+        await self._security_changed()
         return await self._run("DELETE FROM roles WHERE name = $1", name) == 1
 
     async def insert_api_key(self, key: StoredApiKey) -> None:
@@ -672,7 +693,35 @@ class PostgresTx(Tx):
         return [stored_api_key(*row) for row in rows]
 
     async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
+        await self._security_changed()
         await self._run("UPDATE api_keys SET invalidated_ms = $1 WHERE id = $2", at_ms, key_id)
+
+    # --- whole tables -------------------------------------------------------------------
+
+    async def table_rows(self, table: Table) -> AsyncIterator[list[tuple]]:
+        order = " ORDER BY pos" if table.ordered else ""
+        batch: list[tuple] = []
+        async for row in self.conn.cursor(
+            f"SELECT {', '.join(table.columns)} FROM {table.name}{order}", prefetch=TABLE_BATCH
+        ):
+            batch.append(tuple(row))
+            if len(batch) == TABLE_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    async def count_rows(self, table: Table) -> int:
+        return await self.conn.fetchval(f"SELECT COUNT(*) FROM {table.name}")
+
+    async def insert_rows(self, table: Table, rows: list[tuple]) -> None:
+        marks = ",".join(f"${n}" for n in range(1, len(table.columns) + 1))
+        await self.conn.executemany(
+            f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})", rows
+        )
+
+    async def delete_rows(self, table: Table) -> None:
+        await self._run(f"DELETE FROM {table.name}")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -697,18 +746,72 @@ class PostgresStore(Store):
         self.schema = parsed.query.get("schema")
         self.dsn = str(parsed.with_query([(k, v) for k, v in parsed.query.items() if k != "schema"]))
         self.pool_size = pool_size
+        self._server_settings = {"search_path": _quoted(self.schema)} if self.schema else None
         self._pool: asyncpg.Pool | None = None
+        self._listener: asyncio.Task | None = None
+        self._listening = False
+        self._security_watchers: list[Callable[[], None]] = []
 
     async def open(self) -> None:
-        settings = {"search_path": _quoted(self.schema)} if self.schema else None
         self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=1, max_size=self.pool_size, init=_init_connection, server_settings=settings
+            self.dsn,
+            min_size=1,
+            max_size=self.pool_size,
+            init=_init_connection,
+            server_settings=self._server_settings,
         )
         try:
             await self._migrate()
         except BaseException:
             await self.close()
             raise
+        self._listener = asyncio.create_task(self._listen())
+
+    def on_security_change(self, callback: Callable[[], None]) -> None:
+        self._security_watchers.append(callback)
+
+    @property
+    def hears_changes(self) -> bool:
+        return self._listening
+
+    def _tell_watchers(self) -> None:
+        for callback in self._security_watchers:
+            callback()
+
+    async def _listen(self) -> None:
+        """Hear the security changes of every instance on a connection of its own, for as long as the
+        store is open, reconnecting when that connection is lost."""
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn, server_settings=self._server_settings, timeout=10)
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("cannot listen for other instances' changes (retrying): %s", exc)
+            else:
+                await self._listen_on(conn)
+            await asyncio.sleep(LISTEN_RETRY)
+
+    async def _listen_on(self, conn: asyncpg.Connection) -> None:
+        """Changes may be missed while no connection listens: watchers are told when listening starts
+        and when it stops, and ``hears_changes`` is False in between."""
+        try:
+            schema = await conn.fetchval("SELECT current_schema()")
+
+            def heard(conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
+                if payload == schema:  # not a deployment in another schema of the database
+                    self._tell_watchers()
+
+            await conn.add_listener(SECURITY_CHANNEL, heard)
+            self._listening = True
+            self._tell_watchers()
+            while True:
+                await asyncio.sleep(LISTEN_PROBE)
+                await conn.fetchval("SELECT 1", timeout=LISTEN_PROBE)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("lost the connection that hears other instances' changes: %s", exc)
+        finally:
+            self._listening = False
+            self._tell_watchers()
+            conn.terminate()
 
     async def _migrate(self) -> None:
         """Apply pending migrations in one transaction, holding an advisory lock so that instances
@@ -733,6 +836,10 @@ class PostgresStore(Store):
                     )
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
         if self._pool is not None:
             await self._pool.close()
         self._pool = None
@@ -743,6 +850,9 @@ class PostgresStore(Store):
         assert self._pool is not None, "store is not open"
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             yield PostgresTx(conn)
+
+    def snapshot(self) -> AbstractAsyncContextManager[Tx]:
+        return self.read()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:

@@ -28,6 +28,9 @@ from casepush.types import (
 
 STATUS_CODES = {"open": 0, "in-progress": 10, "closed": 20}
 
+#: Rows per batch when a whole table is read.
+TABLE_BATCH = 500
+
 SEVERITY_CODES = {"low": 0, "medium": 10, "high": 20, "critical": 30}
 
 SORT_COLUMNS = {
@@ -66,6 +69,11 @@ def migrations(dialect: str) -> list[tuple[int, str, str]]:
             number = int(entry.name.split("_", 1)[0])
             found.append((number, entry.name, entry.read_text()))
     return sorted(found)
+
+
+def latest_migration() -> str:
+    """The name of the newest migration (the same on every dialect)."""
+    return migrations("sqlite")[-1][1].removesuffix(".sql")
 
 
 def with_version(obj: Any, seq: int) -> Any:

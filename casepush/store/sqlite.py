@@ -4,8 +4,8 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from casepush.store import (
     StoredApiKey,
     StoredConnector,
     StoredUser,
+    Table,
     Tx,
     VersionConflict,
 )
@@ -29,6 +30,7 @@ from casepush.store.rows import (
     SEVERITY_CODES,
     SORT_COLUMNS,
     STATUS_CODES,
+    TABLE_BATCH,
     alert_pairs,
     attachment_decoder,
     case_decoder,
@@ -646,6 +648,30 @@ class SqliteTx(Tx):
     async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
         await self._run("UPDATE api_keys SET invalidated_ms = ? WHERE id = ?", [at_ms, key_id])
 
+    async def lock(self, name: str) -> None:
+        """Nothing to do: SQLite runs one write transaction at a time."""
+
+    # --- whole tables -------------------------------------------------------------------
+
+    async def table_rows(self, table: Table) -> AsyncIterator[list[tuple]]:
+        columns = ", ".join(table.columns)
+        async with self.conn.execute(f"SELECT {columns} FROM {table.name} ORDER BY rowid") as cursor:
+            while batch := await cursor.fetchmany(TABLE_BATCH):
+                yield [tuple(row) for row in batch]
+
+    async def count_rows(self, table: Table) -> int:
+        (count,) = await self._one(f"SELECT COUNT(*) FROM {table.name}")
+        return count
+
+    async def insert_rows(self, table: Table, rows: list[tuple]) -> None:
+        marks = ",".join("?" * len(table.columns))
+        await self.conn.executemany(
+            f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})", rows
+        )
+
+    async def delete_rows(self, table: Table) -> None:
+        await self._run(f"DELETE FROM {table.name}")
+
 
 class SqliteStore(Store):
     def __init__(self, path: Path):
@@ -700,6 +726,13 @@ class SqliteStore(Store):
     async def read(self) -> AsyncIterator[Tx]:
         assert self._reader is not None, "store is not open"
         yield SqliteTx(self._reader)
+
+    def on_security_change(self, callback: Callable[[], None]) -> None:
+        """Never called: a SQLite file serves one instance."""
+
+    def snapshot(self) -> AbstractAsyncContextManager[Tx]:
+        """The writer's transaction: it holds SQLite's write lock, so nothing changes under it."""
+        return self.write()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from casepush.config import Settings
 from casepush.testing.client import Api, case_body
+from casepush.testing.database import StoredData
 
 
 def _secret_values(secrets: Any) -> list[str]:
@@ -63,10 +64,7 @@ class ConnectorContract:
         self, casepush: Api, casepush_settings: Settings, contract_type_id: str, contract_connector: dict
     ) -> None:
         await self._create(casepush, contract_type_id, contract_connector)
-        stored = b"".join(
-            path.read_bytes()
-            for path in casepush_settings.sqlite_path.parent.glob(casepush_settings.sqlite_path.name + "*")
-        )
+        stored = await StoredData(casepush_settings).everything()
         for secret in _secret_values(contract_connector["secrets"]):
             assert secret.encode() not in stored
 

@@ -1,6 +1,6 @@
 """Fixtures for testing connector plugins against a real casepush app and fake external systems."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,36 @@ from casepush.app import create_app
 from casepush.config import Settings
 from casepush.plugins import load_plugins
 from casepush.testing.client import PASSWORD, Api
+from casepush.testing.database import TEST_DATABASE_ENV, backends, fresh_schema, postgres_server_url
 from casepush.testing.fake import FakeService
+
+
+def pytest_report_header() -> str:
+    return _backends_line()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    terminalreporter.write_line(_backends_line())
+
+
+def _backends_line() -> str:
+    if postgres_server_url():
+        return f"casepush storage backends: SQLite and PostgreSQL ({TEST_DATABASE_ENV} is set)"
+    return (
+        f"casepush storage backends: SQLite only; the PostgreSQL half was SKIPPED"
+        f" (set {TEST_DATABASE_ENV}=postgresql://user@host:5432/db to run it)"
+    )
+
+
+@pytest.fixture(params=backends())
+async def casepush_database_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """The database of the app under test: None (SQLite in the data dir) or, in the PostgreSQL half, a
+    URL naming a fresh schema on ``CASEPUSH_TEST_DATABASE_URL``'s server, dropped afterwards."""
+    if request.param == "sqlite":
+        yield None
+        return
+    async with fresh_schema(postgres_server_url()) as url:
+        yield url
 
 
 @pytest.fixture
@@ -23,9 +52,12 @@ def casepush_plugins() -> list[object]:
 
 
 @pytest.fixture
-def casepush_settings(tmp_path: Path) -> Settings:
-    """Settings of the app under test: a fresh data dir, the ``elastic`` password ``PASSWORD``."""
-    return Settings(data_dir=str(tmp_path / "casepush"), elastic_password=PASSWORD)
+def casepush_settings(tmp_path: Path, casepush_database_url: str | None) -> Settings:
+    """Settings of the app under test: a fresh data dir and database, the ``elastic`` password
+    ``PASSWORD``."""
+    return Settings(
+        data_dir=str(tmp_path / "casepush"), database_url=casepush_database_url, elastic_password=PASSWORD
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,23 @@ async def body(request: web.Request, type_: type[T], phrasing: Phrasing | None =
         document = _json_decoder.decode(raw)
     except msgspec.DecodeError:
         raise bad_request("Invalid request payload JSON format") from None
+    if b"\\u0000" in raw and _holds_nul(document):
+        raise bad_request(NUL_MESSAGE)
     return convert(document, type_, phrasing=phrasing or kibana_message)
+
+
+#: PostgreSQL cannot store the NUL character; casepush refuses it on every backend alike.
+NUL_MESSAGE = "Request may not contain the NUL character (\\u0000)"
+
+
+def _holds_nul(document: Any) -> bool:
+    if isinstance(document, str):
+        return "\x00" in document
+    if isinstance(document, dict):
+        return any(_holds_nul(key) or _holds_nul(value) for key, value in document.items())
+    if isinstance(document, list):
+        return any(_holds_nul(value) for value in document)
+    return False
 
 
 def query(request: web.Request, type_: type[T], phrasing: Phrasing | None = None) -> T:

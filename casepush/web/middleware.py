@@ -12,6 +12,7 @@ from casepush.security.auth import Failure
 from casepush.security.authz import Principal
 from casepush.types import ErrorBody
 from casepush.web import responses
+from casepush.web.decode import NUL_MESSAGE
 from casepush.web.routing import Handler
 from casepush.web.state import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SPACE, STORE, space_of
 
@@ -70,6 +71,14 @@ async def kibana_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 @web.middleware
+async def no_nul(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A path or query naming a NUL character is refused (bodies are checked as they are decoded)."""
+    if "\x00" in request.path or "\x00" in request.query_string:
+        return error_response(400, NUL_MESSAGE)
+    return await handler(request)
+
+
+@web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Basic or ApiKey credentials on every path but the public ones; Kibana's 401 otherwise."""
     if request.path in PUBLIC_PATHS:
@@ -108,4 +117,4 @@ async def spaces(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-MIDDLEWARES = (request_ids, kibana_errors, authentication, xsrf, spaces)
+MIDDLEWARES = (request_ids, kibana_errors, no_nul, authentication, xsrf, spaces)
