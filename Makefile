@@ -1,11 +1,11 @@
-# casepush: install, run, test, lint and bench from a fresh clone.
+# casepush: install, run, test, lint, docs and bench from a fresh clone.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/setup.cfg)
 PLUGIN_DIRS := $(patsubst %/setup.cfg,%,$(PLUGINS))
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format docs bench clean
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# docs/api.md, from the OpenAPI document the server generates.
+docs: install
+	$(PY) -m casepush.web.openapi --markdown > docs/api.md
 
 bench: install
 	$(PY) -m bench

@@ -8,6 +8,7 @@ from aiohttp import web
 from casepush.config import Settings
 from casepush.domain.connectors import ConnectorRuntime, preconfigured_connectors
 from casepush.http import OutboundClient, create_session
+from casepush.metrics import Metrics
 from casepush.plugins import PluginHost, load_plugins
 from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
@@ -18,6 +19,8 @@ from casepush.web import (
     comments,
     configure,
     connectors,
+    monitoring,
+    openapi,
     push,
     security,
     spaces,
@@ -25,13 +28,15 @@ from casepush.web import (
     user_actions,
 )
 from casepush.web.middleware import MAX_PAYLOAD_BYTES, MIDDLEWARES
-from casepush.web.state import AUTHENTICATOR, CONNECTORS, SETTINGS, STORE
+from casepush.web.state import AUTHENTICATOR, CONNECTORS, METRICS, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 
 #: Route groups in registration order: fixed paths before ``/api/cases/{case_id}``.
 ROUTE_GROUPS = (
     status.routes,
+    monitoring.routes,
+    openapi.routes,
     spaces.routes,
     security.routes,
     security.elasticsearch_routes,
@@ -54,6 +59,8 @@ def create_app(
     """
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_PAYLOAD_BYTES)
     app[SETTINGS] = settings
+    metrics = Metrics()
+    app[METRICS] = metrics
     plugins = plugins if plugins is not None else load_plugins(settings.load_plugins)
     allowed_hosts = tuple(settings.allowed_hosts)
     preconfigured = preconfigured_connectors(plugins, settings.preconfigured, allowed_hosts)
@@ -75,9 +82,10 @@ def create_app(
             app[CONNECTORS] = ConnectorRuntime(
                 plugins=plugins,
                 secrets=load_secret_box(settings),
-                http=OutboundClient.from_settings(session, settings),
+                http=OutboundClient.from_settings(session, settings, metrics),
                 allowed_hosts=allowed_hosts,
                 preconfigured=preconfigured,
+                metrics=metrics,
                 public_base_url=settings.public_base_url,
                 push_lease=settings.push_lease,
             )
@@ -87,4 +95,5 @@ def create_app(
     app.cleanup_ctx.append(outbound)
     for group in ROUTE_GROUPS:
         group.apply(app)
+    app[openapi.OPENAPI] = openapi.Document(ROUTE_GROUPS)
     return app

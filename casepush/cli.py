@@ -11,11 +11,14 @@ from casepush import __version__
 from casepush.app import create_app
 from casepush.config import ConfigError, Settings, load_settings
 from casepush.domain.connectors import Rotation, rotate_secrets
+from casepush.logs import configure_logging
 from casepush.plugins import PluginError, load_plugins
 from casepush.security.secrets import load_secret_box
 from casepush.store.backends import opened_store, shown_url
 from casepush.store.copy import CopyError, copy_database
 from casepush.store.rows import latest_migration
+
+log = logging.getLogger(__name__)
 
 config_option = click.option(
     "--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML settings file."
@@ -40,14 +43,30 @@ def cli() -> None:
 @click.option("--port", type=int, help="Port to listen on (default 5601).")
 @config_option
 def serve(host: str | None, port: int | None, config_file: str | None) -> None:
-    """Run the HTTP server."""
+    """Run the HTTP server; on SIGTERM, stop listening and let requests in progress finish."""
     settings = _settings(config_file)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     try:
         app = create_app(settings, announce=lambda line: click.echo(line, err=False))
     except (PluginError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    web.run_app(app, host=host or settings.host, port=port or settings.port, print=click.echo)
+
+    async def draining(app: web.Application) -> None:
+        log.info("stopped listening; waiting up to %ss for requests in progress", settings.shutdown_timeout)
+
+    app.on_shutdown.append(draining)
+    web.run_app(
+        app,
+        host=host or settings.host,
+        port=port or settings.port,
+        # The server stops listening at once, then waits this long for handlers (a push under way
+        # records its result) before the database closes.
+        shutdown_timeout=settings.shutdown_timeout,
+        # casepush.requests logs every request; aiohttp's access log would add query strings (search
+        # terms) and the Referer and User-Agent headers.
+        access_log=None,
+        print=log.info,
+    )
 
 
 @cli.command()

@@ -44,6 +44,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     preconfigured: dict[str, PreconfiguredConnector] = {}
     host: str = "127.0.0.1"
     port: int = 5601
+    #: ``serve``'s log lines: plain text, or one JSON object per line for log collectors.
+    log_format: Literal["text", "json"] = "text"
+    #: Seconds ``serve`` waits, after SIGTERM, for requests in progress (pushes) to finish.
+    shutdown_timeout: float = 30.0
 
     @property
     def sqlite_path(self) -> Path:

@@ -7,6 +7,7 @@ worded like axios' (what Kibana's connectors show) and never contains the call's
 """
 
 import asyncio
+import copy
 import email.message
 import email.utils
 import errno
@@ -24,6 +25,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from casepush.config import Settings
+from casepush.metrics import Metrics
 
 MAX_REDIRECTS = 10
 _SCHEMES = ("http", "https")
@@ -215,7 +217,11 @@ def _keeps_credentials(current: URL, target: URL) -> bool:
 
 
 class OutboundClient:
-    """The only way connector plugins reach the network: a shared session under Kibana's rules."""
+    """The only way connector plugins reach the network: a shared session under Kibana's rules.
+
+    With ``metrics``, every attempt is counted under the connector type the client was made for
+    (``for_connector_type``).
+    """
 
     def __init__(
         self,
@@ -224,23 +230,35 @@ class OutboundClient:
         timeout: float,
         max_response_bytes: int,
         verification_mode: str = "full",
+        metrics: Metrics | None = None,
     ) -> None:
         self.session = session
         self.allowed_hosts = tuple(allowed_hosts)
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.verification_mode = verification_mode
+        self.metrics = metrics
+        self.connector_type = "unknown"
         self._ssl_contexts: dict[TlsOptions, ssl.SSLContext] = {}
 
     @classmethod
-    def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> "OutboundClient":
+    def from_settings(
+        cls, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics | None = None
+    ) -> "OutboundClient":
         return cls(
             session,
             settings.allowed_hosts,
             settings.response_timeout,
             settings.max_response_bytes,
             settings.verification_mode,
+            metrics,
         )
+
+    def for_connector_type(self, connector_type: str) -> "OutboundClient":
+        """This client (same session and TLS contexts), its calls counted under ``connector_type``."""
+        labelled = copy.copy(self)
+        labelled.connector_type = connector_type
+        return labelled
 
     async def request(
         self,
@@ -284,6 +302,22 @@ class OutboundClient:
             attempt += 1
 
     async def _attempt(
+        self, hop: "_Hop", context: ssl.SSLContext, seconds: float, auth: aiohttp.BasicAuth | None
+    ) -> OutboundResponse:
+        """One attempt, counted by its final status (after redirects), or as no answer when it fails."""
+        try:
+            response = await self._answer(hop, context, seconds, auth)
+        except OutboundError:
+            self._count(None)
+            raise
+        self._count(response.status)
+        return response
+
+    def _count(self, status: int | None) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_external_request(self.connector_type, status)
+
+    async def _answer(
         self, hop: "_Hop", context: ssl.SSLContext, seconds: float, auth: aiohttp.BasicAuth | None
     ) -> OutboundResponse:
         try:

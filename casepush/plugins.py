@@ -37,7 +37,11 @@ class InstalledPlugin:
 
 @dataclass
 class PluginHost:
-    """The plugin manager, and which plugin provides each connector type."""
+    """The plugin manager, and which plugin provides each connector type.
+
+    Hooks that call out get the outbound client labelled with the connector's type, so that the
+    metrics count each call under the type that made it.
+    """
 
     pm: pluggy.PluginManager
     distributions: dict[str, Distribution | None] = field(default_factory=dict)
@@ -85,6 +89,7 @@ class PluginHost:
         self, connector: Connector, params: msgspec.Struct, http: OutboundClient
     ) -> PushedIncident:
         """Push through the type's plugin, with every plugin told before and after."""
+        http = http.for_connector_type(connector.type.id)
         await self._broadcast("before_push", connector=connector, params=params)
         try:
             hook = self._owner_hook(connector, "push_to_service")
@@ -100,12 +105,14 @@ class PluginHost:
     async def find_incident(
         self, connector: Connector, case_id: str, http: OutboundClient
     ) -> PushedIncident | None:
+        http = http.for_connector_type(connector.type.id)
         hook = self._owner_hook(connector, "find_incident")
         return await await_me_maybe(hook(connector=connector, case_id=case_id, http=http))
 
     async def execute_sub_action(
         self, connector: Connector, sub_action: str, params: msgspec.Struct, http: OutboundClient
     ) -> Any:
+        http = http.for_connector_type(connector.type.id)
         hook = self._owner_hook(connector, "execute_sub_action")
         return await await_me_maybe(
             hook(connector=connector, sub_action=sub_action, params=params, http=http)

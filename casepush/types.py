@@ -615,12 +615,48 @@ class ErrorBody(Struct):
     message: str
 
 
-class StatusLevel(Struct):
-    level: str
+#: Kibana's service status levels, from best to worst.
+ServiceLevel = Literal["available", "degraded", "unavailable", "critical"]
+
+
+class StatusLevel(Struct, kw_only=True):
+    """Kibana's ``ServiceStatus`` of one service: how available it is, in a sentence too."""
+
+    level: ServiceLevel
+    summary: str
+
+
+class DatabaseCheck(Struct):
+    """What the status page's database check measured: the trivial query's time, answered or not."""
+
+    latency_ms: float
+
+
+class DatabaseStatus(StatusLevel, kw_only=True):
+    meta: DatabaseCheck
+
+
+class CoreStatus(Struct):
+    """The services every casepush has (Kibana's ``status.core`` has elasticsearch and savedObjects)."""
+
+    database: DatabaseStatus
+
+
+class PluginInfo(Struct):
+    version: str | None
+    connector_types: list[str]
+
+
+class PluginStatus(StatusLevel, kw_only=True):
+    meta: PluginInfo
 
 
 class OverallStatus(Struct):
+    """Kibana's ``status``: the overall level, the core services' and the plugins' by name."""
+
     overall: StatusLevel
+    core: CoreStatus
+    plugins: dict[str, PluginStatus]
 
 
 class VersionInfo(Struct):

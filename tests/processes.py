@@ -5,6 +5,7 @@ import asyncio
 import os
 import socket
 import sys
+from pathlib import Path
 
 import aiohttp
 
@@ -55,6 +56,20 @@ async def start(settings: Settings, **extra_env: str) -> tuple[asyncio.subproces
     if process.returncode is None:
         process.kill()
     raise AssertionError("server did not start: " + (await process.stdout.read()).decode())
+
+
+async def start_with_plugins(
+    site: Path, settings: Settings, **extra_env: str
+) -> tuple[asyncio.subprocess.Process, str]:
+    """A running server that sees the plugins installed in ``site`` (only the example one, unless
+    ``CASEPUSH_LOAD_PLUGINS`` says otherwise), ``elastic``'s password ``changeme``."""
+    env = {
+        "PYTHONPATH": str(site),
+        "CASEPUSH_ELASTIC_PASSWORD": "changeme",
+        "CASEPUSH_LOAD_PLUGINS": "casepush-echo",
+        **extra_env,
+    }
+    return await start(settings, **env)
 
 
 async def stop(process: asyncio.subprocess.Process) -> str:

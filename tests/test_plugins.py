@@ -1,7 +1,6 @@
 """The plugin host: a third-party distribution installed with pip, ``CASEPUSH_LOAD_PLUGINS``, hooks
 without a spec, sync and async hooks, the push broadcasts, and the guide that documents every hook."""
 
-import asyncio
 import inspect
 import os
 import subprocess
@@ -14,12 +13,11 @@ import pytest
 from aiohttp import web
 
 from casepush import hookimpl, hookspecs
-from casepush.config import Settings
 from casepush.connectors import ConnectorType
 from casepush.plugins import PluginError, load_plugins
 from casepush.testing import Api
 from conftest import case_body, echo_service
-from processes import call, start, stop
+from processes import call, start_with_plugins, stop
 
 GUIDE = Path(__file__).parent.parent / "docs" / "writing-a-connector.md"
 
@@ -48,18 +46,6 @@ def test_casepush_plugins_lists_an_installed_distribution(installed_echo):
     assert limited.stdout.strip() == "No plugins installed."
 
 
-async def serve(site: Path, settings: Settings, **env: str) -> tuple[asyncio.subprocess.Process, str]:
-    """casepush as a real process that sees the plugins installed in ``site`` (only the example one,
-    unless ``CASEPUSH_LOAD_PLUGINS`` says otherwise)."""
-    env = {
-        "PYTHONPATH": str(site),
-        "CASEPUSH_ELASTIC_PASSWORD": "changeme",
-        "CASEPUSH_LOAD_PLUGINS": "casepush-echo",
-        **env,
-    }
-    return await start(settings, **env)
-
-
 async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_it_out(
     installed_echo, settings, aiohttp_server
 ):
@@ -69,7 +55,7 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
     external = web.Application()
     external.router.add_get("/incidents/{id}", incident)
     fake = await aiohttp_server(external)
-    process, url = await serve(installed_echo, settings, CASEPUSH_LOAD_PLUGINS="casepush-echo")
+    process, url = await start_with_plugins(installed_echo, settings, CASEPUSH_LOAD_PLUGINS="casepush-echo")
     try:
         _, types = await call(url, "GET", "/api/actions/connector_types")
         assert [t["id"] for t in types] == [".echo"]
@@ -88,7 +74,9 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
         assert (status, result["status"], result["data"]) == (200, "ok", {"id": "42"})
     finally:
         await stop(process)
-    process, url = await serve(installed_echo, settings, CASEPUSH_LOAD_PLUGINS="casepush-nothing")
+    process, url = await start_with_plugins(
+        installed_echo, settings, CASEPUSH_LOAD_PLUGINS="casepush-nothing"
+    )
     try:
         assert await call(url, "GET", "/api/actions/connector_types") == (200, [])
         status, body = await call(url, "POST", "/api/actions/connector", body)
@@ -102,7 +90,9 @@ async def test_a_server_killed_after_the_external_create_does_not_create_twice(
 ):
     echo = echo_service(fake_service)
     await echo.start()
-    process, url = await serve(installed_echo, settings, CASEPUSH_PUSH_LEASE="1", ECHO_CRASH_AFTER_CREATE="1")
+    process, url = await start_with_plugins(
+        installed_echo, settings, CASEPUSH_PUSH_LEASE="1", ECHO_CRASH_AFTER_CREATE="1"
+    )
     body = {
         "name": "Echo",
         "connector_type_id": ".echo",
@@ -117,7 +107,7 @@ async def test_a_server_killed_after_the_external_create_does_not_create_twice(
     assert await process.wait() == 9
     assert len(echo.incidents) == 1
 
-    process, url = await serve(installed_echo, settings, CASEPUSH_PUSH_LEASE="1")
+    process, url = await start_with_plugins(installed_echo, settings, CASEPUSH_PUSH_LEASE="1")
     try:
         status, pushed = await call(url, "POST", push_path, {})
     finally:

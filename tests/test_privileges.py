@@ -17,6 +17,12 @@ from casepush.web.routing import SPACE_PREFIX
 from conftest import PASSWORD, Api, case_body, configuration_body, echo_plugins
 
 SPACE = "team"
+#: The service's own paths, which like Elasticsearch's (``/_security``) know no spaces.
+SERVICE_PATHS = ("/api/status", "/api/openapi.json", "/metrics")
+
+
+def unspaced(path: str) -> bool:
+    return path.startswith("/_security") or path in SERVICE_PATHS
 
 
 @dataclass(frozen=True)
@@ -285,6 +291,8 @@ async def own_keys(w: World) -> tuple[str, Any]:
 
 RULES: dict[tuple[str, str], Call] = {
     ("GET", "/api/status"): call("self", 200),
+    ("GET", "/metrics"): call("self", 200),
+    ("GET", "/api/openapi.json"): call("self", 200),
     ("GET", "/api/spaces/space"): call("list_spaces", 200),
     ("POST", "/api/spaces/space"): call("manage_spaces", 200, new_space),
     ("GET", "/api/spaces/space/{id}"): call("see_space", 200, this_space),
@@ -363,7 +371,7 @@ def test_every_kibana_route_also_exists_under_a_space(settings):
     app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
     served = {(route.method, route.resource.canonical) for route in app.router.routes()}
     bare = [(m, p) for m, p in served if not p.startswith(SPACE_PREFIX)]
-    spaced = {(m, p) for m, p in bare if not p.startswith("/_security") and p != "/api/status"}
+    spaced = {(m, p) for m, p in bare if not unspaced(p)}
     assert {(m, SPACE_PREFIX + p) for m, p in spaced} <= served
 
 
@@ -392,7 +400,7 @@ async def test_privilege_matrix(api, settings, column):
             continue
         world = World(api, prefix, username)
         path, body = await rule.build(world) if rule.build else (template, None)
-        spaced = "" if template.startswith("/_security") or template == "/api/status" else prefix
+        spaced = "" if unspaced(template) else prefix
         status, answer = await caller.request(method, spaced + path, body)
         expected = rule.status if ALLOWED[rule.rule][index] else 403
         if status != expected:

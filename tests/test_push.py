@@ -7,7 +7,7 @@ import aiohttp
 import casepush_echo
 import pytest
 
-from casepush import hookimpl, metrics
+from casepush import hookimpl
 from casepush.app import create_app
 from casepush.plugins import load_plugins
 from conftest import Api, case_body, connector_body, echo_plugins
@@ -403,20 +403,3 @@ async def test_a_push_killed_after_the_create_is_resumed_without_a_second_incide
         "PUT /incidents/1",
     ]
     assert result["external_service"]["external_id"] == "1"
-
-
-def pushes_counted(outcome: str) -> float:
-    return metrics.PUSHES.labels(".echo", outcome)._value.get()
-
-
-async def test_pushes_are_counted_by_type_and_outcome(api, echo, connector):
-    case = await api.create_case()
-    successes, failures = pushes_counted("success"), pushes_counted("failure")
-    timed = metrics.PUSH_SECONDS.labels(".echo")._sum.get()
-
-    await pushed(api, case["id"], connector["id"])
-    echo.break_all()
-    await push(api, case["id"], connector["id"])
-
-    assert (pushes_counted("success"), pushes_counted("failure")) == (successes + 1, failures + 1)
-    assert metrics.PUSH_SECONDS.labels(".echo")._sum.get() > timed

@@ -43,10 +43,14 @@ async def test_configured_password_is_used_and_never_printed(settings):
     assert "Generated password" not in output
 
 
-async def run_readme_section(settings: Settings, heading: str) -> str:
-    """Run the first ``sh`` block under a README heading against a real server; its standard output."""
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    script = readme.split(f"## {heading}", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+GETTING_STARTED = Path(__file__).parent.parent / "docs" / "getting-started.md"
+
+
+async def run_guide_section(settings: Settings, heading: str) -> str:
+    """Run the first ``sh`` block under a heading of the getting-started guide against a real server;
+    its standard output."""
+    guide = GETTING_STARTED.read_text()
+    script = guide.split(f"## {heading}", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
     process, url = await start(settings, CASEPUSH_ELASTIC_PASSWORD="changeme")
     try:
         script = script.replace("http://127.0.0.1:5601", url)
@@ -66,9 +70,9 @@ async def run_readme_section(settings: Settings, heading: str) -> str:
     return out.decode()
 
 
-async def test_readme_curl_session_works_as_shown(settings):
-    """The README's curl session runs unchanged against a real server and ends with the user actions."""
-    output = await run_readme_section(settings, "A session with curl")
+async def test_the_guides_curl_session_works_as_shown(settings):
+    """The guide's curl session runs unchanged against a real server and ends with the user actions."""
+    output = await run_guide_section(settings, "A session with curl")
     case_id = output.rsplit("CASE_ID=", 1)[1].strip()
     assert len(case_id) == 36
     # The last document printed is the user actions of the case: create, two comments, status, severity.
@@ -82,9 +86,9 @@ async def test_readme_curl_session_works_as_shown(settings):
         assert expected in user_actions
 
 
-async def test_readme_read_only_user_and_api_key_work_as_shown(settings):
-    """The README's users section: the key reads, may not write, and is invalidated."""
-    output = await run_readme_section(settings, "A read-only user and an API key with curl")
+async def test_the_guides_read_only_user_and_api_key_work_as_shown(settings):
+    """The guide's users section: the key reads, may not write, and is invalidated."""
+    output = await run_guide_section(settings, "A read-only user and an API key with curl")
     assert '{"created":true}' in output
     assert "find: 200" in output
     assert "create: 403" in output

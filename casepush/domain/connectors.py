@@ -25,6 +25,7 @@ from casepush.domain import Context, new_id, now_iso
 from casepush.domain.phrasing import config_schema_message
 from casepush.errors import KibanaError, bad_request, conflict, forbidden, not_found
 from casepush.http import OutboundClient, OutboundError
+from casepush.metrics import Metrics
 from casepush.plugins import PluginHost
 from casepush.security.authz import ACTIONS_FEATURE, Level
 from casepush.security.secrets import SecretBox, SecretsUnavailable
@@ -55,6 +56,7 @@ class ConnectorRuntime:
     http: OutboundClient
     allowed_hosts: tuple[str, ...]
     preconfigured: dict[str, Connector]
+    metrics: Metrics
     #: ``server.publicBaseUrl``: pushed descriptions link back to the case when set.
     public_base_url: str | None = None
     push_lease: float = 60.0

@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec
 
-from casepush import metrics
 from casepush.connectors import (
     PUSH_TO_SERVICE,
     CaseForPush,
@@ -263,8 +262,7 @@ async def push(
         outcome = "failure" if exc.status == 424 else "refused"
         raise
     finally:
-        metrics.PUSHES.labels(connector.type.id, outcome).inc()
-        metrics.PUSH_SECONDS.labels(connector.type.id).observe(time.monotonic() - started)
+        rt.metrics.observe_push(connector.type.id, outcome, time.monotonic() - started)
 
 
 async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseForPush) -> msgspec.Struct:

@@ -113,6 +113,15 @@ class PushClaim:
 
 
 @dataclass(frozen=True)
+class PoolUsage:
+    """The store's database connections now: running a query or transaction, open, and at most."""
+
+    in_use: int
+    open: int
+    max: int
+
+
+@dataclass(frozen=True)
 class Table:
     """A table as whole-database copies see it: the columns copied (not the generated ``pos``), which of
     them hold JSON documents or flags, and whether rows keep their insertion order."""
@@ -365,6 +374,13 @@ class Store(abc.ABC):
     def hears_changes(self) -> bool:
         """Whether changes made by other instances are heard now (caches must not be trusted when not)."""
         return True
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Run a trivial query; raises when the database does not answer (the status page's check)."""
+
+    @abc.abstractmethod
+    def pool_usage(self) -> PoolUsage: ...
 
     @abc.abstractmethod
     def snapshot(self) -> AbstractAsyncContextManager[Tx]:

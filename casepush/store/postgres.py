@@ -25,6 +25,7 @@ from yarl import URL
 from casepush.store import (
     CaseQuery,
     Page,
+    PoolUsage,
     PushClaim,
     Store,
     StoredApiKey,
@@ -853,6 +854,18 @@ class PostgresStore(Store):
 
     def snapshot(self) -> AbstractAsyncContextManager[Tx]:
         return self.read()
+
+    async def ping(self) -> None:
+        assert self._pool is not None, "store is not open"
+        async with self._pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    def pool_usage(self) -> PoolUsage:
+        """The pool's connections (the one that listens for other instances' changes is not in it)."""
+        if self._pool is None:
+            return PoolUsage(in_use=0, open=0, max=self.pool_size)
+        opened = self._pool.get_size()
+        return PoolUsage(in_use=opened - self._pool.get_idle_size(), open=opened, max=self.pool_size)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:

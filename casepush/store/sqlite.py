@@ -15,6 +15,7 @@ import msgspec
 from casepush.store import (
     CaseQuery,
     Page,
+    PoolUsage,
     PushClaim,
     Store,
     StoredApiKey,
@@ -65,6 +66,9 @@ from casepush.types import (
 )
 
 log = logging.getLogger(__name__)
+
+#: One writer and one reader connection, open for as long as the store.
+CONNECTIONS = 2
 
 
 def _placeholders(values: Sequence[Any]) -> str:
@@ -679,6 +683,8 @@ class SqliteStore(Store):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        #: Reads in progress: they share the reader connection.
+        self._reads = 0
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -725,7 +731,21 @@ class SqliteStore(Store):
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         assert self._reader is not None, "store is not open"
-        yield SqliteTx(self._reader)
+        self._reads += 1
+        try:
+            yield SqliteTx(self._reader)
+        finally:
+            self._reads -= 1
+
+    async def ping(self) -> None:
+        assert self._reader is not None, "store is not open"
+        await self._reader.execute_fetchall("SELECT 1")
+
+    def pool_usage(self) -> PoolUsage:
+        if self._writer is None:
+            return PoolUsage(in_use=0, open=0, max=CONNECTIONS)
+        in_use = int(self._write_lock.locked()) + int(self._reads > 0)
+        return PoolUsage(in_use=in_use, open=CONNECTIONS, max=CONNECTIONS)
 
     def on_security_change(self, callback: Callable[[], None]) -> None:
         """Never called: a SQLite file serves one instance."""

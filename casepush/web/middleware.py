@@ -1,4 +1,5 @@
-"""Request ids, Kibana error bodies, authentication, the kbn-xsrf rule and the space prefix."""
+"""Request ids, request logs and metrics, Kibana error bodies, authentication, the kbn-xsrf rule and the
+space prefix."""
 
 import logging
 import re
@@ -13,13 +14,14 @@ from casepush.security.authz import Principal
 from casepush.types import ErrorBody
 from casepush.web import responses
 from casepush.web.decode import NUL_MESSAGE
+from casepush.web.monitoring import observed
 from casepush.web.routing import Handler
 from casepush.web.state import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SPACE, STORE, space_of
 
 log = logging.getLogger("casepush.http")
 
 #: Paths anyone may call.
-PUBLIC_PATHS = frozenset({"/api/status"})
+PUBLIC_PATHS = frozenset({"/api/status", "/metrics", "/api/openapi.json"})
 #: The schemes a client may answer a 401 with, as Elasticsearch offers them.
 CHALLENGES = ('Basic realm="security", charset="UTF-8"', "ApiKey")
 #: Kibana's ``server.maxPayload`` default.
@@ -117,4 +119,4 @@ async def spaces(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-MIDDLEWARES = (request_ids, kibana_errors, no_nul, authentication, xsrf, spaces)
+MIDDLEWARES = (request_ids, observed, kibana_errors, no_nul, authentication, xsrf, spaces)

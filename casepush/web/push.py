@@ -4,11 +4,13 @@ import msgspec
 from aiohttp import web
 
 from casepush.domain import push
+from casepush.domain.push import DryRun
+from casepush.types import Case
 from casepush.web import decode, responses
 from casepush.web.routing import Routes
 from casepush.web.state import CONNECTORS, context
 
-routes = Routes()
+routes = Routes("push")
 
 
 class PushQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -16,8 +18,14 @@ class PushQuery(msgspec.Struct, forbid_unknown_fields=True):
     dry_run: bool = False
 
 
-@routes.post("/api/cases/{case_id}/connector/{connector_id}/_push")
+@routes.post(
+    "/api/cases/{case_id}/connector/{connector_id}/_push",
+    query=PushQuery,
+    response=(Case, DryRun),
+    errors=(403, 404, 409, 424),
+)
 async def push_case(request: web.Request) -> web.Response:
+    """Push a case to a connector's external system (``dry_run=true``: only answer what would be sent)."""
     params = decode.query(request, PushQuery)
     if request.can_read_body:
         # Kibana ignores the body (clients send ``{}``), but it must be JSON.

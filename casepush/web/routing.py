@@ -1,6 +1,14 @@
-"""Every API path exists bare (space ``default``) and under ``/s/{space_id}``, as in Kibana."""
+"""Every API path exists bare (space ``default``) and under ``/s/{space_id}``, as in Kibana.
 
+Each route also records what its handler decodes and answers: ``casepush.web.openapi`` writes the
+API's OpenAPI document from that.
+"""
+
+import inspect
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partialmethod
+from typing import Any
 
 from aiohttp import web
 
@@ -9,38 +17,67 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SPACE_PREFIX = "/s/{space_id}"
 
 
+@dataclass(frozen=True)
+class Route:
+    """A method and path, its handler, and the types of what the handler decodes and answers."""
+
+    method: str
+    path: str
+    handler: Handler
+    #: The struct the query string is decoded into.
+    query: type | None = None
+    #: The JSON request body's type.
+    body: Any = None
+    #: The success body's type, or a tuple of types it is one of; none for a 204.
+    response: Any = None
+    #: The success body's media type (``text/plain`` for a ``str`` that is not JSON).
+    media_type: str = "application/json"
+    status: int = 200
+    #: Error statuses the handler answers besides the middleware's: 400 on any route, 401 where
+    #: credentials are needed, 404 for a space that does not exist.
+    errors: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.response is None) != (self.status == 204):
+            raise ValueError(f"{self.method} {self.path}: every status but 204 answers a body")
+
+    @property
+    def summary(self) -> str:
+        """The first line of the handler's docstring."""
+        return (inspect.getdoc(self.handler) or "").partition("\n")[0]
+
+
 class Routes:
-    """Collects handlers of one API area with decorators; ``apply`` registers both path forms, or
-    only the bare one when ``spaced`` is false (Elasticsearch's paths, the status page)."""
+    """Collects handlers of one API area (``tag``) with decorators; ``apply`` registers both path
+    forms, or only the bare one when ``spaced`` is false (Elasticsearch's paths, the service's own).
 
-    def __init__(self, spaced: bool = True) -> None:
+    The decorators take ``Route``'s optional fields: ``@routes.post("/api/cases", body=CreateCase,
+    response=Case)``.
+    """
+
+    def __init__(self, tag: str, spaced: bool = True) -> None:
+        self.tag = tag
         self.spaced = spaced
-        self._routes: list[tuple[str, str, Handler]] = []
+        self.routes: list[Route] = []
 
-    def _add(self, method: str, path: str) -> Callable[[Handler], Handler]:
+    def add(self, method: str, path: str, **details: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self._routes.append((method, path, handler))
+            self.routes.append(Route(method, path, handler, **details))
             return handler
 
         return register
 
-    def get(self, path: str) -> Callable[[Handler], Handler]:
-        return self._add("GET", path)
+    get = partialmethod(add, "GET")
+    post = partialmethod(add, "POST")
+    put = partialmethod(add, "PUT")
+    patch = partialmethod(add, "PATCH")
+    delete = partialmethod(add, "DELETE")
 
-    def post(self, path: str) -> Callable[[Handler], Handler]:
-        return self._add("POST", path)
-
-    def put(self, path: str) -> Callable[[Handler], Handler]:
-        return self._add("PUT", path)
-
-    def patch(self, path: str) -> Callable[[Handler], Handler]:
-        return self._add("PATCH", path)
-
-    def delete(self, path: str) -> Callable[[Handler], Handler]:
-        return self._add("DELETE", path)
+    def paths(self, route: Route) -> tuple[str, ...]:
+        """The forms of the route's path that are served."""
+        return (route.path, SPACE_PREFIX + route.path) if self.spaced else (route.path,)
 
     def apply(self, app: web.Application) -> None:
-        for method, path, handler in self._routes:
-            app.router.add_route(method, path, handler)
-            if self.spaced:
-                app.router.add_route(method, SPACE_PREFIX + path, handler)
+        for route in self.routes:
+            for path in self.paths(route):
+                app.router.add_route(route.method, path, route.handler)

@@ -1,31 +1,50 @@
 """Handlers of Kibana's role API and of Elasticsearch's user, API key and authenticate APIs."""
 
+from collections.abc import Callable
+from typing import Any
+
 import msgspec
 from aiohttp import web
 
 from casepush.domain import api_keys, roles, users
 from casepush.types import (
+    ApiKeyList,
+    Authenticated,
     ChangePassword,
     CreateApiKey,
+    CreatedApiKey,
     DeleteUserResult,
     InvalidateApiKeys,
+    InvalidatedApiKeys,
     PutUser,
     PutUserResult,
+    Role,
     RoleBody,
+    UserInfo,
 )
 from casepush.web import decode, responses
-from casepush.web.routing import Routes
+from casepush.web.routing import Handler, Routes
 from casepush.web.state import AUTHENTICATOR, context
 
 #: Kibana's paths (also under ``/s/{space_id}``).
-routes = Routes()
+routes = Routes("roles")
 #: Elasticsearch's paths, which know no spaces.
-elasticsearch_routes = Routes(spaced=False)
+elasticsearch_routes = Routes("users and API keys", spaced=False)
 
 
 def _forget_credentials(request: web.Request) -> None:
     """Users, roles or keys changed: cached authentications may no longer hold."""
     request.app[AUTHENTICATOR].forget()
+
+
+def _put_and_post(path: str, **details: Any) -> Callable[[Handler], Handler]:
+    """Elasticsearch's write paths take PUT and POST alike."""
+
+    def register(handler: Handler) -> Handler:
+        elasticsearch_routes.put(path, **details)(handler)
+        return elasticsearch_routes.post(path, **details)(handler)
+
+    return register
 
 
 # --- roles (Kibana) --------------------------------------------------------------------------
@@ -35,8 +54,9 @@ class PutRoleQuery(msgspec.Struct, forbid_unknown_fields=True):
     createOnly: bool = False
 
 
-@routes.put("/api/security/role/{name}")
+@routes.put("/api/security/role/{name}", query=PutRoleQuery, body=RoleBody, status=204, errors=(403, 409))
 async def put_role(request: web.Request) -> web.Response:
+    """Create or replace a role (``createOnly=true``: refuse to replace one)."""
     params = decode.query(request, PutRoleQuery, decode.config_schema_message("request query"))
     body = await decode.body(request, RoleBody, decode.config_schema_message("request body"))
     await roles.put_role(context(request), request.match_info["name"], body, params.createOnly)
@@ -44,18 +64,21 @@ async def put_role(request: web.Request) -> web.Response:
     return responses.no_content()
 
 
-@routes.get("/api/security/role")
+@routes.get("/api/security/role", response=list[Role], errors=(403,))
 async def get_roles(request: web.Request) -> web.Response:
+    """List the reserved and defined roles."""
     return responses.json(await roles.get_roles(context(request)))
 
 
-@routes.get("/api/security/role/{name}")
+@routes.get("/api/security/role/{name}", response=Role, errors=(403, 404))
 async def get_role(request: web.Request) -> web.Response:
+    """Get a role."""
     return responses.json(await roles.get_role(context(request), request.match_info["name"]))
 
 
-@routes.delete("/api/security/role/{name}")
+@routes.delete("/api/security/role/{name}", status=204, errors=(403, 404))
 async def delete_role(request: web.Request) -> web.Response:
+    """Delete a role."""
     await roles.delete_role(context(request), request.match_info["name"])
     _forget_credentials(request)
     return responses.no_content()
@@ -64,46 +87,52 @@ async def delete_role(request: web.Request) -> web.Response:
 # --- users (Elasticsearch) -----------------------------------------------------------------------
 
 
-@elasticsearch_routes.put("/_security/user/_password")
-@elasticsearch_routes.post("/_security/user/_password")
-@elasticsearch_routes.put("/_security/user/{username}/_password")
-@elasticsearch_routes.post("/_security/user/{username}/_password")
+_PASSWORD_CHANGE = {"body": ChangePassword, "response": dict[str, Any], "errors": (403,)}
+
+
+@_put_and_post("/_security/user/_password", **_PASSWORD_CHANGE)
+@_put_and_post("/_security/user/{username}/_password", **_PASSWORD_CHANGE)
 async def change_password(request: web.Request) -> web.Response:
+    """Change the caller's own password, or (a superuser) anyone's."""
     body = await decode.body(request, ChangePassword, decode.elasticsearch_message("change password request"))
     await users.change_password(context(request), request.match_info.get("username"), body.password)
     _forget_credentials(request)
     return responses.json({})
 
 
-@elasticsearch_routes.put("/_security/user/{username}")
-@elasticsearch_routes.post("/_security/user/{username}")
+@_put_and_post("/_security/user/{username}", body=PutUser, response=PutUserResult, errors=(403,))
 async def put_user(request: web.Request) -> web.Response:
+    """Create or replace a user; a password left out keeps the current one."""
     body = await decode.body(request, PutUser, decode.elasticsearch_message("add user request"))
     created = await users.put_user(context(request), request.match_info["username"], body)
     _forget_credentials(request)
     return responses.json(PutUserResult(created))
 
 
-@elasticsearch_routes.get("/_security/user")
+@elasticsearch_routes.get("/_security/user", response=dict[str, UserInfo], errors=(403,))
 async def get_users(request: web.Request) -> web.Response:
+    """List every user."""
     return responses.json(await users.get_users(context(request), None))
 
 
-@elasticsearch_routes.get("/_security/user/{username}")
+@elasticsearch_routes.get("/_security/user/{username}", response=dict[str, UserInfo], errors=(403, 404))
 async def get_user(request: web.Request) -> web.Response:
+    """Get users by name (comma-separated)."""
     usernames = request.match_info["username"].split(",")
     return responses.json(await users.get_users(context(request), usernames))
 
 
-@elasticsearch_routes.delete("/_security/user/{username}")
+@elasticsearch_routes.delete("/_security/user/{username}", response=DeleteUserResult, errors=(403, 404))
 async def delete_user(request: web.Request) -> web.Response:
+    """Delete a user."""
     await users.delete_user(context(request), request.match_info["username"])
     _forget_credentials(request)
     return responses.json(DeleteUserResult(found=True))
 
 
-@elasticsearch_routes.get("/_security/_authenticate")
+@elasticsearch_routes.get("/_security/_authenticate", response=Authenticated)
 async def authenticate(request: web.Request) -> web.Response:
+    """Who the caller is and how they signed in."""
     return responses.json(users.authenticated(context(request)))
 
 
@@ -119,15 +148,16 @@ class GetApiKeysQuery(msgspec.Struct, forbid_unknown_fields=True):
     active_only: bool = False
 
 
-@elasticsearch_routes.put("/_security/api_key")
-@elasticsearch_routes.post("/_security/api_key")
+@_put_and_post("/_security/api_key", body=CreateApiKey, response=CreatedApiKey)
 async def create_api_key(request: web.Request) -> web.Response:
+    """Create an API key that acts as its creator."""
     body = await decode.body(request, CreateApiKey, decode.elasticsearch_message("create api key request"))
     return responses.json(await api_keys.create_api_key(context(request), body))
 
 
-@elasticsearch_routes.get("/_security/api_key")
+@elasticsearch_routes.get("/_security/api_key", query=GetApiKeysQuery, response=ApiKeyList, errors=(403, 404))
 async def get_api_keys(request: web.Request) -> web.Response:
+    """List API keys: the caller's own, or (a superuser) anyone's."""
     params = decode.query(request, GetApiKeysQuery, decode.elasticsearch_message("get api key request"))
     selection = api_keys.KeySelection(
         ids=[params.id] if params.id else None,
@@ -140,8 +170,11 @@ async def get_api_keys(request: web.Request) -> web.Response:
     return responses.json(found)
 
 
-@elasticsearch_routes.delete("/_security/api_key")
+@elasticsearch_routes.delete(
+    "/_security/api_key", body=InvalidateApiKeys, response=InvalidatedApiKeys, errors=(403,)
+)
 async def invalidate_api_keys(request: web.Request) -> web.Response:
+    """Invalidate API keys: the caller's own, or (a superuser) anyone's."""
     body = await decode.body(
         request, InvalidateApiKeys, decode.elasticsearch_message("invalidate api key request")
     )

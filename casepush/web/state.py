@@ -5,6 +5,7 @@ from aiohttp import web
 from casepush.config import Settings
 from casepush.domain import Context
 from casepush.domain.connectors import ConnectorRuntime
+from casepush.metrics import Metrics
 from casepush.security.auth import Authenticator
 from casepush.security.authz import Principal
 from casepush.store import Store
@@ -14,6 +15,7 @@ SETTINGS = web.AppKey("settings", Settings)
 CONNECTORS = web.AppKey("connectors", ConnectorRuntime)
 STORE = web.AppKey("store", Store)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
+METRICS = web.AppKey("metrics", Metrics)
 
 #: Request keys set by the middleware.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -6,12 +6,12 @@ import msgspec
 from aiohttp import web
 
 from casepush.domain import user_actions
-from casepush.types import SortOrder, as_list
+from casepush.types import FindUserActionsResponse, SortOrder, as_list
 from casepush.web import decode, responses
 from casepush.web.routing import Routes
 from casepush.web.state import context
 
-routes = Routes()
+routes = Routes("user actions")
 
 FilterType = Literal[
     "action",
@@ -41,8 +41,14 @@ class FindUserActionsQuery(msgspec.Struct, forbid_unknown_fields=True):
     perPage: int = 20
 
 
-@routes.get("/api/cases/{case_id}/user_actions/_find")
+@routes.get(
+    "/api/cases/{case_id}/user_actions/_find",
+    query=FindUserActionsQuery,
+    response=FindUserActionsResponse,
+    errors=(403, 404),
+)
 async def find_user_actions(request: web.Request) -> web.Response:
+    """Find a case's history of user actions, a page at a time."""
     params = decode.query(request, FindUserActionsQuery)
     found = await user_actions.find(
         context(request),
