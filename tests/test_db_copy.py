@@ -14,6 +14,7 @@ import pytest
 
 from casepush.app import create_app
 from casepush.config import Settings
+from casepush.store.copy import TABLES
 from casepush.testing.database import TEST_DATABASE_ENV, StoredData, fresh_schema, postgres_server_url
 from conftest import PASSWORD, Api, case_body, connector_body, echo_plugins
 
@@ -89,7 +90,7 @@ async def populate(api: Api, echo_url: str) -> tuple[list[str], dict, str]:
 
 async def row_counts(url: str) -> dict[str, int]:
     stored = StoredData(Settings(database_url=url))
-    return {table: await stored.count(table) for table in await stored.tables()}
+    return {table.name: await stored.count(table.name) for table in TABLES}
 
 
 async def answers(api: Api, paths: list[str]) -> dict[str, Any]:

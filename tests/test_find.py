@@ -501,3 +501,20 @@ async def test_more_than_100_values_in_a_filter_is_refused(api):
     )
     status, _ = await api.get("/api/cases/_find", params=params[:100])
     assert status == 200
+
+
+@pytest.mark.parametrize(
+    "term",
+    ['"quoted"', "o'neil", "NEAR(a b)", "{title}:", "^start", "-minus", "50%", "snake_case", "ÉCOLE", "AND"],
+)
+async def test_find_search_takes_any_text_literally_as_a_substring(api, term):
+    """Search terms are substrings, whatever characters they hold (none is query syntax), matched
+    case-insensitively for ASCII letters only, as before the trigram index."""
+    made = await api.create_case(title=f"about {term} here", description="text")
+    await api.create_case(title="unrelated", description="other")
+    lowered = await api.create_case(title=f"lower {term.lower()}", description="text")
+
+    found = await find(api, search=term, searchFields="title")
+
+    expected = {made["title"]} | ({lowered["title"]} if term.lower() == term or term.isascii() else set())
+    assert set(titles(found)) == expected

@@ -26,6 +26,7 @@ from casepush.store import (
     encode_version,
 )
 from casepush.store.postgres import PostgresStore
+from casepush.store.rows import migrations
 from casepush.store.sqlite import SqliteStore
 from casepush.testing.database import TEST_DATABASE_ENV, fresh_schema, postgres_server_url
 from casepush.types import (
@@ -130,16 +131,20 @@ async def _applied(url: str) -> list[int]:
         await store.close()
 
 
+ALL_MIGRATIONS = [number for number, _, _ in migrations("postgres")]
+
+
 async def test_migrations_apply_once(pg_url: str) -> None:
-    assert await _applied(pg_url) == [1, 2, 3, 4]
-    assert await _applied(pg_url) == [1, 2, 3, 4]
+    assert list(range(1, len(ALL_MIGRATIONS) + 1)) == ALL_MIGRATIONS
+    assert await _applied(pg_url) == ALL_MIGRATIONS
+    assert await _applied(pg_url) == ALL_MIGRATIONS
 
 
 async def test_instances_starting_together_migrate_once(pg_url: str) -> None:
     first, second = PostgresStore(pg_url), PostgresStore(pg_url)
     await asyncio.gather(first.open(), second.open())
     await asyncio.gather(first.close(), second.close())
-    assert await _applied(pg_url) == [1, 2, 3, 4]
+    assert await _applied(pg_url) == ALL_MIGRATIONS
 
 
 # --- cases ----------------------------------------------------------------------------------------

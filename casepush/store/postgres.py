@@ -39,7 +39,6 @@ from casepush.store.rows import (
     API_KEY_COLUMNS,
     CONNECTOR_COLUMNS,
     SEVERITY_CODES,
-    SORT_COLUMNS,
     STATUS_CODES,
     TABLE_BATCH,
     alert_pairs,
@@ -53,8 +52,10 @@ from casepush.store.rows import (
     expected_seq,
     like_pattern,
     migrations,
+    order_by,
     role_decoder,
     space_decoder,
+    status_counts,
     stored_api_key,
     stored_connector,
     stored_user,
@@ -210,15 +211,11 @@ class PostgresTx(Tx):
         any_of("c.reporter", query.reporters)
         any_of("c.category", query.categories)
         if query.tags:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM case_tags t WHERE t.case_id = c.id"
-                f" AND t.tag = ANY({params(query.tags)}))"
-            )
+            clauses.append(f"c.id IN (SELECT case_id FROM case_tags WHERE tag = ANY({params(query.tags)}))")
         assignee_checks = []
         if query.assignees:
             assignee_checks.append(
-                "EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id"
-                f" AND a.uid = ANY({params(query.assignees)}))"
+                f"c.id IN (SELECT case_id FROM case_assignees WHERE uid = ANY({params(query.assignees)}))"
             )
         if query.include_unassigned:
             assignee_checks.append("NOT EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id)")
@@ -250,27 +247,21 @@ class PostgresTx(Tx):
             return [], 0
         where, params = self._where(space_id, query)
         total = await self.conn.fetchval(f"SELECT COUNT(*) FROM cases c WHERE {where}", *params)
-        column = SORT_COLUMNS[page.sort_field]
-        direction = "DESC" if page.descending else "ASC"
         rows = await self.conn.fetch(
-            f"SELECT c.data, c.seq FROM cases c WHERE {where}"
-            f" ORDER BY ({column} IS NULL), {column} {direction}, c.created_at {direction}, c.id"
+            f"SELECT c.data, c.seq FROM cases c WHERE {where} {order_by(page.sort_field, page.descending)}"
             f" {_slice(params, page.per_page, page.offset)}",
             *params,
         )
         return [with_version(case_decoder.decode(data), seq) for data, seq in rows], total
 
     async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
-        counts = dict.fromkeys(STATUS_CODES, 0)
         if not query.owners:
-            return counts
+            return status_counts([])
         where, params = self._where(space_id, query, with_status=False)
-        names = {code: name for name, code in STATUS_CODES.items()}
-        for code, count in await self.conn.fetch(
-            f"SELECT c.status, COUNT(*) FROM cases c WHERE {where} GROUP BY c.status", *params
-        ):
-            counts[names[code]] = count
-        return counts
+        rows = await self.conn.fetch(
+            f"SELECT c.status, COUNT(*) FROM cases c WHERE {where} GROUP BY c.owner, c.status", *params
+        )
+        return status_counts([tuple(row) for row in rows])
 
     async def case_totals(self, space_id: str, case_ids: list[str]) -> dict[str, tuple[int, int]]:
         comments = await self.conn.fetch(

@@ -3,8 +3,9 @@
 import asyncio
 import dataclasses
 import logging
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,6 @@ from casepush.store.rows import (
     API_KEY_COLUMNS,
     CONNECTOR_COLUMNS,
     SEVERITY_CODES,
-    SORT_COLUMNS,
     STATUS_CODES,
     TABLE_BATCH,
     alert_pairs,
@@ -43,8 +43,10 @@ from casepush.store.rows import (
     expected_seq,
     like_pattern,
     migrations,
+    order_by,
     role_decoder,
     space_decoder,
+    status_counts,
     stored_api_key,
     stored_connector,
     stored_user,
@@ -67,6 +69,16 @@ from casepush.types import (
 
 log = logging.getLogger(__name__)
 
+_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON")
+#: Seconds to wait for another process's write lock, and between tries.
+BUSY_TIMEOUT = 5.0
+BUSY_POLL = 0.005
+
+#: Rows ANALYZE samples per index, and how many write transactions pass before it runs again (the
+#: statistics must follow the tables' growth, from empty to many cases).
+ANALYSIS_LIMIT = 1000
+ANALYZE_EVERY_WRITES = 1000
+
 #: One writer and one reader connection, open for as long as the store.
 CONNECTIONS = 2
 
@@ -76,7 +88,7 @@ def _placeholders(values: Sequence[Any]) -> str:
 
 
 class SqliteTx(Tx):
-    def __init__(self, conn: aiosqlite.Connection):
+    def __init__(self, conn: "aiosqlite.Connection | InlineConnection"):
         self.conn = conn
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
@@ -171,17 +183,14 @@ class SqliteTx(Tx):
         any_of("c.reporter", query.reporters)
         any_of("c.category", query.categories)
         if query.tags:
-            clauses.append(
-                f"EXISTS (SELECT 1 FROM case_tags t WHERE t.case_id = c.id AND t.tag IN"
-                f" ({_placeholders(query.tags)}))"
-            )
+            # IN rather than EXISTS: the planner may then start from the tag index.
+            marks = _placeholders(query.tags)
+            clauses.append(f"c.id IN (SELECT case_id FROM case_tags WHERE tag IN ({marks}))")
             params.extend(query.tags)
         assignee_checks = []
         if query.assignees:
-            assignee_checks.append(
-                f"EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id AND a.uid IN"
-                f" ({_placeholders(query.assignees)}))"
-            )
+            marks = _placeholders(query.assignees)
+            assignee_checks.append(f"c.id IN (SELECT case_id FROM case_assignees WHERE uid IN ({marks}))")
             params.extend(query.assignees)
         if query.include_unassigned:
             assignee_checks.append("NOT EXISTS (SELECT 1 FROM case_assignees a WHERE a.case_id = c.id)")
@@ -198,12 +207,21 @@ class SqliteTx(Tx):
         return " AND ".join(clauses), params
 
     def _search_clause(self, query: CaseQuery, params: list[Any]) -> str:
-        """Each term must appear (AND) or one must (OR) in a search field; the whole text may be an id."""
+        """Each term must appear (AND) or one must (OR) in a search field; the whole text may be an id.
+
+        Terms of three characters or more are first looked up in the trigram index (which folds case
+        beyond ASCII, so it finds a superset); LIKE then decides, as for shorter terms.
+        """
         assert query.search is not None
         term_checks = []
         for term in query.search.split():
             fields = [f"c.{name} LIKE ? ESCAPE '\\'" for name in query.search_fields]
-            term_checks.append("(" + " OR ".join(fields) + ")")
+            check = "(" + " OR ".join(fields) + ")"
+            if len(term) >= 3:
+                check = f"(c.rowid IN (SELECT rowid FROM case_text WHERE case_text MATCH ?) AND {check})"
+                columns = " ".join(query.search_fields)
+                params.append(f"{{{columns}}} : " + '"' + term.replace('"', '""') + '"')
+            term_checks.append(check)
             params.extend([like_pattern(term)] * len(fields))
         joiner = " AND " if query.search_all_terms else " OR "
         params.append(query.search.strip())
@@ -214,27 +232,22 @@ class SqliteTx(Tx):
             return [], 0
         where, params = self._where(space_id, query)
         (total,) = await self._one(f"SELECT COUNT(*) FROM cases c WHERE {where}", params)
-        column = SORT_COLUMNS[page.sort_field]
-        direction = "DESC" if page.descending else "ASC"
         rows = await self._all(
-            f"SELECT c.data, c.seq FROM cases c WHERE {where}"
-            f" ORDER BY ({column} IS NULL), {column} {direction}, c.created_at {direction}, c.id"
+            f"SELECT c.data, c.seq FROM cases c WHERE {where} {order_by(page.sort_field, page.descending)}"
             " LIMIT ? OFFSET ?",
             [*params, page.per_page, page.offset],
         )
         return [with_version(case_decoder.decode(data), seq) for data, seq in rows], total
 
     async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
-        counts = dict.fromkeys(STATUS_CODES, 0)
         if not query.owners:
-            return counts
+            return status_counts([])
         where, params = self._where(space_id, query, with_status=False)
-        names = {code: name for name, code in STATUS_CODES.items()}
-        for code, count in await self._all(
-            f"SELECT c.status, COUNT(*) FROM cases c WHERE {where} GROUP BY c.status", params
-        ):
-            counts[names[code]] = count
-        return counts
+        # Grouped by owner too, the counts come from the (space, owner, status) index alone.
+        rows = await self._all(
+            f"SELECT c.status, COUNT(*) FROM cases c WHERE {where} GROUP BY c.owner, c.status", params
+        )
+        return status_counts(rows)
 
     async def case_totals(self, space_id: str, case_ids: list[str]) -> dict[str, tuple[int, int]]:
         totals = dict.fromkeys(case_ids, (0, 0))
@@ -677,31 +690,116 @@ class SqliteTx(Tx):
         await self._run(f"DELETE FROM {table.name}")
 
 
+class InlineCursor:
+    """A finished statement's cursor, with the part of aiosqlite's cursor API the store uses."""
+
+    def __init__(self, cursor: sqlite3.Cursor):
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount
+
+    async def fetchmany(self, size: int) -> list[Any]:
+        return self._cursor.fetchmany(size)
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class InlineStatement:
+    """``conn.execute(...)``: awaited for its cursor, or used with ``async with``, as aiosqlite's."""
+
+    def __init__(self, cursor: sqlite3.Cursor):
+        self._cursor = InlineCursor(cursor)
+
+    def __await__(self) -> Generator[Any, None, InlineCursor]:
+        return self._cursor
+        yield  # a generator, so that ``await`` works
+
+    async def __aenter__(self) -> InlineCursor:
+        return self._cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._cursor.close()
+
+
+class InlineConnection:
+    """The writer's connection, called on the event loop's thread.
+
+    Writes run one at a time anyway, and each statement is microseconds of SQLite: far less than the
+    hop to aiosqlite's thread and back, which would cost every write several times over. Waiting for
+    another process's write lock must not block the loop, so ``begin`` polls instead of SQLite's busy
+    handler (the connection's busy timeout is zero).
+    """
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> InlineStatement:
+        return InlineStatement(self._conn.execute(sql, tuple(params)))
+
+    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    async def execute_fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+    async def begin(self, timeout: float) -> None:
+        """``BEGIN IMMEDIATE``, waiting (without blocking) up to ``timeout`` s for another process."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(BUSY_POLL)
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
 class SqliteStore(Store):
     def __init__(self, path: Path):
         self.path = path
-        self._writer: aiosqlite.Connection | None = None
+        self._writer: InlineConnection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._writes_since_analyze = 0
         #: Reads in progress: they share the reader connection.
         self._reads = 0
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA busy_timeout = 5000")
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+        await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         return conn
+
+    def _connect_inline(self) -> InlineConnection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in _PRAGMAS:
+            conn.execute(pragma)
+        conn.execute("PRAGMA busy_timeout = 0")
+        return InlineConnection(conn)
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
+        self._writer = self._connect_inline()
         await self._migrate(self._writer)
+        await self._analyze()
         self._reader = await self._connect()
 
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        await conn.execute("BEGIN IMMEDIATE")
+    async def _analyze(self) -> None:
+        """Refresh the planner's statistics (sampled: milliseconds even for large tables). Without them
+        SQLite guesses that a filter on owners is selective and scans every case where the tag index
+        would find a few."""
+        assert self._writer is not None
+        await self._writer.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
+        await self._writer.execute("ANALYZE")
+        self._writes_since_analyze = 0
+
+    async def _migrate(self, conn: InlineConnection) -> None:
+        await conn.begin(BUSY_TIMEOUT)
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -758,13 +856,16 @@ class SqliteStore(Store):
     async def write(self) -> AsyncIterator[Tx]:
         assert self._writer is not None, "store is not open"
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._writer.begin(BUSY_TIMEOUT)
             try:
                 yield SqliteTx(self._writer)
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+            self._writes_since_analyze += 1
+            if self._writes_since_analyze >= ANALYZE_EVERY_WRITES:
+                await self._analyze()
 
 
 def _statements(sql: str) -> list[str]:
