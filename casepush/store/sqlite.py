@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,10 @@ _PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA 
 BUSY_TIMEOUT = 5.0
 BUSY_POLL = 0.005
 
-#: Rows ANALYZE samples per index, and how many write transactions pass before it runs again (the
-#: statistics must follow the tables' growth, from empty to many cases).
+#: Rows ANALYZE samples per index, and how many write transactions pass before the statistics are
+#: refreshed (they must follow the tables' growth, from empty to many cases) and the log checkpointed.
 ANALYSIS_LIMIT = 1000
-ANALYZE_EVERY_WRITES = 1000
+MAINTENANCE_EVERY_WRITES = 1000
 
 #: One writer and one reader connection, open for as long as the store.
 CONNECTIONS = 2
@@ -764,7 +764,7 @@ class SqliteStore(Store):
         self._writer: InlineConnection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
-        self._writes_since_analyze = 0
+        self._writes_since_maintenance = 0
         #: Reads in progress: they share the reader connection.
         self._reads = 0
 
@@ -780,6 +780,7 @@ class SqliteStore(Store):
         for pragma in _PRAGMAS:
             conn.execute(pragma)
         conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints run in a thread: see _maintain
         return InlineConnection(conn)
 
     async def open(self) -> None:
@@ -796,7 +797,6 @@ class SqliteStore(Store):
         assert self._writer is not None
         await self._writer.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
         await self._writer.execute("ANALYZE")
-        self._writes_since_analyze = 0
 
     async def _migrate(self, conn: InlineConnection) -> None:
         await conn.begin(BUSY_TIMEOUT)
@@ -863,9 +863,21 @@ class SqliteStore(Store):
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
-            self._writes_since_analyze += 1
-            if self._writes_since_analyze >= ANALYZE_EVERY_WRITES:
+            self._writes_since_maintenance += 1
+            due = self._writes_since_maintenance >= MAINTENANCE_EVERY_WRITES
+            if due:
+                self._writes_since_maintenance = 0
                 await self._analyze()
+        if due:
+            # In a thread, and outside the lock: a checkpoint may write and sync megabytes, which
+            # the writer, on the loop's thread, must not wait for.
+            await asyncio.to_thread(_checkpoint, self.path)
+
+
+def _checkpoint(path: Path) -> None:
+    """Copy what it can of the write-ahead log into the database, without waiting for anyone."""
+    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _statements(sql: str) -> list[str]:
