@@ -34,7 +34,7 @@ docs: install
 	$(PY) -m casepush.web.openapi --markdown > docs/api.md
 
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

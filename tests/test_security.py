@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from casepush.security import auth as auth_module
 from conftest import PASSWORD, Api, case_body
 
 CASES_ALL = {"spaces": ["*"], "base": [], "feature": {"generalCases": ["all"]}}
@@ -1155,3 +1156,20 @@ async def test_created_by_and_updated_by_carry_the_callers_name_and_email(api):
     assert case["created_by"] == me
     assert status == 200, updated
     assert updated[0]["updated_by"] == me
+
+
+async def test_concurrent_requests_with_new_credentials_share_one_password_check(api, monkeypatch):
+    bob = await api.create_user("bob", "editor")
+    checks = []
+    real_verify = auth_module.verify_password_async
+
+    async def counted(password: str, hashed: str) -> bool:
+        checks.append(password)
+        return await real_verify(password, hashed)
+
+    monkeypatch.setattr(auth_module, "verify_password_async", counted)
+
+    answers = await asyncio.gather(*(bob.get("/api/cases/_find") for _ in range(20)))
+
+    assert [status for status, _ in answers] == [200] * 20
+    assert checks == [PASSWORD]

@@ -1,5 +1,6 @@
 """Authentication: an ``Authorization`` header (Basic or ApiKey) to a Principal, and the ``elastic`` user."""
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -67,6 +68,8 @@ class Authenticator:
         self._cache_key = secrets.token_bytes(32)
         #: Counts ``forget`` calls: a check that read the store before one must not be remembered.
         self._generation = 0
+        #: Checks in progress, by credential digest.
+        self._checks: dict[bytes, asyncio.Future[Principal | Failure]] = {}
         store.on_security_change(self.forget)
 
     def forget(self) -> None:
@@ -95,6 +98,16 @@ class Authenticator:
         if cached and cached[0] > time.monotonic() and self.store.hears_changes:
             self._cache.move_to_end(digest)
             return cached[1]
+        # One check per credential at a time: the requests that arrive while it runs (a client's burst
+        # when its cache entry expires) share its result rather than each paying a 16 MB scrypt.
+        check = self._checks.get(digest)
+        if check is None:
+            check = asyncio.ensure_future(self._check(scheme, name, secret, digest))
+            self._checks[digest] = check
+            check.add_done_callback(lambda _: self._checks.pop(digest, None))
+        return await asyncio.shield(check)
+
+    async def _check(self, scheme: str, name: str, secret: str, digest: bytes) -> Principal | Failure:
         generation = self._generation
         if scheme == "basic":
             principal, expires = await self._basic(name, secret), None
