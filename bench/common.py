@@ -10,7 +10,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from typing import Any, TypeVar
 import aiohttp
 import asyncpg
 import msgspec
-from yarl import URL
+
+from casepush.testing.database import fresh_schema
 
 PASSWORD = "bench-password"
 CASEPUSH_HEADERS = {
@@ -126,18 +126,12 @@ async def casepush_server(database_url: str | None) -> AsyncIterator[Process]:
 
 @asynccontextmanager
 async def _fresh_store(database_url: str | None) -> AsyncIterator[str | None]:
+    """None for SQLite, else a fresh schema of ``database_url``."""
     if database_url is None:
         yield None
         return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    try:
-        yield str(URL(database_url).update_query(schema=schema))
-    finally:
-        conn = await asyncpg.connect(database_url, timeout=10)
-        try:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        finally:
-            await conn.close()
+    async with fresh_schema(database_url, prefix="bench") as url:
+        yield url
 
 
 def backend_name(database_url: str | None) -> str:

@@ -12,7 +12,7 @@ from casepush.metrics import Metrics
 from casepush.plugins import PluginHost, load_plugins
 from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
-from casepush.store.backends import open_store
+from casepush.store.backends import opened_store
 from casepush.web import (
     case_connectors,
     cases,
@@ -66,15 +66,13 @@ def create_app(
     preconfigured = preconfigured_connectors(plugins, settings.preconfigured, allowed_hosts)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
-        store = open_store(settings)
-        await store.open()
-        app[STORE] = store
-        app[AUTHENTICATOR] = Authenticator(store)
-        generated = await ensure_superuser(store, settings.elastic_password)
-        if generated is not None:
-            announce(f"Generated password for the elastic user: {generated}")
-        yield
-        await store.close()
+        async with opened_store(settings) as store:
+            app[STORE] = store
+            app[AUTHENTICATOR] = Authenticator(store)
+            generated = await ensure_superuser(store, settings.elastic_password)
+            if generated is not None:
+                announce(f"Generated password for the elastic user: {generated}")
+            yield
 
     async def outbound(app: web.Application) -> AsyncIterator[None]:
         """One client session for every connector call of the app."""

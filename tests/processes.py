@@ -90,3 +90,9 @@ async def call(
         session.request(method, url + path, json=body, headers=headers) as response,
     ):
         return response.status, await response.json(content_type=None)
+
+
+def sh_block(markdown: Path, heading: str) -> str:
+    """The first ``sh`` code block under ``## heading`` of a Markdown file (the README, a guide)."""
+    text = markdown.read_text()
+    return text.split(f"## {heading}", 1)[1].split("```sh", 1)[1].split("```", 1)[0]

@@ -13,15 +13,11 @@ from casepush.app import create_app
 from casepush.config import Settings
 from casepush.plugins import load_plugins
 from conftest import PASSWORD
+from processes import sh_block
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "plugins" / "casepush-jira" / "tests"))
 from fake_jira import API_TOKEN, EMAIL, PROJECT, start_jira  # noqa: E402
-
-
-def readme_block(heading: str) -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme.split(f"## {heading}", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
 
 
 async def test_the_readme_push_example_pushes_a_case_and_its_comment_to_jira(
@@ -31,7 +27,7 @@ async def test_the_readme_push_example_pushes_a_case_and_its_comment_to_jira(
     app = create_app(settings, announce=lambda line: None, plugins=load_plugins(["casepush-jira"]))
     server = (await aiohttp_client(app)).server
     script = (
-        readme_block("Push a case to Jira")
+        sh_block(ROOT / "README.md", "Push a case to Jira")
         .replace("elastic:changeme", f"elastic:{PASSWORD}")
         .replace("http://127.0.0.1:5601", str(server.make_url("")).rstrip("/"))
         .replace("https://acme.atlassian.net", jira.url)

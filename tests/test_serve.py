@@ -5,7 +5,7 @@ from pathlib import Path
 
 from casepush.config import Settings
 from casepush.testing.client import basic_auth
-from processes import call, start, stop
+from processes import call, sh_block, start, stop
 
 
 async def authenticated_status(url: str, password: str) -> int:
@@ -49,8 +49,7 @@ GETTING_STARTED = Path(__file__).parent.parent / "docs" / "getting-started.md"
 async def run_guide_section(settings: Settings, heading: str) -> str:
     """Run the first ``sh`` block under a heading of the getting-started guide against a real server;
     its standard output."""
-    guide = GETTING_STARTED.read_text()
-    script = guide.split(f"## {heading}", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    script = sh_block(GETTING_STARTED, heading)
     process, url = await start(settings, CASEPUSH_ELASTIC_PASSWORD="changeme")
     try:
         script = script.replace("http://127.0.0.1:5601", url)

@@ -38,9 +38,9 @@ def _quoted(identifier: str) -> str:
 
 
 @asynccontextmanager
-async def fresh_schema(server_url: str) -> AsyncIterator[str]:
+async def fresh_schema(server_url: str, prefix: str = "casepush_test") -> AsyncIterator[str]:
     """A store URL naming a new, empty schema on ``server_url``, dropped afterwards."""
-    schema = f"casepush_test_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         yield str(URL(server_url).update_query(schema=schema))
     finally:
