@@ -30,6 +30,9 @@ CASEPUSH_HEADERS = {
 }
 #: Seconds a process may take to answer its readiness URL.
 START_TIMEOUT = 30.0
+#: When set, each casepush server runs under cProfile and leaves its profile in this folder (read it with
+#: ``python -m pstats``).
+PROFILE_ENV = "BENCH_PROFILE_DIR"
 
 T = TypeVar("T")
 
@@ -119,9 +122,21 @@ async def casepush_server(database_url: str | None) -> AsyncIterator[Process]:
             env |= {"CASEPUSH_DATA_DIR": data_dir, "CASEPUSH_ELASTIC_PASSWORD": PASSWORD}
             if store_url:
                 env["CASEPUSH_DATABASE_URL"] = store_url
-            argv = [sys.executable, "-m", "casepush", "serve"]
-            async with started_process(argv, env, "/api/status") as server:
+            async with started_process(server_argv(), env, "/api/status") as server:
                 yield server
+
+
+def server_argv() -> list[str]:
+    """``python -m casepush serve``, under cProfile when a profile folder is named."""
+    profile_dir = os.environ.get(PROFILE_ENV)
+    if not profile_dir:
+        return [sys.executable, "-m", "casepush", "serve"]
+    Path(profile_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        dir=profile_dir, prefix="server-", suffix=".prof", delete=False
+    ) as output:
+        profile = output.name
+    return [sys.executable, "-m", "cProfile", "-o", profile, "-m", "casepush", "serve"]
 
 
 @asynccontextmanager

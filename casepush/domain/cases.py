@@ -262,7 +262,7 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
                 validate_custom_fields(changed["customFields"], configured)  # type: ignore[arg-type]
             after = _apply(before, changed, ctx.user, now, configured)
             try:
-                after = await tx.update_case(ctx.space_id, after, patch.version)
+                after = await tx.update_case(ctx.space_id, after, before)
             except VersionConflict:
                 raise _stale_cases([patch.id]) from None
             await user_actions.record(tx, ctx, after.id, user_actions.case_change_actions(ctx, before, after))
@@ -292,10 +292,14 @@ async def find(ctx: Context, query: CaseQuery, page: Page) -> FindCasesResponse:
     validation.paging(page.page, page.per_page)
     query = dataclasses.replace(query, owners=ctx.access.allowed_owners(query.owners, Operations.find_cases))
     async with ctx.store.read() as tx:
-        cases, total = await tx.find_cases(ctx.space_id, query, page)
-        cases = await with_totals(tx, ctx, cases)
+        cases = await with_totals(tx, ctx, await tx.find_cases(ctx.space_id, query, page))
+        # As Kibana, the counts by status leave out the status and search filters.
         counts_query = dataclasses.replace(query, statuses=[], search=None)
         counts = await tx.count_cases_by_status(ctx.space_id, counts_query)
+        if query.search is None:  # the counts are of the same cases: no second count
+            total = sum(counts[status] for status in query.statuses or counts)
+        else:
+            total = await tx.count_cases(ctx.space_id, query)
     return FindCasesResponse(
         cases=cases,
         page=page.page,

@@ -44,7 +44,7 @@ async def _touch_case(tx: Tx, ctx: Context, case: Case, now: str) -> Case:
     """Every attachment change updates the case's ``updated_at``/``updated_by`` (and so its version)."""
     touched = msgspec.structs.replace(case, updated_at=now, updated_by=ctx.user)
     try:
-        return await tx.update_case(ctx.space_id, touched, case.version)
+        return await tx.update_case(ctx.space_id, touched, case)
     except VersionConflict:
         raise conflict(f"Saved object [cases/{case.id}] conflict") from None
 

@@ -155,7 +155,10 @@ def case_for_push(
 # --- loading and privileges ------------------------------------------------------------------------------
 
 
-async def _case_state(tx: Tx, ctx: Context, case_id: str) -> tuple[Case, list[Attachment], list[UserAction]]:
+CaseState = tuple[Case, list[Attachment], list[UserAction]]
+
+
+async def _case_state(tx: Tx, ctx: Context, case_id: str) -> CaseState:
     case = await load_case(tx, ctx, case_id)
     attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
     everything = Page(page=1, per_page=MAX_USER_ACTIONS, descending=False)
@@ -186,8 +189,12 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
-async def _take_claim(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> PushClaim:
-    """Wait for the claim on this case and connector (another push may hold it) for up to two leases."""
+async def _take_claim(
+    ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
+) -> tuple[PushClaim, CaseState]:
+    """Wait for the claim on this case and connector (another push may hold it) for up to two leases;
+    read the case in the claim's transaction, since a push that held the claim before may have pushed
+    it already."""
     token, deadline, pause = new_id(), time.monotonic() + 2 * rt.push_lease, 0.02
     while True:
         now = _ms(time.time())
@@ -195,8 +202,8 @@ async def _take_claim(ctx: Context, rt: ConnectorRuntime, case_id: str, connecto
             claim = await tx.claim_push(
                 ctx.space_id, case_id, connector_id, token, now, now + _ms(rt.push_lease)
             )
-        if claim is not None:
-            return claim
+            if claim is not None:
+                return claim, await _case_state(tx, ctx, case_id)
         if time.monotonic() > deadline:
             raise conflict(f"Case {case_id} is being pushed to connector {connector_id}. Try again later.")
         await asyncio.sleep(pause)
@@ -206,10 +213,10 @@ async def _take_claim(ctx: Context, rt: ConnectorRuntime, case_id: str, connecto
 @asynccontextmanager
 async def _claimed(
     ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
-) -> AsyncIterator[PushClaim]:
+) -> AsyncIterator[tuple[PushClaim, CaseState]]:
     """Hold the claim, renewing its lease while the push runs. If the push ends by an unexpected error,
     the lease is cut short so that the next push takes over (and recovers) at once."""
-    claim = await _take_claim(ctx, rt, case_id, connector_id)
+    claim, state = await _take_claim(ctx, rt, case_id, connector_id)
 
     async def renew() -> None:
         while True:
@@ -219,7 +226,7 @@ async def _claimed(
 
     renewing = asyncio.create_task(renew())
     try:
-        yield claim
+        yield claim, state
     except BaseException:
         await _expire(ctx, claim)
         raise
@@ -254,8 +261,8 @@ async def push(
     started = time.monotonic()
     outcome = "error"
     try:
-        async with _claimed(ctx, rt, case_id, connector_id) as claim:
-            pushed = await _push_claimed(ctx, rt, case_id, connector, claim)
+        async with _claimed(ctx, rt, case_id, connector_id) as (claim, state):
+            pushed = await _push_claimed(ctx, rt, connector, claim, state)
         outcome = "success"
         return pushed
     except KibanaError as exc:
@@ -297,11 +304,10 @@ async def _dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector: 
 
 
 async def _push_claimed(
-    ctx: Context, rt: ConnectorRuntime, case_id: str, connector: Connector, claim: PushClaim
+    ctx: Context, rt: ConnectorRuntime, connector: Connector, claim: PushClaim, state: CaseState
 ) -> Case:
-    # Read under the claim: a push that held it before may have pushed this case already.
-    async with ctx.store.read() as tx:
-        case, attachments, actions = await _case_state(tx, ctx, case_id)
+    case, attachments, actions = state
+    case_id = case.id
     _, recorded_id = _latest_push(actions, connector.id)
     external_id = recorded_id
     if recorded_id is None and claim.interrupted_create:
@@ -368,7 +374,7 @@ async def _save(
             updated.status = "closed"
             apply_status(updated, user, now)
             actions.append(user_actions.user_action(ctx, updated, "status", "update", {"status": "closed"}))
-        updated = await tx.update_case(ctx.space_id, updated, case.version)
+        updated = await tx.update_case(ctx.space_id, updated, case)
         attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
         comments = []
         for attachment in attachments:

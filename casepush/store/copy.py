@@ -102,4 +102,5 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
             async for batch in reading.table_rows(table):
                 await writing.insert_rows(table, [_portable(table, row) for row in batch])
                 copied[table.name] += len(batch)
+    await target.analyze()
     return copied

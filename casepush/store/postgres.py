@@ -44,6 +44,7 @@ from casepush.store.rows import (
     alert_pairs,
     attachment_decoder,
     case_decoder,
+    children_changed,
     commented_type,
     configuration_decoder,
     connector_columns,
@@ -164,8 +165,8 @@ class PostgresTx(Tx):
         await self._write_case_children(case)
         return with_version(case, 1)
 
-    async def update_case(self, space_id: str, case: Case, expected_version: str) -> Case:
-        seq = expected_seq(expected_version)
+    async def update_case(self, space_id: str, case: Case, before: Case) -> Case:
+        seq = expected_seq(before.version)
         changed = await self._run(
             "UPDATE cases SET seq = seq + 1, owner = $1, status = $2, severity = $3, title = $4,"
             " description = $5, category = $6, reporter = $7, created_at = $8, updated_at = $9,"
@@ -177,9 +178,10 @@ class PostgresTx(Tx):
         )
         if changed != 1:
             raise VersionConflict(case.id)
-        await self._run("DELETE FROM case_tags WHERE case_id = $1", case.id)
-        await self._run("DELETE FROM case_assignees WHERE case_id = $1", case.id)
-        await self._write_case_children(case)
+        if children_changed(case, before):
+            await self._run("DELETE FROM case_tags WHERE case_id = $1", case.id)
+            await self._run("DELETE FROM case_assignees WHERE case_id = $1", case.id)
+            await self._write_case_children(case)
         return with_version(case, seq + 1)
 
     async def _write_case_children(self, case: Case) -> None:
@@ -242,17 +244,22 @@ class PostgresTx(Tx):
         joiner = " AND " if query.search_all_terms else " OR "
         return "(" + joiner.join(term_checks or ["FALSE"]) + f" OR c.id = {params(query.search.strip())})"
 
-    async def find_cases(self, space_id: str, query: CaseQuery, page: Page) -> tuple[list[Case], int]:
+    async def find_cases(self, space_id: str, query: CaseQuery, page: Page) -> list[Case]:
         if not query.owners:
-            return [], 0
+            return []
         where, params = self._where(space_id, query)
-        total = await self.conn.fetchval(f"SELECT COUNT(*) FROM cases c WHERE {where}", *params)
         rows = await self.conn.fetch(
             f"SELECT c.data, c.seq FROM cases c WHERE {where} {order_by(page.sort_field, page.descending)}"
             f" {_slice(params, page.per_page, page.offset)}",
             *params,
         )
-        return [with_version(case_decoder.decode(data), seq) for data, seq in rows], total
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
+
+    async def count_cases(self, space_id: str, query: CaseQuery) -> int:
+        if not query.owners:
+            return 0
+        where, params = self._where(space_id, query)
+        return await self.conn.fetchval(f"SELECT COUNT(*) FROM cases c WHERE {where}", *params)
 
     async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
         if not query.owners:
@@ -850,6 +857,12 @@ class PostgresStore(Store):
         assert self._pool is not None, "store is not open"
         async with self._pool.acquire() as conn:
             await conn.fetchval("SELECT 1")
+
+    async def analyze(self) -> None:
+        assert self._pool is not None, "store is not open"
+        async with self._pool.acquire() as conn:
+            tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            await conn.execute("ANALYZE " + ", ".join(f'"{row[0]}"' for row in tables))
 
     def pool_usage(self) -> PoolUsage:
         """The pool's connections (the one that listens for other instances' changes is not in it)."""

@@ -100,6 +100,11 @@ def latest_migration() -> str:
     return migrations("sqlite")[-1][1].removesuffix(".sql")
 
 
+def children_changed(case: Case, before: Case) -> bool:
+    """Whether the rows beside a case (its tags and assignees, kept for filtering) must be rewritten."""
+    return case.tags != before.tags or [a.uid for a in case.assignees] != [a.uid for a in before.assignees]
+
+
 def with_version(obj: Any, seq: int) -> Any:
     obj.version = encode_version(seq)
     return obj

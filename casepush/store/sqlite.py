@@ -35,6 +35,7 @@ from casepush.store.rows import (
     alert_pairs,
     attachment_decoder,
     case_decoder,
+    children_changed,
     commented_type,
     configuration_decoder,
     connector_columns,
@@ -81,6 +82,17 @@ MAINTENANCE_EVERY_WRITES = 1000
 
 #: One writer and one reader connection, open for as long as the store.
 CONNECTIONS = 2
+
+
+def _trigram_match(terms: list[str], fields: list[str], all_terms: bool) -> str | None:
+    """The FTS5 query of the terms' trigrams, or None when it would not narrow the search: the index
+    knows no term under three characters, so with ``OR`` one such term means any case may match."""
+    indexed = [term for term in terms if len(term) >= 3]
+    if not indexed or (not all_terms and len(indexed) < len(terms)):
+        return None
+    columns = " ".join(fields)
+    phrases = [f"{{{columns}}} : " + '"' + term.replace('"', '""') + '"' for term in indexed]
+    return (" AND " if all_terms else " OR ").join(phrases)
 
 
 def _placeholders(values: Sequence[Any]) -> str:
@@ -139,8 +151,8 @@ class SqliteTx(Tx):
         await self._write_case_children(case)
         return with_version(case, 1)
 
-    async def update_case(self, space_id: str, case: Case, expected_version: str) -> Case:
-        seq = expected_seq(expected_version)
+    async def update_case(self, space_id: str, case: Case, before: Case) -> Case:
+        seq = expected_seq(before.version)
         changed = await self._run(
             "UPDATE cases SET seq = seq + 1, owner = ?, status = ?, severity = ?, title = ?, description = ?,"
             " category = ?, reporter = ?, created_at = ?, updated_at = ?, closed_at = ?, data = ?"
@@ -149,9 +161,10 @@ class SqliteTx(Tx):
         )
         if changed != 1:
             raise VersionConflict(case.id)
-        await self._run("DELETE FROM case_tags WHERE case_id = ?", [case.id])
-        await self._run("DELETE FROM case_assignees WHERE case_id = ?", [case.id])
-        await self._write_case_children(case)
+        if children_changed(case, before):
+            await self._run("DELETE FROM case_tags WHERE case_id = ?", [case.id])
+            await self._run("DELETE FROM case_assignees WHERE case_id = ?", [case.id])
+            await self._write_case_children(case)
         return with_version(case, seq + 1)
 
     async def _write_case_children(self, case: Case) -> None:
@@ -209,35 +222,46 @@ class SqliteTx(Tx):
     def _search_clause(self, query: CaseQuery, params: list[Any]) -> str:
         """Each term must appear (AND) or one must (OR) in a search field; the whole text may be an id.
 
-        Terms of three characters or more are first looked up in the trigram index (which folds case
-        beyond ASCII, so it finds a superset); LIKE then decides, as for shorter terms.
+        The trigram index, when it can, names the candidates first (a superset: it folds case beyond
+        ASCII, and skips terms under three characters), so that the planner starts from them rather than
+        from another filter; LIKE then decides.
         """
         assert query.search is not None
+        terms, whole = query.search.split(), query.search.strip()
+        match = _trigram_match(terms, query.search_fields, query.search_all_terms)
+        prefilter = ""
+        if match is not None:
+            prefilter = (
+                "c.rowid IN (SELECT rowid FROM case_text WHERE case_text MATCH ?"
+                " UNION ALL SELECT rowid FROM cases WHERE id = ?) AND "
+            )
+            params.extend([match, whole])
         term_checks = []
-        for term in query.search.split():
+        for term in terms:
             fields = [f"c.{name} LIKE ? ESCAPE '\\'" for name in query.search_fields]
-            check = "(" + " OR ".join(fields) + ")"
-            if len(term) >= 3:
-                check = f"(c.rowid IN (SELECT rowid FROM case_text WHERE case_text MATCH ?) AND {check})"
-                columns = " ".join(query.search_fields)
-                params.append(f"{{{columns}}} : " + '"' + term.replace('"', '""') + '"')
-            term_checks.append(check)
+            term_checks.append("(" + " OR ".join(fields) + ")")
             params.extend([like_pattern(term)] * len(fields))
         joiner = " AND " if query.search_all_terms else " OR "
-        params.append(query.search.strip())
-        return "(" + joiner.join(term_checks or ["0"]) + " OR c.id = ?)"
+        params.append(whole)
+        return "(" + prefilter + "(" + joiner.join(term_checks or ["0"]) + " OR c.id = ?))"
 
-    async def find_cases(self, space_id: str, query: CaseQuery, page: Page) -> tuple[list[Case], int]:
+    async def find_cases(self, space_id: str, query: CaseQuery, page: Page) -> list[Case]:
         if not query.owners:
-            return [], 0
+            return []
         where, params = self._where(space_id, query)
-        (total,) = await self._one(f"SELECT COUNT(*) FROM cases c WHERE {where}", params)
         rows = await self._all(
             f"SELECT c.data, c.seq FROM cases c WHERE {where} {order_by(page.sort_field, page.descending)}"
             " LIMIT ? OFFSET ?",
             [*params, page.per_page, page.offset],
         )
-        return [with_version(case_decoder.decode(data), seq) for data, seq in rows], total
+        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
+
+    async def count_cases(self, space_id: str, query: CaseQuery) -> int:
+        if not query.owners:
+            return 0
+        where, params = self._where(space_id, query)
+        (total,) = await self._one(f"SELECT COUNT(*) FROM cases c WHERE {where}", params)
+        return total
 
     async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
         if not query.owners:
@@ -789,6 +813,10 @@ class SqliteStore(Store):
         await self._migrate(self._writer)
         await self._analyze()
         self._reader = await self._connect()
+
+    async def analyze(self) -> None:
+        async with self._write_lock:
+            await self._analyze()
 
     async def _analyze(self) -> None:
         """Refresh the planner's statistics (sampled: milliseconds even for large tables). Without them
