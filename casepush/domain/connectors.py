@@ -29,7 +29,7 @@ from casepush.metrics import Metrics
 from casepush.plugins import PluginHost
 from casepush.security.authz import ACTIONS_FEATURE, Level
 from casepush.security.secrets import SecretBox, SecretsUnavailable
-from casepush.store import Store, StoredConnector
+from casepush.store import Store, StoredConnector, Tx
 from casepush.types import (
     UNSET,
     CaseConnectorInfo,
@@ -249,20 +249,25 @@ async def for_cases(ctx: Context, rt: ConnectorRuntime) -> list[CaseConnectorInf
     ][:MAX_CASES_CONNECTORS]
 
 
-async def load(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> Connector:
-    """A connector with its config and decrypted secrets, as plugins receive it."""
-    found = await _find(ctx, rt, connector_id)
+async def load(ctx: Context, rt: ConnectorRuntime, connector_id: str, tx: Tx | None = None) -> Connector:
+    """A connector with its config and decrypted secrets, as plugins receive it (read in ``tx`` if
+    given)."""
+    found = await _find(ctx, rt, connector_id, tx)
     if found is None:
         raise _missing(connector_id)
     return opened(rt, found)
 
 
-async def _find(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> Connector | StoredConnector | None:
+async def _find(
+    ctx: Context, rt: ConnectorRuntime, connector_id: str, tx: Tx | None = None
+) -> Connector | StoredConnector | None:
     """A preconfigured connector, or the space's stored one (still sealed), or None."""
     if connector_id in rt.preconfigured:
         return rt.preconfigured[connector_id]
-    async with ctx.store.read() as tx:
+    if tx is not None:
         return await tx.get_connector(ctx.space_id, connector_id)
+    async with ctx.store.read() as reading:
+        return await reading.get_connector(ctx.space_id, connector_id)
 
 
 def opened(rt: ConnectorRuntime, stored: Connector | StoredConnector) -> Connector:

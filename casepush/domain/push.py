@@ -166,14 +166,15 @@ async def _case_state(tx: Tx, ctx: Context, case_id: str) -> CaseState:
     return case, attachments, actions
 
 
-async def _authorized(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> Connector:
+async def _authorized(
+    tx: Tx, ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
+) -> Connector:
     """Kibana's order: the case (404, then read), the connector (404, then actions read), then the push
     privilege on the case's owner and, for running the connector, ``all`` on actions."""
-    async with ctx.store.read() as tx:
-        case = await load_case(tx, ctx, case_id)
+    case = await load_case(tx, ctx, case_id)
     ctx.access.ensure([case.owner], Operations.get_case)
     try:
-        connector = await load(ctx, rt, connector_id)
+        connector = await load(ctx, rt, connector_id, tx)
     except MissingSecrets as exc:
         raise KibanaError(424, str(exc)) from None
     ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
@@ -191,32 +192,33 @@ def _ms(seconds: float) -> int:
 
 async def _take_claim(
     ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
-) -> tuple[PushClaim, CaseState]:
-    """Wait for the claim on this case and connector (another push may hold it) for up to two leases;
-    read the case in the claim's transaction, since a push that held the claim before may have pushed
-    it already."""
+) -> tuple[Connector, tuple[PushClaim, CaseState] | None]:
+    """Check the caller may push, then wait for the claim on this case and connector (another push may
+    hold it) for up to two leases: the connector, and the claim with the case as read in the claim's
+    transaction (a push that held the claim before may have pushed it already), or None when the claim
+    stayed held. One transaction does it all when the claim is free."""
     token, deadline, pause = new_id(), time.monotonic() + 2 * rt.push_lease, 0.02
+    connector = None
     while True:
         now = _ms(time.time())
         async with ctx.store.write() as tx:
+            if connector is None:
+                connector = await _authorized(tx, ctx, rt, case_id, connector_id)
             claim = await tx.claim_push(
                 ctx.space_id, case_id, connector_id, token, now, now + _ms(rt.push_lease)
             )
             if claim is not None:
-                return claim, await _case_state(tx, ctx, case_id)
+                return connector, (claim, await _case_state(tx, ctx, case_id))
         if time.monotonic() > deadline:
-            raise conflict(f"Case {case_id} is being pushed to connector {connector_id}. Try again later.")
+            return connector, None
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.5)
 
 
 @asynccontextmanager
-async def _claimed(
-    ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
-) -> AsyncIterator[tuple[PushClaim, CaseState]]:
+async def _holding(ctx: Context, rt: ConnectorRuntime, claim: PushClaim) -> AsyncIterator[None]:
     """Hold the claim, renewing its lease while the push runs. If the push ends by an unexpected error,
     the lease is cut short so that the next push takes over (and recovers) at once."""
-    claim, state = await _take_claim(ctx, rt, case_id, connector_id)
 
     async def renew() -> None:
         while True:
@@ -226,7 +228,7 @@ async def _claimed(
 
     renewing = asyncio.create_task(renew())
     try:
-        yield claim, state
+        yield
     except BaseException:
         await _expire(ctx, claim)
         raise
@@ -255,13 +257,16 @@ async def _journal_create(ctx: Context, rt: ConnectorRuntime, claim: PushClaim) 
 async def push(
     ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str, dry_run: bool = False
 ) -> Case | DryRun:
-    connector = await _authorized(ctx, rt, case_id, connector_id)
     if dry_run:
-        return await _dry_run(ctx, rt, case_id, connector)
+        return await _dry_run(ctx, rt, case_id, connector_id)
     started = time.monotonic()
+    connector, claimed = await _take_claim(ctx, rt, case_id, connector_id)
     outcome = "error"
     try:
-        async with _claimed(ctx, rt, case_id, connector_id) as (claim, state):
+        if claimed is None:
+            raise conflict(f"Case {case_id} is being pushed to connector {connector_id}. Try again later.")
+        claim, state = claimed
+        async with _holding(ctx, rt, claim):
             pushed = await _push_claimed(ctx, rt, connector, claim, state)
         outcome = "success"
         return pushed
@@ -285,8 +290,9 @@ async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseFor
     raise KibanaError(424, f"error validating action params: {message}")
 
 
-async def _dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector: Connector) -> DryRun:
+async def _dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> DryRun:
     async with ctx.store.read() as tx:
+        connector = await _authorized(tx, ctx, rt, case_id, connector_id)
         case, attachments, actions = await _case_state(tx, ctx, case_id)
     _, external_id = _latest_push(actions, connector.id)
     params = await _transformed(
