@@ -84,15 +84,17 @@ MAINTENANCE_EVERY_WRITES = 1000
 CONNECTIONS = 2
 
 
-def _trigram_match(terms: list[str], fields: list[str], all_terms: bool) -> str | None:
-    """The FTS5 query of the terms' trigrams, or None when it would not narrow the search: the index
-    knows no term under three characters, so with ``OR`` one such term means any case may match."""
+def _trigram_match(query: CaseQuery) -> str | None:
+    """The FTS5 query of the search terms' trigrams, or None when there is none that would narrow the
+    search: the index knows no term under three characters, so with ``OR`` one such term means any case
+    may match."""
+    terms = query.search.split() if query.search else []
     indexed = [term for term in terms if len(term) >= 3]
-    if not indexed or (not all_terms and len(indexed) < len(terms)):
+    if not indexed or (not query.search_all_terms and len(indexed) < len(terms)):
         return None
-    columns = " ".join(fields)
+    columns = " ".join(query.search_fields)
     phrases = [f"{{{columns}}} : " + '"' + term.replace('"', '""') + '"' for term in indexed]
-    return (" AND " if all_terms else " OR ").join(phrases)
+    return (" AND " if query.search_all_terms else " OR ").join(phrases)
 
 
 def _placeholders(values: Sequence[Any]) -> str:
@@ -196,9 +198,14 @@ class SqliteTx(Tx):
         any_of("c.reporter", query.reporters)
         any_of("c.category", query.categories)
         if query.tags:
-            # IN rather than EXISTS: the planner may then start from the tag index.
             marks = _placeholders(query.tags)
-            clauses.append(f"c.id IN (SELECT case_id FROM case_tags WHERE tag IN ({marks}))")
+            if _trigram_match(query) is not None:
+                # The search's candidates come first (see _search_clause): each is checked for its tags.
+                tagged = f"EXISTS (SELECT 1 FROM case_tags t WHERE t.case_id = c.id AND t.tag IN ({marks}))"
+            else:
+                # IN rather than EXISTS: the planner may then start from the tag index.
+                tagged = f"c.id IN (SELECT case_id FROM case_tags WHERE tag IN ({marks}))"
+            clauses.append(tagged)
             params.extend(query.tags)
         assignee_checks = []
         if query.assignees:
@@ -228,7 +235,7 @@ class SqliteTx(Tx):
         """
         assert query.search is not None
         terms, whole = query.search.split(), query.search.strip()
-        match = _trigram_match(terms, query.search_fields, query.search_all_terms)
+        match = _trigram_match(query)
         prefilter = ""
         if match is not None:
             prefilter = (
