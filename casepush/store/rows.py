@@ -48,9 +48,10 @@ NOT_NULL_SORT_FIELDS = frozenset({"created_at", "title", "status", "severity"})
 
 
 def order_by(sort_field: str, descending: bool) -> str:
-    """``_find``'s order: the field (NULLs last, as Elasticsearch's ``missing: _last``), then creation
-    time and id, all in one direction, so that an index on (space, field, created_at, id) scanned
-    forwards or backwards gives the page without sorting every match."""
+    """``_find``'s order: the field (NULLs last in both directions, as Elasticsearch's ``missing:
+    _last``), then creation time and id, all in the field's direction, so that an index gives the page
+    without sorting every match (migration 0007: one per sort field, two for nullable ones, whose
+    ``(field IS NULL)`` term breaks the symmetry of the two directions)."""
     column = SORT_COLUMNS[sort_field]
     direction = "DESC" if descending else "ASC"
     terms = [] if sort_field in NOT_NULL_SORT_FIELDS else [f"({column} IS NULL)"]
