@@ -267,6 +267,10 @@ def progress(message: str) -> None:
 # --- the machine -----------------------------------------------------------------------------------------
 
 
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3]) + " (1, 5, 15 min)"
+
+
 async def machine_facts(database_url: str | None) -> list[tuple[str, str]]:
     """The CPU, memory and software the figures were measured with."""
     cpus = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
@@ -281,10 +285,7 @@ async def machine_facts(database_url: str | None) -> list[tuple[str, str]]:
         ("Python", platform.python_version()),
         ("SQLite", sqlite3.sqlite_version),
         # Other work on the machine skews every figure: this shows whether there was any.
-        (
-            "load average",
-            " ".join(Path("/proc/loadavg").read_text().split()[:3]) + " (1, 5, 15 min) at start",
-        ),
+        ("load average", f"{load_average()} at start"),
     ]
     if database_url:
         conn = await asyncpg.connect(database_url, timeout=10)
@@ -315,3 +316,5 @@ async def run_on_backends(
     for database_url in database_urls:
         for benchmark in benchmarks:
             await benchmark(database_url)
+            # Work outside the benchmark skews its figures: this shows whether there was any.
+            print(f"\nload average after it: {load_average()}")

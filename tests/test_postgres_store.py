@@ -24,6 +24,7 @@ from casepush.store import (
     Tx,
     VersionConflict,
     encode_version,
+    postgres,
 )
 from casepush.store.postgres import PostgresStore
 from casepush.store.rows import migrations
@@ -499,3 +500,42 @@ async def test_one_of_two_instances_gets_the_claim(pg_url: str, pg: PostgresStor
     results = await asyncio.gather(*(claim(store, f"t{i}") for i, store in enumerate([pg, other] * 3)))
     await other.close()
     assert len([r for r in results if r is not None]) == 1
+
+
+# --- the planner's statistics ----------------------------------------------------------------------------
+
+
+async def _cases_statistics(store: PostgresStore) -> int:
+    """Rows of the planner's statistics about the cases table (none before its first ANALYZE)."""
+    async with store.read() as tx:
+        conn = tx.conn  # type: ignore[attr-defined]
+        return await conn.fetchval(
+            "SELECT COUNT(*) FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'cases'"
+        )
+
+
+async def _autovacuum_on(store: PostgresStore) -> bool:
+    async with store.read() as tx:
+        return await tx.conn.fetchval("SELECT current_setting('autovacuum') = 'on'")  # type: ignore[attr-defined]
+
+
+async def test_without_autovacuum_the_store_refreshes_the_statistics_as_cases_are_written(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if await _autovacuum_on(pg):
+        pytest.skip("autovacuum is on: PostgreSQL keeps the statistics itself")
+    writes = postgres.STALE_ROWS + 10
+    monkeypatch.setattr(postgres, "STATISTICS_CHECK_EVERY_WRITES", writes)
+    assert await _cases_statistics(pg) == 0
+    # PostgreSQL publishes the counts of changed rows within a second of the commits: the check after
+    # a batch of writes may not see the batch yet, the one after the next does.
+    for batch in range(3):
+        for number in range(batch * writes, (batch + 1) * writes):
+            async with pg.write() as tx:
+                await tx.insert_case("default", case(number))
+        assert pg._analyzing is not None
+        await pg._analyzing
+        if await _cases_statistics(pg) > 0:
+            return
+        await asyncio.sleep(1.1)
+    pytest.fail("no statistics of the cases after three checks")
