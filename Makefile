@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/setup.cfg)
 PLUGIN_DIRS := $(patsubst %/setup.cfg,%,$(PLUGINS))
 
-.PHONY: install run test lint format docs bench clean
+.PHONY: install run test fuzz lint format docs bench clean
 
 install: $(VENV)/.installed
 
@@ -21,9 +21,18 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The long fuzz run (tests/test_fuzz.py; `make test` runs a short one): every schemathesis phase and
+# FUZZ_EXAMPLES requests per operation and phase; prints its figures.
+FUZZ_EXAMPLES ?= 40
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_NUL=true \
+		$(PY) -m pytest tests/test_fuzz.py -rP $(PYTEST_ARGS)
+
+# ruff, and the installed dependencies' known vulnerabilities (tools/audit_dependencies.py).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/audit_dependencies.py
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -35,6 +44,17 @@ docs: install
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The load and crash tests, longer: LOAD_SECONDS of load, CRASH_ROUNDS kills, on SQLite (and PostgreSQL
+# with CASEPUSH_TEST_DATABASE_URL); their figures are appended to STRESS_REPORT, one JSON line a run.
+LOAD_SECONDS ?= 60
+CRASH_ROUNDS ?= 10
+STRESS_REPORT ?= build/stress-report.jsonl
+.PHONY: stress
+stress: install
+	mkdir -p $(dir $(STRESS_REPORT))
+	LOAD_SECONDS=$(LOAD_SECONDS) CRASH_ROUNDS=$(CRASH_ROUNDS) STRESS_REPORT=$(abspath $(STRESS_REPORT)) \
+		$(PY) -m pytest tests/test_load.py tests/test_crash.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

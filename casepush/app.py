@@ -12,6 +12,7 @@ from casepush.metrics import Metrics
 from casepush.plugins import PluginHost, load_plugins
 from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
+from casepush.security.throttle import login_throttle
 from casepush.store.backends import opened_store
 from casepush.web import (
     case_connectors,
@@ -27,8 +28,9 @@ from casepush.web import (
     status,
     user_actions,
 )
-from casepush.web.middleware import MAX_PAYLOAD_BYTES, MIDDLEWARES
+from casepush.web.middleware import MIDDLEWARES
 from casepush.web.state import AUTHENTICATOR, CONNECTORS, METRICS, SETTINGS, STORE
+from casepush.web.ui import site as ui
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def create_app(
 
     ``plugins`` defaults to the installed ones (``CASEPUSH_LOAD_PLUGINS`` narrows them).
     """
-    app = web.Application(middlewares=MIDDLEWARES, client_max_size=MAX_PAYLOAD_BYTES)
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_payload_bytes)
     app[SETTINGS] = settings
     metrics = Metrics()
     app[METRICS] = metrics
@@ -68,7 +70,7 @@ def create_app(
     async def storage(app: web.Application) -> AsyncIterator[None]:
         async with opened_store(settings) as store:
             app[STORE] = store
-            app[AUTHENTICATOR] = Authenticator(store)
+            app[AUTHENTICATOR] = Authenticator(store, throttle=login_throttle(settings))
             generated = await ensure_superuser(store, settings.elastic_password)
             if generated is not None:
                 announce(f"Generated password for the elastic user: {generated}")
@@ -93,5 +95,6 @@ def create_app(
     app.cleanup_ctx.append(outbound)
     for group in ROUTE_GROUPS:
         group.apply(app)
+    ui.install(app)  # the web UI at /app: not API, so not in the OpenAPI document
     app[openapi.OPENAPI] = openapi.Document(ROUTE_GROUPS)
     return app

@@ -17,6 +17,7 @@ from casepush.security.secrets import load_secret_box
 from casepush.store.backends import opened_store, shown_url
 from casepush.store.copy import CopyError, copy_database
 from casepush.store.rows import latest_migration
+from casepush.web.server import run_app
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +56,9 @@ def serve(host: str | None, port: int | None, config_file: str | None) -> None:
         log.info("stopped listening; waiting up to %ss for requests in progress", settings.shutdown_timeout)
 
     app.on_shutdown.append(draining)
-    web.run_app(
-        app,
-        host=host or settings.host,
-        port=port or settings.port,
-        # The server stops listening at once, then waits this long for handlers (a push under way
-        # records its result) before the database closes.
-        shutdown_timeout=settings.shutdown_timeout,
-        # casepush.requests logs every request; aiohttp's access log would add query strings (search
-        # terms) and the Referer and User-Agent headers.
-        access_log=None,
-        print=log.info,
-    )
+    # The server stops listening at once, then waits shutdown_timeout for handlers (a push under way
+    # records its result) before the database closes.
+    run_app(app, host or settings.host, port or settings.port, settings)
 
 
 @cli.command()

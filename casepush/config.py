@@ -1,5 +1,6 @@
 """Settings from ``CASEPUSH_*`` environment variables and an optional TOML file (environment wins)."""
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -48,6 +49,23 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_format: Literal["text", "json"] = "text"
     #: Seconds ``serve`` waits, after SIGTERM, for requests in progress (pushes) to finish.
     shutdown_timeout: float = 30.0
+    #: Largest request body (Kibana's ``server.maxPayload``).
+    max_payload_bytes: int = 1024 * 1024
+    #: Seconds a client may take to send a request body (Kibana's ``server.payloadTimeout``).
+    payload_timeout: float = 20.0
+    #: Seconds a connection may take to send a request's line and headers, from its opening or from its
+    #: previous response; so also how long an idle keep-alive connection is kept.
+    header_timeout: float = 75.0
+    #: Failed logins of one account from one client address, then 429s until the window passes.
+    login_max_failures: int = 10
+    #: Failed logins from one client address, whatever the accounts.
+    login_max_client_failures: int = 100
+    #: Seconds the failed logins are counted over, from the first one.
+    login_failure_window: float = 300.0
+    #: Addresses (or networks) of reverse proxies whose ``X-Forwarded-For`` names the client.
+    trusted_proxies: list[str] = []
+    #: Seconds a login to the web UI (``/app``) lasts; then its session cookie is refused.
+    ui_session_timeout: float = 8 * 3600
 
     @property
     def sqlite_path(self) -> Path:
@@ -63,7 +81,16 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         return Path(url.removeprefix("sqlite:///"))
 
 
-_LIST_SETTINGS = {"allowed_hosts", "load_plugins", "decryption_only_keys"}
+_LIST_SETTINGS = {"allowed_hosts", "load_plugins", "decryption_only_keys", "trusted_proxies"}
+#: Limits that must be positive.
+_POSITIVE_SETTINGS = (
+    "max_payload_bytes",
+    "payload_timeout",
+    "header_timeout",
+    "login_max_failures",
+    "login_max_client_failures",
+    "login_failure_window",
+)
 #: Settings that are structured and so come only from the settings file.
 _FILE_ONLY_SETTINGS = {"preconfigured"}
 
@@ -97,7 +124,21 @@ def load_settings(
             raise ConfigError(
                 "CASEPUSH_ENCRYPTION_KEY and CASEPUSH_DECRYPTION_ONLY_KEYS must be at least 32 characters"
             )
+    _check_limits(settings)
     return settings
+
+
+def _check_limits(settings: Settings) -> None:
+    for name in _POSITIVE_SETTINGS:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be greater than 0")
+    for proxy in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{ENV_PREFIX}TRUSTED_PROXIES: {proxy!r} is not an IP address or network"
+            ) from None
 
 
 def _split(value: str) -> list[str]:

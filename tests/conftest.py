@@ -18,6 +18,7 @@ from aiohttp import web
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.plugins import PluginHost, load_plugins
+from casepush.security import auth as auth_module
 from casepush.testing import FakeService
 from casepush.testing.client import (  # noqa: F401
     IMPACT_FIELD,
@@ -39,6 +40,20 @@ import casepush_echo  # noqa: E402
 def echo_plugins() -> PluginHost:
     """Exactly the example plugin, whatever else is installed, so that tests see the same types."""
     return load_plugins(allowed=[], extra=[casepush_echo])
+
+
+@pytest.fixture
+def password_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords checked against a stored digest (each an scrypt run) from now on, in order."""
+    checks: list[str] = []
+    real_verify = auth_module.verify_password_async
+
+    async def counted(password: str, hashed: str) -> bool:
+        checks.append(password)
+        return await real_verify(password, hashed)
+
+    monkeypatch.setattr(auth_module, "verify_password_async", counted)
+    return checks
 
 
 @pytest.fixture

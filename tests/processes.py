@@ -2,6 +2,7 @@
 SQLite in its data dir, or its PostgreSQL schema in the suite's PostgreSQL half."""
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -28,20 +29,28 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-async def start(settings: Settings, **extra_env: str) -> tuple[asyncio.subprocess.Process, str]:
-    """A running server and its base URL; it has answered ``/api/status`` when this returns."""
+async def start(
+    settings: Settings, log: Path | None = None, **extra_env: str
+) -> tuple[asyncio.subprocess.Process, str]:
+    """A running server and its base URL; it has answered ``/api/status`` when this returns.
+
+    What it prints is kept in a pipe for ``stop`` to read, or written to ``log`` by a test that makes it
+    print more than the pipe and its reader hold (about 200 KiB, a thousand requests): a full pipe would
+    stop the server.
+    """
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "casepush",
-        "serve",
-        "--port",
-        str(port),
-        env=server_env(settings, **extra_env),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    with log.open("wb") if log else contextlib.nullcontext(asyncio.subprocess.PIPE) as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "casepush",
+            "serve",
+            "--port",
+            str(port),
+            env=server_env(settings, **extra_env),
+            stdout=output,
+            stderr=asyncio.subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
         for _ in range(300):
@@ -55,29 +64,31 @@ async def start(settings: Settings, **extra_env: str) -> tuple[asyncio.subproces
                 await asyncio.sleep(0.05)
     if process.returncode is None:
         process.kill()
-    raise AssertionError("server did not start: " + (await process.stdout.read()).decode())
+    printed = log.read_text() if log else (await process.stdout.read()).decode()
+    raise AssertionError("server did not start: " + printed)
 
 
 async def start_with_plugins(
-    site: Path, settings: Settings, **extra_env: str
+    site: Path, settings: Settings, log: Path | None = None, **extra_env: str
 ) -> tuple[asyncio.subprocess.Process, str]:
     """A running server that sees the plugins installed in ``site`` (only the example one, unless
-    ``CASEPUSH_LOAD_PLUGINS`` says otherwise), ``elastic``'s password ``changeme``."""
+    ``CASEPUSH_LOAD_PLUGINS`` says otherwise), ``elastic``'s password ``changeme``; ``log`` as for
+    ``start``."""
     env = {
         "PYTHONPATH": str(site),
         "CASEPUSH_ELASTIC_PASSWORD": "changeme",
         "CASEPUSH_LOAD_PLUGINS": "casepush-echo",
         **extra_env,
     }
-    return await start(settings, **env)
+    return await start(settings, log, **env)
 
 
 async def stop(process: asyncio.subprocess.Process) -> str:
-    """Stop the server (SIGTERM) and return what it printed."""
+    """Stop the server (SIGTERM) and return what it printed (nothing if it printed to a ``log``)."""
     if process.returncode is None:
         process.terminate()
     output, _ = await process.communicate()
-    return output.decode()
+    return output.decode() if output is not None else ""
 
 
 async def call(

@@ -44,13 +44,7 @@ async def test_installing_a_bundled_plugin_adds_its_connector_types(fresh_casepu
     before = run([python, "-m", "casepush", "plugins"], text=True)
     assert before.stdout.strip() == "No plugins installed."
     run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(plugin)])
-    port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "CASEPUSH_DATA_DIR": str(tmp_path),
-        "CASEPUSH_ELASTIC_PASSWORD": "changeme",
-    }
-    server = subprocess.Popen([python, "-m", "casepush", "serve", "--port", str(port)], env=env, cwd=tmp_path)
+    server, port = serve(python, tmp_path)
     try:
         types = await connector_types(port)
     finally:
@@ -59,6 +53,30 @@ async def test_installing_a_bundled_plugin_adds_its_connector_types(fresh_casepu
         # The next plugin is tried alone again.
         run([python, "-m", "pip", "uninstall", "-q", "-y", plugin.name])
     assert [t["id"] for t in types] == TYPES[plugin.name]
+
+
+def serve(python: str, folder: Path) -> tuple[subprocess.Popen, int]:
+    """``casepush serve`` of that Python, storing in ``folder`` and started there, and its port."""
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "CASEPUSH_DATA_DIR": str(folder), "CASEPUSH_ELASTIC_PASSWORD": "changeme"}
+    server = subprocess.Popen([python, "-m", "casepush", "serve", "--port", str(port)], env=env, cwd=folder)
+    return server, port
+
+
+async def test_a_plain_install_serves_the_web_uis_templates_and_static_files(fresh_casepush, tmp_path):
+    """They are package data: installed with the code, not only found in the source tree."""
+    server, port = serve(str(fresh_casepush / "bin" / "python"), tmp_path)
+    try:
+        await connector_types(port)  # once it answers
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/app/login") as response:
+                assert response.status == 200
+                assert "Log in" in await response.text()
+            async with session.get(f"http://127.0.0.1:{port}/app/static/ui.css") as response:
+                assert response.status == 200
+    finally:
+        server.terminate()
+        server.wait()
 
 
 async def connector_types(port: int) -> list[dict]:

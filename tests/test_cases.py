@@ -690,6 +690,22 @@ async def test_delete_without_ids_is_400(api):
     assert error["statusCode"] == 400
 
 
+@pytest.mark.parametrize(
+    ("ids", "message"),
+    [
+        ('["unclosed', 'Invalid value "["unclosed" supplied to "ids"'),
+        ('["fine", 7]', 'Invalid value "7" supplied to "ids"'),
+    ],
+)
+async def test_delete_with_a_malformed_json_array_of_ids_is_400_and_deletes_nothing(api, ids, message):
+    case = await api.create_case()
+
+    status, error = await api.delete("/api/cases", params={"ids": ids})
+
+    assert (status, error) == (400, {"statusCode": 400, "error": "Bad Request", "message": message})
+    assert (await api.get(f"/api/cases/{case['id']}"))[0] == 200
+
+
 async def test_delete_removes_comments_and_user_actions(api, stored):
     case = await api.create_case()
     with_comment = await add_comment(api, case["id"])

@@ -452,6 +452,14 @@ async def test_find_comments_per_page_over_100_is_rejected(api: Api) -> None:
     )
 
 
+async def test_find_comments_before_the_first_page_is_rejected(api: Api) -> None:
+    case = await api.create_case()
+
+    result = await api.get(f"/api/cases/{case['id']}/comments/_find?page=-3")
+
+    assert result == error(400, "[from] parameter cannot be negative, found [-80]")
+
+
 async def test_find_comments_unknown_query_key_is_rejected(api: Api) -> None:
     case = await api.create_case()
 

@@ -265,6 +265,12 @@ async def test_find_paging(api, corpus):
             "The number of documents is too high. "
             "Paginating through more than 10000 documents is not possible.",
         ),
+        ({"perPage": "-1"}, "[size] parameter cannot be negative, found [-1]"),
+        ({"page": "0"}, "[from] parameter cannot be negative, found [-20]"),
+        (
+            {"page": "-54384864284", "perPage": "2"},
+            "[from] parameter cannot be negative, found [-108769728570]",
+        ),
         ({"foo": "bar"}, 'invalid keys "foo"'),
         ({"sortField": "owner"}, 'Invalid value "owner" supplied to "sortField"'),
         ({"status": "pending"}, 'Invalid value "pending" supplied to "status"'),

@@ -131,3 +131,20 @@ async def test_a_security_change_on_one_instance_reaches_the_others_cache_within
     status, _ = await call(a, "DELETE", "/_security/user/bob")
     assert status == 200
     assert await bob_on(a) == 401
+
+
+async def test_an_api_key_invalidated_on_one_instance_is_refused_by_the_other_within_a_moment(instances):
+    a, b = instances
+    key = await ok(call(a, "POST", "/_security/api_key", {"name": "ci"}))
+    with_key = f"ApiKey {key['encoded']}"
+
+    async def key_on(base: str) -> int:
+        return (await call(base, "GET", "/_security/_authenticate", auth=with_key))[0]
+
+    assert await key_on(b) == 200  # and now cached by b
+    await ok(call(a, "DELETE", "/_security/api_key", {"ids": [key["id"]]}))
+    statuses = [await key_on(b)]
+    while statuses[-1] != 401 and len(statuses) < 20:
+        await asyncio.sleep(0.05)
+        statuses.append(await key_on(b))
+    assert statuses[-1] == 401, statuses

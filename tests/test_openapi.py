@@ -10,6 +10,7 @@ from casepush import __version__
 from casepush.app import ROUTE_GROUPS, create_app
 from casepush.web.openapi import build, main
 from casepush.web.routing import SPACE_PREFIX
+from casepush.web.ui import is_ui_path
 from conftest import Api, echo_plugins
 
 API_MD = Path(__file__).parents[1] / "docs" / "api.md"
@@ -36,10 +37,11 @@ def test_the_document_is_valid_openapi(document):
 
 def test_every_route_of_the_router_is_in_the_document(settings, document):
     app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
+    # The web UI's pages (``/app``) are served on the same router but are not API.
     served = {
         (route.method.lower(), route.resource.canonical)
         for route in app.router.routes()
-        if route.method != "HEAD"
+        if route.method != "HEAD" and not is_ui_path(route.resource.canonical)
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
@@ -56,7 +58,9 @@ def test_kibana_routes_have_both_path_forms_and_their_errors(document):
     spaced = document["paths"][SPACE_PREFIX + "/api/cases/{case_id}"]["get"]
     assert set(parameters(bare, "path")) == {"case_id"}
     assert set(parameters(spaced, "path")) == {"space_id", "case_id"}
-    assert set(bare["responses"]) == set(spaced["responses"]) == {"200", "400", "401", "403", "404"}
+    assert set(bare["responses"]) == set(spaced["responses"]) == {"200", "400", "401", "403", "404", "429"}
+    # Only routes that take a body can answer the body's limits.
+    assert {"408", "413"} <= set(document["paths"]["/api/cases"]["post"]["responses"])
     # Only the spaced form can miss its space.
     find = document["paths"]["/api/cases/_find"]["get"]["responses"]
     assert "404" not in find
@@ -109,6 +113,13 @@ def test_delete_cases_answers_204(document):
     operation = document["paths"]["/api/cases"]["delete"]
     assert operation["responses"]["204"] == {"description": "No Content"}
     assert parameters(operation, "query")["ids"]["required"] is True
+
+
+def test_an_update_that_changes_nothing_is_a_documented_406(document):
+    for path in ("/api/cases", SPACE_PREFIX + "/api/cases"):
+        assert document["paths"][path]["patch"]["responses"]["406"] == {
+            "$ref": "#/components/responses/NotAcceptable"
+        }
 
 
 def test_push_names_its_case_and_connector(document):

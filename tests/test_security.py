@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from casepush.security import auth as auth_module
 from conftest import PASSWORD, Api, case_body
 
 CASES_ALL = {"spaces": ["*"], "base": [], "feature": {"generalCases": ["all"]}}
@@ -1005,6 +1004,35 @@ async def test_a_key_used_before_it_expires_is_refused_after(api):
     assert await with_key.get(WHOAMI) == (401, API_KEY_REFUSED)
 
 
+async def expire(stored: Any, key: dict) -> int:
+    """Move a key's expiry into the past, behind the server's back; the new expiry."""
+    past = int(time.time() * 1000) - 1000
+    await stored.execute("UPDATE api_keys SET expires_ms = ? WHERE id = ?", past, key["id"])
+    return past
+
+
+async def test_a_key_past_its_stored_expiry_is_refused_and_listed_as_inactive(api, stored):
+    key = await create_key(api, expiration="30d")
+    expired_at = await expire(stored, key)
+
+    assert await api.with_api_key(key["encoded"]).get(WHOAMI) == (401, API_KEY_REFUSED)
+    assert await key_ids(api, "?active_only=true") == []
+    status, found = await api.get(f"/_security/api_key?id={key['id']}")
+    assert status == 200, found
+    assert (found["api_keys"][0]["expiration"], found["api_keys"][0]["invalidated"]) == (expired_at, False)
+
+
+async def test_an_expired_key_can_still_be_invalidated(api, stored):
+    key = await create_key(api, expiration="30d")
+    await expire(stored, key)
+
+    assert await invalidate(api, {"ids": [key["id"]]}) == (
+        200,
+        {"invalidated_api_keys": [key["id"]], "previously_invalidated_api_keys": [], "error_count": 0},
+    )
+    assert await api.with_api_key(key["encoded"]).get(WHOAMI) == (401, API_KEY_REFUSED)
+
+
 @pytest.mark.parametrize(
     "remove_owner",
     [
@@ -1158,18 +1186,10 @@ async def test_created_by_and_updated_by_carry_the_callers_name_and_email(api):
     assert updated[0]["updated_by"] == me
 
 
-async def test_concurrent_requests_with_new_credentials_share_one_password_check(api, monkeypatch):
+async def test_concurrent_requests_with_new_credentials_share_one_password_check(api, password_checks):
     bob = await api.create_user("bob", "editor")
-    checks = []
-    real_verify = auth_module.verify_password_async
-
-    async def counted(password: str, hashed: str) -> bool:
-        checks.append(password)
-        return await real_verify(password, hashed)
-
-    monkeypatch.setattr(auth_module, "verify_password_async", counted)
-
+    password_checks.clear()  # the superuser's own, creating bob
     answers = await asyncio.gather(*(bob.get("/api/cases/_find") for _ in range(20)))
 
     assert [status for status, _ in answers] == [200] * 20
-    assert checks == [PASSWORD]
+    assert password_checks == [PASSWORD]

@@ -371,6 +371,14 @@ async def test_per_page_over_100_is_rejected(api: Api) -> None:
     )
 
 
+async def test_negative_per_page_is_rejected(api: Api) -> None:
+    case = await api.create_case()
+
+    status, body = await api.get(f"/api/cases/{case['id']}/user_actions/_find?perPage=-1")
+
+    assert (status, body["message"]) == (400, "[size] parameter cannot be negative, found [-1]")
+
+
 async def test_unknown_type_is_rejected(api: Api) -> None:
     case = await api.create_case()
 

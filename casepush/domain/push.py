@@ -204,6 +204,10 @@ async def _take_claim(
         async with ctx.store.write() as tx:
             if connector is None:
                 connector = await _authorized(tx, ctx, rt, case_id, connector_id)
+            else:
+                # The case's row before the claim's, as the first try and the save take them: a try that
+                # took them the other way round would deadlock with those on PostgreSQL.
+                await load_case(tx, ctx, case_id)
             claim = await tx.claim_push(
                 ctx.space_id, case_id, connector_id, token, now, now + _ms(rt.push_lease)
             )
@@ -347,7 +351,8 @@ async def _recover(rt: ConnectorRuntime, connector: Connector, case_id: str) -> 
         raise KibanaError(424, exc.message) from None
     if found is None:
         log.warning(
-            "push of case %s to %s was interrupted and %s cannot look up incidents",
+            # None: the interrupted create never reached the system, or the type cannot look it up.
+            "push of case %s to %s was interrupted and no incident of it was found (%s): creating one",
             case_id,
             connector.id,
             connector.type.id,

@@ -87,7 +87,12 @@ def tags(values: Sequence[str]) -> None:
 
 
 def paging(page: int, per_page: int) -> None:
-    """Kibana refuses pages past the 10,000th document and pages larger than 100."""
+    """Kibana refuses pages past the 10,000th document and pages larger than 100; Elasticsearch, a
+    negative page size or start (PostgreSQL would fail on them, SQLite ignore them)."""
+    if per_page < 0:
+        raise bad_request(f"[size] parameter cannot be negative, found [{per_page}]")
+    if (start := (page - 1) * per_page) < 0:
+        raise bad_request(f"[from] parameter cannot be negative, found [{start}]")
     if per_page > MAX_PER_PAGE:
         raise bad_request(
             f"The provided perPage value is too high. The maximum allowed perPage value is {MAX_PER_PAGE}."

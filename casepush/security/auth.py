@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from casepush.security.authz import ApiKeyRef, Grants, Principal
 from casepush.security.passwords import generate_password, hash_password, verify_password_async
 from casepush.security.roles import SUPERUSER_ROLE, role_bodies
+from casepush.security.throttle import LoginThrottle, Throttled
 from casepush.store import Store, StoredApiKey, StoredUser, Tx
 from casepush.types import User
 
@@ -58,10 +59,19 @@ class Authenticator:
     a short while under a keyed digest (never the secret itself), as Elasticsearch's realm and API key
     caches do. Any change to users, roles or keys empties the cache at once: made here, or heard from
     another instance; and the cache is not used while changes elsewhere cannot be heard.
+
+    Failed checks are throttled per account and client address (``casepush.security.throttle``).
     """
 
-    def __init__(self, store: Store, cache_ttl: float = 60.0, cache_size: int = 1024):
+    def __init__(
+        self,
+        store: Store,
+        cache_ttl: float = 60.0,
+        cache_size: int = 1024,
+        throttle: LoginThrottle | None = None,
+    ):
         self.store = store
+        self.throttle = throttle or LoginThrottle()
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
@@ -77,8 +87,11 @@ class Authenticator:
         self._generation += 1
         self._cache.clear()
 
-    async def authenticate(self, authorization: str | None) -> Principal | Failure | None:
-        """The caller, a Failure for wrong credentials, or None when no credentials were sent."""
+    async def authenticate(
+        self, authorization: str | None, client: str | None = None
+    ) -> Principal | Failure | Throttled | None:
+        """The caller, a Failure for wrong credentials, Throttled after too many failures of the account
+        or of the ``client`` address, or None when no credentials were sent."""
         if not authorization:
             return None
         scheme, _, value = authorization.partition(" ")
@@ -91,30 +104,54 @@ class Authenticator:
             return None
         if not sep:
             return Failure(None if scheme == "apikey" else name)
+        return await self._verified(scheme, name, secret, client)
+
+    async def login(
+        self, username: str, password: str, client: str | None
+    ) -> Principal | Failure | Throttled:
+        """A user name and password from a login form: checked, cached and throttled as Basic ones."""
+        return await self._verified("basic", username, password, client)
+
+    async def _verified(
+        self, scheme: str, name: str, secret: str, client: str | None
+    ) -> Principal | Failure | Throttled:
         if "\x00" in name or "\x00" in secret:  # no such user or key can exist (nor be looked up)
             return Failure(None)
+        # Before the cache: while throttled, even the right credential is not tried.
+        if throttled := self.throttle.blocked(name, client, scheme):
+            return throttled
         digest = hmac.new(self._cache_key, f"{scheme}\0{name}\0{secret}".encode(), hashlib.sha256).digest()
         cached = self._cache.get(digest)
         if cached and cached[0] > time.monotonic() and self.store.hears_changes:
             self._cache.move_to_end(digest)
+            self.throttle.succeeded(name, client, scheme, counted=False)
             return cached[1]
         # One check per credential at a time: the requests that arrive while it runs (a client's burst
         # when its cache entry expires) share its result rather than each paying a 16 MB scrypt.
         check = self._checks.get(digest)
         if check is None:
-            check = asyncio.ensure_future(self._check(scheme, name, secret, digest))
+            self.throttle.attempted(name, client, scheme)
+            check = asyncio.ensure_future(self._check(scheme, name, secret, digest, client))
             self._checks[digest] = check
             check.add_done_callback(lambda _: self._checks.pop(digest, None))
         return await asyncio.shield(check)
 
-    async def _check(self, scheme: str, name: str, secret: str, digest: bytes) -> Principal | Failure:
+    async def _check(
+        self, scheme: str, name: str, secret: str, digest: bytes, client: str | None
+    ) -> Principal | Failure:
         generation = self._generation
-        if scheme == "basic":
-            principal, expires = await self._basic(name, secret), None
-        else:
-            principal, expires = await self._api_key(name, secret)
-        if isinstance(principal, Principal) and generation == self._generation:
-            self._remember(digest, principal, expires)
+        try:
+            if scheme == "basic":
+                principal, expires = await self._basic(name, secret), None
+            else:
+                principal, expires = await self._api_key(name, secret)
+        except BaseException:  # no answer (the database failed) is no failed login
+            self.throttle.abandoned(name, client, scheme)
+            raise
+        if isinstance(principal, Principal):
+            self.throttle.succeeded(name, client, scheme)
+            if generation == self._generation:
+                self._remember(digest, principal, expires)
         return principal
 
     def _remember(self, digest: bytes, principal: Principal, expires_ms: int | None) -> None:

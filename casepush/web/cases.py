@@ -7,6 +7,7 @@ import msgspec
 from aiohttp import web
 
 from casepush.domain import cases, comments, dates, validation
+from casepush.errors import bad_request
 from casepush.store import CaseQuery, Page
 from casepush.types import (
     Case,
@@ -81,7 +82,7 @@ async def create_case(request: web.Request) -> web.Response:
     return responses.json(await cases.create(context(request), body))
 
 
-@routes.patch("/api/cases", body=PatchCases, response=list[Case], errors=(403, 404, 409))
+@routes.patch("/api/cases", body=PatchCases, response=list[Case], errors=(403, 404, 406, 409))
 async def update_cases(request: web.Request) -> web.Response:
     """Update cases; each entry names a case, its version, and the fields to change."""
     body = await decode.body(request, PatchCases)
@@ -92,14 +93,24 @@ async def update_cases(request: web.Request) -> web.Response:
 async def delete_cases(request: web.Request) -> web.Response:
     """Delete cases with their comments and user actions."""
     params = decode.query(request, DeleteCasesQuery)
-    ids = []
-    for value in as_list(params.ids):
-        # Kibana's documentation sends ``ids=["a","b"]``; repeated ``ids=a&ids=b`` works as well.
-        ids.extend(
-            decode.convert(msgspec.json.decode(value), list[str]) if value.startswith("[") else [value]
-        )
+    ids = [case_id for value in as_list(params.ids) for case_id in _listed_ids(value)]
     await cases.delete(context(request), ids)
     return responses.no_content()
+
+
+class _ListedIds(msgspec.Struct):
+    ids: list[str]
+
+
+def _listed_ids(value: str) -> list[str]:
+    """Kibana's documentation sends ``ids=["a","b"]``; repeated ``ids=a&ids=b`` works as well."""
+    if not value.startswith("["):
+        return [value]
+    try:
+        listed = msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        raise bad_request(validation.invalid_value(value, "ids")) from None
+    return decode.convert({"ids": listed}, _ListedIds).ids
 
 
 #: Find's multi-value filters accept at most this many values each (Kibana's ``MAX_CASES_PER_PAGE``).
@@ -120,7 +131,12 @@ def _check_filter_sizes(params: FindCasesQuery) -> None:
 @routes.get("/api/cases/_find", query=FindCasesQuery, response=FindCasesResponse, errors=(403,))
 async def find_cases(request: web.Request) -> web.Response:
     """Find cases by filters and search terms, a page at a time, with counts by status."""
-    params = decode.query(request, FindCasesQuery)
+    query, page = find_query(decode.query(request, FindCasesQuery))
+    return responses.json(await cases.find(context(request), query, page))
+
+
+def find_query(params: FindCasesQuery) -> tuple[CaseQuery, Page]:
+    """What the store looks for and the page asked for (the web UI's case list asks the same way)."""
     _check_filter_sizes(params)
     assignees = as_list(params.assignees)
     query = CaseQuery(
@@ -138,8 +154,7 @@ async def find_cases(request: web.Request) -> web.Response:
         created_from=dates.resolve(params.from_) if params.from_ else None,
         created_to=dates.resolve(params.to) if params.to else None,
     )
-    page = Page(params.page, params.perPage, SORT_FIELDS[params.sortField], params.sortOrder == "desc")
-    return responses.json(await cases.find(context(request), query, page))
+    return query, Page(params.page, params.perPage, SORT_FIELDS[params.sortField], params.sortOrder == "desc")
 
 
 @routes.get("/api/cases/tags", query=OwnerQuery, response=list[str], errors=(403,))

@@ -11,12 +11,15 @@ from aiohttp import web
 from casepush.errors import KibanaError, relayed
 from casepush.security.auth import Failure
 from casepush.security.authz import Principal
+from casepush.security.throttle import Throttled
 from casepush.types import ErrorBody
 from casepush.web import responses
 from casepush.web.decode import NUL_MESSAGE
+from casepush.web.limits import bounded_body, client_address
 from casepush.web.monitoring import observed
 from casepush.web.routing import Handler
 from casepush.web.state import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SPACE, STORE, space_of
+from casepush.web.ui import is_ui_path, session
 
 log = logging.getLogger("casepush.http")
 
@@ -24,8 +27,6 @@ log = logging.getLogger("casepush.http")
 PUBLIC_PATHS = frozenset({"/api/status", "/metrics", "/api/openapi.json"})
 #: The schemes a client may answer a 401 with, as Elasticsearch offers them.
 CHALLENGES = ('Basic realm="security", charset="UTF-8"', "ApiKey")
-#: Kibana's ``server.maxPayload`` default.
-MAX_PAYLOAD_BYTES = 1024 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _REQUEST_ID = re.compile(r"^[\w.:-]{1,128}$")
 
@@ -63,10 +64,7 @@ async def kibana_errors(request: web.Request, handler: Handler) -> web.StreamRes
             raise
         # Kibana answers 404 for a known path with an unknown method, too.
         status = 404 if exc.status == 405 else exc.status
-        message = HTTPStatus(status).phrase
-        if isinstance(exc, web.HTTPRequestEntityTooLarge):
-            message = f"Payload content length greater than maximum allowed: {MAX_PAYLOAD_BYTES}"
-        return error_response(status, message)
+        return error_response(status, HTTPStatus(status).phrase)
     except Exception:
         log.exception("request %s %s %s failed", request[REQUEST_ID], request.method, request.path)
         return error_response(500, "An internal server error occurred.")
@@ -85,10 +83,15 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     """Basic or ApiKey credentials on every path but the public ones; Kibana's 401 otherwise."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
-    found = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
+    if is_ui_path(request.path):  # the web UI signs in with a form and a session cookie
+        return await session.authentication(request, handler)
+    authorization = request.headers.get("Authorization")
+    found = await request.app[AUTHENTICATOR].authenticate(authorization, client_address(request))
     if isinstance(found, Principal):
         request[PRINCIPAL] = found
         return await handler(request)
+    if isinstance(found, Throttled):
+        return error_response(429, found.message, {"Retry-After": str(found.seconds)})
     message = "Unauthorized"
     if isinstance(found, Failure):
         # Kibana relays Elasticsearch's refusal in the ES client's words.
@@ -101,6 +104,8 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def xsrf(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if is_ui_path(request.path):  # the web UI's forms carry a CSRF token instead
+        return await session.csrf(request, handler)
     if request.method in WRITE_METHODS and "kbn-xsrf" not in request.headers:
         return error_response(400, "Request must contain a kbn-xsrf header.")
     return await handler(request)
@@ -119,4 +124,4 @@ async def spaces(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-MIDDLEWARES = (request_ids, observed, kibana_errors, no_nul, authentication, xsrf, spaces)
+MIDDLEWARES = (request_ids, observed, kibana_errors, no_nul, authentication, bounded_body, xsrf, spaces)

@@ -33,8 +33,12 @@ ERRORS = {
     401: "Missing or wrong credentials.",
     403: "The caller lacks the privilege.",
     404: "What the path names does not exist (under /s/{space_id}, that includes the space).",
+    406: "The update changes nothing: every field is as it is already.",
+    408: "The body took longer than the payload timeout to arrive.",
     409: "The object changed since it was read, or already exists.",
+    413: "The body is larger than the payload limit.",
     424: "The external system failed or refused the push.",
+    429: "Too many failed logins from this client: retry after the Retry-After header's seconds.",
     503: "The database does not answer.",
 }
 SECURITY_SCHEMES = {
@@ -167,7 +171,9 @@ def _responses(route: Route, path: str, public: bool, schemas: _Schemas) -> dict
         success["content"] = {route.media_type: {"schema": schemas.response(route)}}
     errors = {400, *route.errors}
     if not public:
-        errors.add(401)
+        errors |= {401, 429}
+    if route.body is not None:
+        errors |= {408, 413}
     if path.startswith(SPACE_PREFIX):
         errors.add(404)
     return {

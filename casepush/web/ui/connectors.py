@@ -1,0 +1,166 @@
+"""The UI's connectors: the list, forms made from each type's structs (secrets write-only), and a test."""
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from casepush.connectors import ConnectorType
+from casepush.domain import connectors
+from casepush.errors import KibanaError, bad_request
+from casepush.security.authz import ACTIONS_FEATURE, Level
+from casepush.types import UNSET, CreateConnector, UpdateConnector
+from casepush.web import decode
+from casepush.web.state import CONNECTORS, context
+from casepush.web.ui.forms import FormField, form_fields, read_form
+from casepush.web.ui.render import redirect, render
+from casepush.web.ui.routing import Pages
+
+pages = Pages()
+
+#: How much of a test's answer the message after it shows.
+TEST_ANSWER_SHOWN = 300
+
+
+def _fields(connector_type: ConnectorType) -> list[FormField]:
+    return form_fields(connector_type.config, "config") + form_fields(connector_type.secrets, "secrets")
+
+
+@pages.get("/app/connectors")
+async def list_connectors(request: web.Request) -> web.Response:
+    ctx, rt = context(request), request.app[CONNECTORS]
+    level = ctx.access.levels.get(ACTIONS_FEATURE)
+    return await render(
+        request,
+        "connectors.html",
+        connectors=await connectors.list_all(ctx, rt),
+        types=rt.plugins.types,
+        may_manage=level is Level.ALL,
+        may_test=level is not None,
+        unset=UNSET,
+    )
+
+
+async def _form_page(
+    request: web.Request, connector_type: ConnectorType, status: int = 200, **values: Any
+) -> web.Response:
+    """The form of a new connector, or (``connector_id``) of an existing one; secrets always empty."""
+    page = {"connector_id": None, "name": "", "values": {}, "error": None}
+    return await render(
+        request,
+        "connector_form.html",
+        status,
+        type=connector_type,
+        fields=_fields(connector_type),
+        **(page | values),
+    )
+
+
+def _part(connector_type: ConnectorType, form: Any, secrets: bool) -> dict[str, Any]:
+    """The submitted config (or secrets) of the form."""
+    return read_form([f for f in _fields(connector_type) if f.secret == secrets], form)
+
+
+def _submitted(connector_type: ConnectorType, form: Any) -> dict[str, Any]:
+    """The form as the connectors API's body (blank strings refused as the API refuses them)."""
+    name = form.get("name", "")
+    body = {
+        "name": name if isinstance(name, str) else "",
+        "config": _part(connector_type, form, secrets=False),
+        "secrets": _part(connector_type, form, secrets=True),
+    }
+    connectors.refuse_blank_strings(body)
+    return body
+
+
+@pages.get("/app/connectors/new")
+async def new_connector(request: web.Request) -> web.Response:
+    ctx, rt = context(request), request.app[CONNECTORS]
+    connector_type = connectors.registered_type(rt.plugins, request.query.get("type", ""))
+    connectors.ensure_actions(ctx, Level.ALL, f'Unauthorized to create a "{connector_type.id}" action')
+    return await _form_page(request, connector_type)
+
+
+@pages.post("/app/connectors/new")
+async def create_connector(request: web.Request) -> web.Response:
+    ctx, rt = context(request), request.app[CONNECTORS]
+    form = await request.post()
+    connector_type = connectors.registered_type(rt.plugins, str(form.get("connector_type_id", "")))
+    try:
+        body = _submitted(connector_type, form)
+        created = await connectors.create(
+            ctx, rt, None, decode.convert({**body, "connector_type_id": connector_type.id}, CreateConnector)
+        )
+    except KibanaError as exc:
+        if exc.status != 400:
+            raise
+        # What was typed comes back, but for the secrets: they are never written into a page.
+        kept = _part(connector_type, form, secrets=False)
+        return await _form_page(
+            request, connector_type, 400, name=form.get("name", ""), values=kept, error=exc.message
+        )
+    redirect(request, "/app/connectors", ("ok", f"Connector {created.name} created."))
+
+
+async def _existing(request: web.Request) -> tuple[Any, ConnectorType]:
+    ctx, rt = context(request), request.app[CONNECTORS]
+    info = await connectors.get(ctx, rt, request.match_info["connector_id"])
+    if info.is_preconfigured:
+        raise bad_request(f"Preconfigured action {info.id} can not be updated.")
+    return info, connectors.registered_type(rt.plugins, info.connector_type_id)
+
+
+@pages.get("/app/connectors/{connector_id}")
+async def edit_connector(request: web.Request) -> web.Response:
+    info, connector_type = await _existing(request)
+    return await _form_page(request, connector_type, connector_id=info.id, name=info.name, values=info.config)
+
+
+@pages.post("/app/connectors/{connector_id}")
+async def update_connector(request: web.Request) -> web.Response:
+    ctx, rt = context(request), request.app[CONNECTORS]
+    info, connector_type = await _existing(request)
+    form = await request.post()
+    try:
+        body = decode.convert(_submitted(connector_type, form), UpdateConnector)
+        updated = await connectors.update(ctx, rt, info.id, body)
+    except KibanaError as exc:
+        if exc.status != 400:
+            raise
+        kept = _part(connector_type, form, secrets=False)
+        return await _form_page(
+            request,
+            connector_type,
+            400,
+            connector_id=info.id,
+            name=form.get("name", ""),
+            values=kept,
+            error=exc.message,
+        )
+    redirect(request, "/app/connectors", ("ok", f"Connector {updated.name} saved."))
+
+
+def _test_params(connector_type: ConnectorType, external_id: str) -> dict[str, Any]:
+    """``getIncident`` of the given incident, else ``handshake``: what the type offers to try it out."""
+    if external_id and "getIncident" in connector_type.sub_actions:
+        return {"subAction": "getIncident", "subActionParams": {"externalId": external_id}}
+    if "handshake" in connector_type.sub_actions:
+        return {"subAction": "handshake", "subActionParams": {}}
+    raise bad_request(f"{connector_type.name} connectors cannot be tested without an incident id.")
+
+
+@pages.post("/app/connectors/{connector_id}/test")
+async def test_connector(request: web.Request) -> web.Response:
+    ctx, rt = context(request), request.app[CONNECTORS]
+    info = await connectors.get(ctx, rt, request.match_info["connector_id"])
+    form = await request.post()
+    external_id = str(form.get("externalId", "")).strip()
+    params = _test_params(connectors.registered_type(rt.plugins, info.connector_type_id), external_id)
+    result = await connectors.execute(ctx, rt, info.id, params)
+    if result.status == "ok":
+        answer = msgspec.json.encode(result.data).decode()[:TEST_ANSWER_SHOWN]
+        redirect(
+            request, "/app/connectors", ("ok", f"{info.name}: {params['subAction']} succeeded: {answer}")
+        )
+    problem = result.service_message or result.message
+    redirect(request, "/app/connectors", ("error", f"{info.name}: {params['subAction']} failed: {problem}"))

@@ -1,0 +1,508 @@
+"""The web UI at ``/app`` through its forms, as a browser without JavaScript uses it: sign-in and sessions,
+CSRF tokens, privileges, version conflicts, connectors, pushes and settings, all on the real app and
+database (and the example plugin's fake echo service)."""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+import msgspec
+import pytest
+from multidict import MultiDict
+from yarl import URL
+
+from casepush.errors import KibanaError
+from casepush.web.ui.forms import form_fields, read_form
+from casepush.web.ui.session import SESSION_COOKIE
+from conftest import PASSWORD, TOKEN, Api, case_body, connector_body
+
+_CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+
+
+@dataclass
+class Page:
+    status: int
+    url: URL
+    text: str
+
+    @property
+    def csrf(self) -> str:
+        return _CSRF.search(self.text)[1]
+
+
+class Browser:
+    """One person's browser: its own cookies; a form is posted with the CSRF token of the last page."""
+
+    def __init__(self, api: Api):
+        self.api = api
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.page: Page | None = None
+
+    async def _load(self, method: str, path: str, **kwargs) -> Page:
+        async with self.session.request(method, self.api.client.make_url(path), **kwargs) as response:
+            self.last_response = response
+            page = Page(response.status, response.url, await response.text())
+        if response.content_type == "text/html" and _CSRF.search(page.text):
+            self.page = page
+        return page
+
+    async def get(self, path: str, **kwargs) -> Page:
+        return await self._load("GET", path, **kwargs)
+
+    async def post(self, path: str, form: dict | None = None, csrf: str | None = None) -> Page:
+        data = {"csrf": self.page.csrf if csrf is None else csrf, **(form or {})}
+        return await self._load("POST", path, data=data)
+
+    async def login(self, username: str = "elastic", password: str = PASSWORD) -> Page:
+        await self.get("/app/login")
+        return await self.post("/app/login", {"username": username, "password": password})
+
+    @property
+    def session_cookie(self) -> str | None:
+        found = [cookie.value for cookie in self.session.cookie_jar if cookie.key == SESSION_COOKIE]
+        return found[0] if found else None
+
+
+@asynccontextmanager
+async def browsing(api: Api) -> AsyncIterator[Browser]:
+    """A browser of that app, closed afterwards."""
+    person = Browser(api)
+    try:
+        yield person
+    finally:
+        await person.session.close()
+
+
+@pytest.fixture
+async def browser(api: Api) -> AsyncIterator[Callable[..., Awaitable[Browser]]]:
+    """``await browser()``: a browser signed in as ``elastic`` (or ``browser(username)``, or ``None``
+    for none)."""
+    async with AsyncExitStack() as stack:
+
+        async def open_browser(username: str | None = "elastic") -> Browser:
+            person = await stack.enter_async_context(browsing(api))
+            if username is not None:
+                page = await person.login(username)
+                assert page.url.path == "/app/cases", page.text
+            return person
+
+        yield open_browser
+
+
+async def find_total(api: Api) -> int:
+    status, found = await api.get("/api/cases/_find")
+    assert status == 200, found
+    return found["total"]
+
+
+async def read_only_user(api: Api) -> Api:
+    await api.create_role(
+        "reader", {"base": [], "feature": {"generalCases": ["read"], "actions": ["read"]}, "spaces": ["*"]}
+    )
+    return await api.create_user("reader", "reader")
+
+
+# --- signing in --------------------------------------------------------------------------------------
+
+
+async def test_a_logged_out_page_goes_to_the_login_page_and_the_api_still_answers_401(api, browser):
+    anonymous = await browser(None)
+    page = await anonymous.get("/app/cases?status=open")
+    assert (page.status, page.url.path, page.url.query["next"]) == (
+        200,
+        "/app/login",
+        "/app/cases?status=open",
+    )
+    assert 'name="password"' in page.text
+    anonymous_api = Api(api.client, auth=None)
+    status, body = await anonymous_api.get("/api/cases/_find")
+    assert (status, body["message"]) == (401, "Unauthorized")
+    assert anonymous_api.last_headers.getall("WWW-Authenticate") == [
+        'Basic realm="security", charset="UTF-8"',
+        "ApiKey",
+    ]
+
+
+async def test_logging_in_sets_an_http_only_same_site_expiring_cookie_and_returns_to_the_asked_page(
+    browser,
+):
+    person = await browser(None)
+    await person.get("/app/settings")
+    form = {"username": "elastic", "password": PASSWORD, "next": "/app/settings"}
+    page = await person.post("/app/login", form)
+    assert (page.status, page.url.path) == (200, "/app/settings")
+    cookie = person.last_response.history[0].cookies[SESSION_COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert (cookie["max-age"], cookie["path"]) == ("28800", "/")
+    assert "elastic" in page.text
+
+
+async def test_a_wrong_password_is_refused_without_a_session(browser):
+    person = await browser(None)
+    await person.get("/app/login")
+    page = await person.post("/app/login", {"username": "elastic", "password": "wrong"})
+    assert page.status == 401
+    assert "Wrong username or password." in page.text
+    assert person.session_cookie is None
+
+
+async def test_failed_logins_are_throttled_as_the_apis(api_with):
+    api = await api_with(login_max_failures=2)
+    async with browsing(api) as person:
+        await person.get("/app/login")
+        for _ in range(2):
+            await person.post("/app/login", {"username": "elastic", "password": "wrong"})
+        page = await person.login()
+        assert page.status == 429
+        assert "Too many failed login attempts; try again in" in page.text
+        assert int(person.last_response.headers["Retry-After"]) > 0
+        assert person.session_cookie is None
+    status, _ = await api.get("/api/cases/_find")
+    assert status == 429
+
+
+async def test_the_login_page_sends_nowhere_but_the_ui(browser):
+    person = await browser(None)
+    await person.get("/app/login")
+    for wanted in ("//evil.example/app/cases", "https://evil.example/app/cases", "/app/x\r\nSet-Cookie: a=b"):
+        form = {"username": "elastic", "password": PASSWORD, "next": wanted}
+        page = await person.post("/app/login", form)
+        assert (page.status, page.url.host, page.url.path) == (200, "127.0.0.1", "/app/cases")
+        await person.get("/app/login")
+
+
+async def test_a_session_expires(api_with):
+    api = await api_with(ui_session_timeout=1)
+    async with browsing(api) as person:
+        await person.login()
+        cookie = person.session_cookie
+
+        async def landing() -> str:
+            """Where the cookie leads, sent by hand: whatever the browser does with its Max-Age."""
+            headers = {"Cookie": f"{SESSION_COOKIE}={cookie}"}
+            async with (
+                aiohttp.ClientSession() as fresh,
+                fresh.get(api.client.make_url("/app/cases"), headers=headers) as response,
+            ):
+                return response.url.path
+
+        assert await landing() == "/app/cases"
+        await asyncio.sleep(1.2)
+        assert await landing() == "/app/login"
+
+
+async def test_a_password_change_ends_the_users_sessions(api, browser):
+    person = await browser()
+    status, _ = await api.post("/_security/user/elastic/_password", {"password": "another-password"})
+    assert status == 200
+    page = await person.get("/app/cases")
+    assert page.url.path == "/app/login"
+
+
+async def test_logging_out_ends_the_session(browser):
+    person = await browser()
+    page = await person.post("/app/logout")
+    assert page.url.path == "/app/login"
+    assert person.session_cookie is None
+    assert (await person.get("/app/cases")).url.path == "/app/login"
+
+
+async def test_a_form_without_its_csrf_token_is_refused(api, browser):
+    person = await browser()
+    await person.get("/app/cases/new")
+    form = {"title": "t", "description": "d", "owner": "cases", "severity": "low"}
+    for token in ("", "forged"):
+        page = await person.post("/app/cases/new", form, csrf=token)
+        assert page.status == 403
+        assert "did not come from this site" in page.text
+    assert await find_total(api) == 0
+    stranger = await browser(None)
+    page = await stranger.post("/app/login", {"username": "elastic", "password": PASSWORD}, csrf="guess")
+    assert (page.status, stranger.session_cookie) == (403, None)
+
+
+# --- cases -------------------------------------------------------------------------------------------
+
+
+async def create_case_through_the_form(person: Browser, **fields: str) -> str:
+    await person.get("/app/cases/new")
+    form = {"title": "Suspicious login", "description": "Several failures.", "tags": "auth, web"}
+    page = await person.post("/app/cases/new", {**form, "owner": "cases", "severity": "high", **fields})
+    assert page.status == 200, page.text
+    assert "Case created." in page.text
+    return page.url.path.rsplit("/", 1)[1]
+
+
+async def test_a_case_made_and_commented_in_the_ui_is_the_apis(api, browser):
+    person = await browser()
+    case_id = await create_case_through_the_form(person)
+    await person.post(f"/app/cases/{case_id}/comments", {"comment": "Reset the password.", "owner": "cases"})
+    status, case = await api.get(f"/api/cases/{case_id}")
+    assert status == 200
+    assert (case["title"], case["tags"], case["severity"]) == ("Suspicious login", ["auth", "web"], "high")
+    assert [c["comment"] for c in case["comments"]] == ["Reset the password."]
+    status, actions = await api.get(f"/api/cases/{case_id}/user_actions/_find")
+    assert [a["type"] for a in actions["userActions"]] == ["create_case", "comment"]
+    assert {a["created_by"]["username"] for a in actions["userActions"]} == {"elastic"}
+
+
+async def test_the_list_filters_searches_and_pages(api, browser):
+    await api.create_case(title="Phishing mail", tags=["mail"])
+    closed = await api.create_case(title="Old scan", tags=["scan"])
+    await api.patch(
+        "/api/cases", {"cases": [{"id": closed["id"], "version": closed["version"], "status": "closed"}]}
+    )
+    person = await browser()
+    page = await person.get("/app/cases?status=closed")
+    assert "Old scan" in page.text and "Phishing mail" not in page.text
+    page = await person.get("/app/cases?search=phishing&tags=mail")
+    assert "Phishing mail" in page.text and "Old scan" not in page.text
+    page = await person.get("/app/cases?sortField=title&sortOrder=asc")
+    assert page.text.index("Old scan") < page.text.index("Phishing mail")
+    page = await person.get("/app/cases?severity=bogus")
+    assert page.status == 400
+
+
+async def test_a_stale_edit_shows_a_conflict_and_keeps_what_was_typed(api, browser):
+    case = await api.create_case()
+    person = await browser()
+    page = await person.get(f"/app/cases/{case['id']}")
+    seen = re.search(r'name="version" value="([^"]*)"', page.text)[1]
+    status, _ = await api.patch(
+        "/api/cases", {"cases": [{"id": case["id"], "version": seen, "title": "Renamed"}]}
+    )
+    assert status == 200
+    form = {
+        "title": "Suspicious login",
+        "description": "My careful rewrite.",
+        "tags": "auth",
+        "status": "in-progress",
+        "severity": "low",
+        "connector": "none",
+        "version": seen,
+    }
+    page = await person.post(f"/app/cases/{case['id']}", form)
+    assert page.status == 409
+    assert "Someone else changed this case after you opened it." in page.text
+    assert ">My careful rewrite.</textarea>" in page.text
+    _, now = await api.get(f"/api/cases/{case['id']}")
+    assert (now["title"], now["description"], now["status"]) == ("Renamed", case["description"], "open")
+    # Saving again applies the edit over the newer version.
+    page = await person.post(f"/app/cases/{case['id']}", {**form, "version": now["version"]})
+    assert "Case saved." in page.text
+    _, now = await api.get(f"/api/cases/{case['id']}")
+    assert (now["description"], now["status"]) == ("My careful rewrite.", "in-progress")
+
+
+async def test_a_comment_is_edited_and_deleted(api, browser):
+    case = await api.create_case()
+    person = await browser()
+    await person.get(f"/app/cases/{case['id']}")
+    await person.post(f"/app/cases/{case['id']}/comments", {"comment": "First take", "owner": "cases"})
+    _, found = await api.get(f"/api/cases/{case['id']}")
+    comment = found["comments"][0]
+    form = {"comment": "Second take", "owner": "cases", "version": comment["version"]}
+    page = await person.post(f"/app/cases/{case['id']}/comments/{comment['id']}", form)
+    assert "Comment saved." in page.text
+    page = await person.post(
+        f"/app/cases/{case['id']}/comments/{comment['id']}", {**form, "comment": "Third"}
+    )
+    assert page.status == 409
+    assert "Someone else changed this comment" in page.text and ">Third</textarea>" in page.text
+    await person.post(f"/app/cases/{case['id']}/comments/{comment['id']}/delete")
+    _, found = await api.get(f"/api/cases/{case['id']}")
+    assert found["comments"] == []
+
+
+async def test_a_read_only_user_sees_no_actions_and_is_refused_when_posting_anyway(api, browser):
+    case = await api.create_case()
+    await read_only_user(api)
+    reader = await browser("reader")
+    page = await reader.get(f"/app/cases/{case['id']}")
+    assert page.status == 200 and case["title"] in page.text
+    for action in ("Add comment", "Save case", "Push", "Preview"):
+        assert action not in page.text
+    assert "Create case" not in (await reader.get("/app/cases")).text
+    page = await reader.post(f"/app/cases/{case['id']}/comments", {"comment": "sneaky", "owner": "cases"})
+    assert page.status == 403
+    assert "Unauthorized to create comments" in page.text
+    _, found = await api.get(f"/api/cases/{case['id']}")
+    assert found["comments"] == []
+
+
+async def test_the_case_page_shows_attached_alerts_and_the_activity(api, browser):
+    case = await api.create_case()
+    alert = {"type": "alert", "alertId": "alert-1", "index": ".alerts-x", "owner": "cases"}
+    status, _ = await api.post(
+        f"/api/cases/{case['id']}/comments", {**alert, "rule": {"id": "r1", "name": "Brute force"}}
+    )
+    assert status == 200
+    page = await (await browser()).get(f"/app/cases/{case['id']}")
+    assert "<td>alert-1</td><td>.alerts-x</td>" in page.text and "Brute force" in page.text
+    assert "<b>elastic</b> added alerts" in page.text and "<b>elastic</b> created the case" in page.text
+
+
+async def test_a_user_without_connector_privileges_edits_cases_but_sees_no_connectors_nor_push(
+    api, browser, echo
+):
+    _, connector = await api.post("/api/actions/connector", connector_body(echo.url))
+    named = {"id": connector["id"], "name": "Echo", "type": ".echo", "fields": None}
+    case = await api.create_case(connector=named)
+    await api.create_role("handler", {"base": [], "feature": {"generalCases": ["all"]}, "spaces": ["*"]})
+    await api.create_user("handler", "handler")
+    handler = await browser("handler")
+    page = await handler.get(f"/app/cases/{case['id']}")
+    assert "Save case" in page.text and "Add comment" in page.text and "Needs to be pushed" in page.text
+    assert "/app/connectors" not in page.text and "Preview" not in page.text and "/push" not in page.text
+    page = await handler.get("/app/connectors")
+    assert page.status == 403 and "Unauthorized to get actions" in page.text
+
+
+async def test_kibanas_case_links_lead_to_the_case_page(api, browser):
+    case = await api.create_case()
+    person = await browser()
+    page = await person.get(f"/app/management/insightsAndAlerting/cases/{case['id']}")
+    assert (page.status, page.url.path) == (200, f"/app/cases/{case['id']}")
+
+
+async def test_each_space_shows_its_own_cases(api, browser):
+    await api.create_space("blue")
+    await api.create_case(title="Default one")
+    status, blue_case = await api.post("/s/blue/api/cases", case_body(title="Blue one"))
+    assert status == 200, blue_case
+    person = await browser()
+    page = await person.get("/s/blue/app/cases")
+    assert "Blue one" in page.text and "Default one" not in page.text
+    assert f'href="/s/blue/app/cases/{blue_case["id"]}"' in page.text
+    assert 'href="/s/blue/app/cases">Blue</a>' in page.text
+
+
+# --- connectors, pushes and settings -------------------------------------------------------------------
+
+
+class SampleConfig(msgspec.Struct):
+    url: str
+    method: Literal["post", "put"] = "post"
+    hasAuth: bool = True
+    retries: int | None = None
+    headers: dict[str, str] | None = None
+
+
+def test_a_connector_form_has_an_input_for_each_field_of_the_types_struct():
+    fields = form_fields(SampleConfig, "config")
+    assert [(f.name, f.kind, f.required, f.choices) for f in fields] == [
+        ("config.url", "text", True, ()),
+        ("config.method", "select", False, ("post", "put")),
+        ("config.hasAuth", "checkbox", False, ()),
+        ("config.retries", "number", False, ()),
+        ("config.headers", "json", False, ()),
+    ]
+    form = {"config.url": " https://x.example ", "config.retries": "3", "config.headers": '{"a": "b"}'}
+    # Empty inputs are left to the struct's defaults; an unticked box is false.
+    assert read_form(fields, MultiDict(form)) == {
+        "url": "https://x.example",
+        "hasAuth": False,
+        "retries": 3,
+        "headers": {"a": "b"},
+    }
+    with pytest.raises(KibanaError, match="headers must be JSON"):
+        read_form(fields, MultiDict({"config.headers": "{"}))
+
+
+async def test_a_connector_is_made_from_its_types_form_and_its_secret_never_shown(api, browser, echo):
+    person = await browser()
+    page = await person.get("/app/connectors/new?type=.echo")
+    assert 'name="config.url"' in page.text and 'name="secrets.token" type="password"' in page.text
+    form = {"connector_type_id": ".echo", "name": "Echo", "config.url": echo.url, "secrets.token": TOKEN}
+    page = await person.post("/app/connectors/new", form)
+    assert "Connector Echo created." in page.text
+    _, found = await api.get("/api/actions/connectors")
+    assert [(c["name"], c["config"], c["is_missing_secrets"]) for c in found] == [
+        ("Echo", {"url": echo.url}, False)
+    ]
+    edit = await person.get(f"/app/connectors/{found[0]['id']}")
+    assert echo.url in edit.text
+    assert TOKEN not in edit.text and TOKEN not in page.text
+
+
+async def test_a_connector_form_refused_by_the_type_keeps_what_was_typed_but_the_secrets(browser):
+    person = await browser()
+    await person.get("/app/connectors/new?type=.echo")
+    form = {"connector_type_id": ".echo", "name": "Echo", "config.url": "not a url", "secrets.token": TOKEN}
+    page = await person.post("/app/connectors/new", form)
+    assert page.status == 400
+    assert "error validating action type" in page.text
+    assert 'value="not a url"' in page.text and TOKEN not in page.text
+
+
+async def test_testing_a_connector_shows_the_answer_or_the_services_error(api, browser, echo):
+    _, connector = await api.post("/api/actions/connector", connector_body(echo.url))
+    person = await browser()
+    await person.get("/app/connectors")
+    page = await person.post(f"/app/connectors/{connector['id']}/test", {"externalId": ""})
+    assert "cannot be tested without an incident id" in page.text
+    page = await person.post(f"/app/connectors/{connector['id']}/test", {"externalId": "404"})
+    assert "Echo: getIncident failed:" in page.text
+
+
+async def test_a_case_is_previewed_pushed_and_shown_as_needing_a_push_after_a_comment(api, browser, echo):
+    _, connector = await api.post("/api/actions/connector", connector_body(echo.url))
+    case = await api.create_case()
+    person = await browser()
+    page = await person.get(f"/app/cases/{case['id']}")
+    form = {"title": case["title"], "description": case["description"], "tags": "auth, triage"}
+    form |= {"status": "open", "severity": "low", "connector": connector["id"]}
+    page = await person.post(f"/app/cases/{case['id']}", {**form, "version": case["version"]})
+    assert "Case saved." in page.text and "Needs to be pushed" in page.text
+    preview = await person.get(f"/app/cases/{case['id']}/connectors/{connector['id']}/preview")
+    assert (
+        "create an incident" in preview.text and "&#34;title&#34;: &#34;Suspicious login&#34;" in preview.text
+    )
+    assert echo.incidents == {}
+    page = await person.post(f"/app/cases/{case['id']}/connectors/{connector['id']}/push")
+    assert "Pushed to Echo" in page.text and "Up to date" in page.text
+    assert f'href="{echo.url}/browse/1"' in page.text
+    await person.post(f"/app/cases/{case['id']}/comments", {"comment": "More news.", "owner": "cases"})
+    page = await person.get(f"/app/cases/{case['id']}")
+    assert "Needs to be pushed" in page.text
+    echo.break_all()
+    page = await person.post(f"/app/cases/{case['id']}/connectors/{connector['id']}/push")
+    assert "The push failed:" in page.text and "Needs to be pushed" in page.text
+
+
+async def test_settings_are_saved_per_owner_with_a_version_check(api, browser):
+    person = await browser()
+    await person.get("/app/settings")
+    page = await person.post("/app/settings/cases", {"closure_type": "close-by-pushing", "connector": "none"})
+    assert "Settings of Stack Management saved." in page.text
+    _, (configuration,) = await api.get("/api/cases/configure?owner=cases")
+    assert configuration["closure_type"] == "close-by-pushing"
+    page = await person.get("/app/settings")
+    seen = re.search(r'name="version" value="([^"]*)"', page.text)[1]
+    status, _ = await api.patch(
+        f"/api/cases/configure/{configuration['id']}", {"version": seen, "closure_type": "close-by-user"}
+    )
+    assert status == 200
+    stale = {"configuration_id": configuration["id"], "version": seen, "connector": "none"}
+    page = await person.post("/app/settings/cases", {**stale, "closure_type": "close-by-pushing"})
+    assert "Someone else changed these settings" in page.text
+    _, (configuration,) = await api.get("/api/cases/configure?owner=cases")
+    assert configuration["closure_type"] == "close-by-user"
+
+
+async def test_pages_forbid_framing_and_foreign_scripts_and_the_stylesheet_needs_no_login(browser):
+    person = await browser()
+    await person.get("/app/cases")
+    headers = person.last_response.headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert (headers["X-Frame-Options"], headers["Cache-Control"]) == ("DENY", "no-store")
+    page = await person.get("/app/no/such/page")
+    assert page.status == 404 and "There is no such page." in page.text
+    anonymous = await browser(None)
+    stylesheet = await anonymous.get("/app/static/ui.css")
+    assert (stylesheet.status, anonymous.last_response.content_type) == (200, "text/css")

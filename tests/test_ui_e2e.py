@@ -1,0 +1,179 @@
+"""The web UI in headless Chromium (Debian's ``chromium``, driven by Playwright) against a real server
+process and a fake Jira: a person's way from logging in to pushing a case twice, and a read-only user's.
+The screenshots of docs/ui/ are taken here."""
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from casepush.config import Settings
+from processes import call, start, stop
+
+ROOT = Path(__file__).parents[1]
+sys.path.insert(0, str(ROOT / "plugins" / "casepush-jira" / "tests"))
+from fake_jira import API_TOKEN, EMAIL, PROJECT, FakeJira, start_jira  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "docs" / "ui"
+PASSWORD = "changeme"
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[str]:
+    """casepush with the Jira plugin, as ``python -m casepush serve`` runs it."""
+    process, url = await start(
+        settings, CASEPUSH_ELASTIC_PASSWORD=PASSWORD, CASEPUSH_LOAD_PLUGINS="casepush-jira"
+    )
+    yield url
+    await stop(process)
+
+
+@pytest.fixture
+async def jira(fake_service) -> FakeJira:
+    return await start_jira(fake_service())
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    assert Path(CHROMIUM).exists(), "install Debian's chromium package (.ci/run does)"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM)
+        yield browser
+        await browser.close()
+
+
+async def signed_in(chromium: Browser, url: str, username: str, password: str, shot: bool = False) -> Page:
+    page = await (await chromium.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    page.set_default_timeout(10_000)
+    await page.goto(f"{url}/app/cases")
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(password)
+    if shot:
+        await screenshot(page, "login")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="Cases")).to_be_visible()
+    return page
+
+
+async def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+async def see(page: Page, message: str) -> None:
+    await expect(page.locator(".flash")).to_contain_text(message)
+
+
+async def comment(page: Page, text: str) -> None:
+    await page.locator("#add-comment textarea").fill(text)
+    await page.get_by_role("button", name="Add comment").click()
+    await see(page, "Comment added.")
+
+
+async def create_jira_connector(page: Page, jira: FakeJira) -> None:
+    await page.get_by_role("link", name="Connectors").click()
+    await page.get_by_label("Connector type").select_option(".jira")
+    await page.get_by_role("button", name="Create connector").click()
+    await page.get_by_label("Name").fill("Team Jira")
+    for field, value in {
+        "config.apiUrl": jira.url,
+        "config.projectKey": PROJECT,
+        "secrets.email": EMAIL,
+        "secrets.apiToken": API_TOKEN,
+    }.items():
+        await page.locator(f'[name="{field}"]').fill(value)
+    await screenshot(page, "connector-form")
+    await page.get_by_role("button", name="Create connector").click()
+    await see(page, "Connector Team Jira created.")
+    await page.get_by_label("Incident id to look up").fill("CK-404")
+    await page.get_by_role("button", name="Test").click()
+    await see(page, "Team Jira: getIncident failed: [Action][Jira]:")
+    await screenshot(page, "connectors")
+
+
+async def test_a_case_is_created_commented_previewed_and_pushed_twice_to_jira(server, jira, chromium):
+    page = await signed_in(chromium, server, "elastic", PASSWORD, shot=True)
+    await page.get_by_role("link", name="Create case").click()
+    await page.get_by_label("Title").fill("Suspicious login on web-01")
+    await page.get_by_label("Description").fill("Several failed logins, then a success.")
+    await page.get_by_label("Tags").fill("auth, web")
+    await page.get_by_label("Severity").select_option("high")
+    await page.get_by_role("button", name="Create case").click()
+    await see(page, "Case created.")
+    case_url = page.url
+    await comment(page, "Password reset requested.")
+
+    await create_jira_connector(page, jira)
+    await page.goto(case_url)
+    await page.get_by_label("External connector").select_option(label="Team Jira (.jira)")
+    await page.get_by_role("button", name="Save case").click()
+    await see(page, "Case saved.")
+    await expect(page.locator(".push .state")).to_have_text("Needs to be pushed")
+
+    calls = jira.calls()
+    await page.get_by_role("link", name="Preview").click()
+    await expect(page.locator(".payload")).to_contain_text('"summary": "Suspicious login on web-01"')
+    await expect(page.locator("main")).to_contain_text("create an incident")
+    await screenshot(page, "preview")
+    assert jira.calls() == calls  # a preview sends nothing
+    await page.get_by_role("link", name="Back to the case").click()
+
+    await page.get_by_role("button", name="Push", exact=True).click()
+    await see(page, "Pushed to Team Jira: CK-1.")
+    link = page.locator("a.external")
+    await expect(link).to_have_text("CK-1")
+    assert await link.get_attribute("href") == f"{jira.url}/browse/CK-1"
+    await expect(page.locator(".push .state")).to_have_text("Up to date")
+
+    await comment(page, "The user confirmed it was not them.")
+    await expect(page.locator(".push .state")).to_have_text("Needs to be pushed")
+    await page.get_by_role("button", name="Update incident").click()
+    await see(page, "Pushed to Team Jira: CK-1.")
+    await expect(page.locator(".push .state")).to_have_text("Up to date")
+    await screenshot(page, "case")
+    assert [c["body"].split("\n")[0] for c in jira.comments["10000"]] == [
+        "Password reset requested.",
+        "The user confirmed it was not them.",
+    ]
+
+    await page.get_by_role("navigation").get_by_role("link", name="Cases").click()
+    await expect(page.locator("table.list")).to_contain_text("Suspicious login on web-01")
+    await screenshot(page, "cases")
+    await page.get_by_role("link", name="Settings").click()
+    await expect(page.get_by_role("heading", name="Case settings")).to_be_visible()
+    await screenshot(page, "settings")
+
+
+async def test_a_read_only_user_sees_no_push_button_and_is_refused_when_posting_anyway(server, chromium):
+    reader_role = {"base": [], "feature": {"generalCases": ["read"], "actions": ["read"]}, "spaces": ["*"]}
+    connector = {"name": "Team Jira", "connector_type_id": ".jira"}
+    connector |= {"config": {"apiUrl": "http://127.0.0.1:9", "projectKey": PROJECT}}
+    connector |= {"secrets": {"email": EMAIL, "apiToken": API_TOKEN}}
+    for method, path, body in [
+        ("PUT", "/api/security/role/reader", {"elasticsearch": {}, "kibana": [reader_role]}),
+        ("PUT", "/_security/user/reader", {"password": "reader-password", "roles": ["reader"]}),
+        ("POST", "/api/actions/connector/team-jira", connector),
+    ]:
+        status, answer = await call(server, method, path, body)
+        assert status in (200, 204), answer
+    case = {"title": "Read me", "description": "Only read.", "tags": [], "owner": "cases"}
+    case |= {"settings": {"syncAlerts": False}}
+    case |= {"connector": {"id": "team-jira", "name": "Team Jira", "type": ".jira", "fields": None}}
+    status, created = await call(server, "POST", "/api/cases", case)
+    assert status == 200, created
+
+    page = await signed_in(chromium, server, "reader", "reader-password")
+    await page.get_by_role("link", name="Read me").click()
+    await expect(page.locator(".push .state")).to_have_text("Needs to be pushed")
+    for name in ("Push", "Save case", "Add comment"):
+        await expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    token = await page.locator('input[name="csrf"]').first.get_attribute("value")
+    refused = await page.request.post(
+        f"{server}/app/cases/{created['id']}/connectors/team-jira/push", form={"csrf": token}
+    )
+    assert refused.status == 403
+    assert "Unauthorized to push case" in await refused.text()
