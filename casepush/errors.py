@@ -4,20 +4,26 @@ from http import HTTPStatus
 
 
 class KibanaError(Exception):
-    """An error with an HTTP status and a message shown to the client as is."""
+    """An error with an HTTP status and a message shown to the client as is.
 
-    def __init__(self, status: int, message: str):
+    ``kind`` is the Elasticsearch exception type (``validation_exception``...) its error body names
+    when the error is answered on an Elasticsearch path; unset, the status decides
+    (``casepush.web.elasticsearch``).
+    """
+
+    def __init__(self, status: int, message: str, kind: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.kind = kind
 
     @property
     def reason(self) -> str:
         return HTTPStatus(self.status).phrase
 
 
-def bad_request(message: str) -> KibanaError:
-    return KibanaError(400, message)
+def bad_request(message: str, kind: str | None = None) -> KibanaError:
+    return KibanaError(400, message, kind)
 
 
 def forbidden(message: str) -> KibanaError:

@@ -403,6 +403,8 @@ class PutUser(Struct, forbid_unknown_fields=True, kw_only=True):
 
     username: str | UnsetType = UNSET
     password: str | UnsetType = UNSET
+    #: A hash as casepush stores them (``scrypt$...``), instead of ``password``.
+    password_hash: str | UnsetType = UNSET
     roles: list[str] | UnsetType = UNSET
     full_name: str | None = None
     email: str | None = None
@@ -427,14 +429,41 @@ class DeleteUserResult(Struct):
     found: bool
 
 
-class ChangePassword(Struct, forbid_unknown_fields=True):
-    password: str
+class ChangePassword(Struct, forbid_unknown_fields=True, kw_only=True):
+    password: str | UnsetType = UNSET
+    password_hash: str | UnsetType = UNSET
+
+
+class ApplicationPrivileges(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Privileges of an Elasticsearch application; Kibana's is ``kibana-.kibana``, its privileges
+    ``all``, ``read``, ``space_all``, ``space_read`` and ``feature_<id>.<privilege>``, its resources
+    ``*`` and ``space:<id>``."""
+
+    application: str
+    privileges: list[str]
+    resources: list[str]
+
+
+class RoleDescriptor(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Elasticsearch's role descriptor, as an API key's ``role_descriptors`` hold them."""
+
+    cluster: list[str] = []
+    indices: list[dict[str, Any]] = []
+    applications: list[ApplicationPrivileges] = []
+    run_as: list[str] = []
+    metadata: dict[str, Any] = {}
+    transient_metadata: dict[str, Any] = msgspec.field(default_factory=lambda: {"enabled": True})
+    remote_indices: list[dict[str, Any]] | UnsetType = UNSET
+    remote_cluster: list[dict[str, Any]] | UnsetType = UNSET
+    restriction: dict[str, Any] | UnsetType = UNSET
+    description: str | UnsetType = UNSET
+    global_: dict[str, Any] | UnsetType = msgspec.field(default=UNSET, name="global")
 
 
 class CreateApiKey(Struct, forbid_unknown_fields=True, kw_only=True):
     name: str | UnsetType = UNSET
     expiration: str | None = None
-    role_descriptors: dict[str, Any] = {}
+    role_descriptors: dict[str, RoleDescriptor] = {}
     metadata: dict[str, Any] = {}
 
 
@@ -458,6 +487,9 @@ class ApiKeyInfo(Struct, kw_only=True):
     realm: str
     realm_type: str
     metadata: dict[str, Any]
+    role_descriptors: dict[str, RoleDescriptor] = {}
+    #: With ``with_limited_by=true``: the owner's roles, which the key never goes beyond.
+    limited_by: list[dict[str, RoleDescriptor]] | UnsetType = UNSET
 
 
 class ApiKeyList(Struct):
@@ -613,6 +645,28 @@ class ErrorBody(Struct):
     statusCode: int
     error: str
     message: str
+
+
+class ElasticsearchCause(Struct, omit_defaults=True):
+    type: str
+    reason: str
+    #: Response headers Elasticsearch repeats in the body (a 401's ``WWW-Authenticate``).
+    header: dict[str, str | list[str]] | UnsetType = UNSET
+
+
+class ElasticsearchError(Struct, omit_defaults=True):
+    root_cause: list[ElasticsearchCause]
+    type: str
+    reason: str
+    header: dict[str, str | list[str]] | UnsetType = UNSET
+
+
+class ElasticsearchErrorBody(Struct):
+    """Elasticsearch's error body, on its paths (``/_security``); a plain text ``error`` when no handler
+    took the request (an unknown path or method)."""
+
+    error: ElasticsearchError | str
+    status: int
 
 
 #: Kibana's service status levels, from best to worst.

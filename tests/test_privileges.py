@@ -274,6 +274,13 @@ async def spare_user(w: World) -> tuple[str, Any]:
     return f"/_security/user/{await w.spare_user()}", {"password": PASSWORD, "roles": []}
 
 
+def spare_user_switch(action: str) -> Builder:
+    async def build(w: World) -> tuple[str, Any]:
+        return f"/_security/user/{await w.spare_user()}/{action}", None
+
+    return build
+
+
 async def own_password(w: World) -> tuple[str, Any]:
     return f"/_security/user/{w.caller}/_password", {"password": PASSWORD}
 
@@ -312,6 +319,10 @@ RULES: dict[tuple[str, str], Call] = {
     ("GET", "/_security/user"): call("superuser", 200),
     ("GET", "/_security/user/{username}"): call("superuser", 200, spare_user),
     ("DELETE", "/_security/user/{username}"): call("superuser", 200, spare_user),
+    ("POST", "/_security/user/{username}/_enable"): call("superuser", 200, spare_user_switch("_enable")),
+    ("PUT", "/_security/user/{username}/_enable"): call("superuser", 200, spare_user_switch("_enable")),
+    ("POST", "/_security/user/{username}/_disable"): call("superuser", 200, spare_user_switch("_disable")),
+    ("PUT", "/_security/user/{username}/_disable"): call("superuser", 200, spare_user_switch("_disable")),
     ("GET", "/_security/_authenticate"): call("self", 200),
     ("POST", "/_security/api_key"): call("self", 200, api_key),
     ("PUT", "/_security/api_key"): call("self", 200, api_key),

@@ -33,29 +33,61 @@ def es_error(kind: str, reason: str) -> str:
     return f"[{kind}\n\tRoot causes:\n\t\t{kind}: {reason}]: {reason}"
 
 
+def es_failure(status: int, kind: str, reason: str, header: dict | None = None) -> dict:
+    """Elasticsearch's error body, which its paths (``/_security``) answer."""
+    cause = {"type": kind, "reason": reason, **({"header": header} if header else {})}
+    return {"error": {"root_cause": [cause], **cause}, "status": status}
+
+
+def es_unauthorized(reason: str) -> dict:
+    return es_failure(401, "security_exception", reason, {"WWW-Authenticate": CHALLENGES})
+
+
 API_KEY_REFUSED = error(401, es_error("security_exception", BAD_API_KEY))
+ES_API_KEY_REFUSED = es_unauthorized(BAD_API_KEY)
 NO_CASES = error(403, "Unauthorized to access cases of any owner")
 BOB = "user [bob] with effective roles [cases_reader]"
 MANAGE_SECURITY = "manage_security,all"
 READ_SECURITY = "read_security,manage_security,all"
+REQUEST_CHECKS, STORED_CHECKS = "action_request_validation_exception", "validation_exception"
+
+
+def user_refused(username: str, path: str) -> str:
+    return f"unable to authenticate user [{username}] for REST request [{path}]"
 
 
 def bad_user(username: str, path: str) -> dict:
-    reason = f"unable to authenticate user [{username}] for REST request [{path}]"
-    return error(401, es_error("security_exception", reason))
+    """The 401 on a Kibana path: Elasticsearch's refusal relayed."""
+    return error(401, es_error("security_exception", user_refused(username, path)))
 
 
-def validation_failed(*problems: str) -> dict:
-    return error(400, "Validation Failed: " + "".join(f"{n}: {p};" for n, p in enumerate(problems, 1)))
+def es_bad_user(username: str, path: str = WHOAMI) -> dict:
+    return es_unauthorized(user_refused(username, path))
 
 
-def unauthorized_action(action: str, who: str = BOB, privileges: str = MANAGE_SECURITY) -> dict:
-    """Elasticsearch's 403 for a security action the caller lacks the cluster privileges for."""
-    return error(
-        403,
+def validation_failed(*problems: str, kind: str = REQUEST_CHECKS) -> dict:
+    reason = "Validation Failed: " + "".join(f"{n}: {p};" for n, p in enumerate(problems, 1))
+    return es_failure(400, kind, reason)
+
+
+def illegal_argument(reason: str) -> dict:
+    return es_failure(400, "illegal_argument_exception", reason)
+
+
+def parse_failure(reason: str) -> dict:
+    return es_failure(400, "parse_exception", reason)
+
+
+def unauthorized_action(
+    action: str, who: str = BOB, privileges: str = MANAGE_SECURITY, kibana: bool = False
+) -> dict:
+    """Elasticsearch's 403 for a security action the caller lacks the cluster privileges for (as
+    Kibana's role API passes it on, with ``kibana``)."""
+    reason = (
         f"action [cluster:admin/xpack/security/{action}] is unauthorized for {who},"
-        f" this action is granted by the cluster privileges [{privileges}]",
+        f" this action is granted by the cluster privileges [{privileges}]"
     )
+    return error(403, reason) if kibana else es_failure(403, "security_exception", reason)
 
 
 def key_of_bob(key: dict) -> str:
@@ -177,7 +209,7 @@ async def test_status_needs_no_credentials(api):
         pytest.param(
             {"roles": ["cases_reader"], "enabled": False},
             WHOAMI,
-            (401, bad_user("bob", WHOAMI)),
+            (401, es_bad_user("bob")),
             id="disabled",
         ),
         pytest.param({"roles": []}, FIND, (403, NO_CASES), id="roles-taken"),
@@ -249,7 +281,7 @@ async def test_get_user_by_name_and_by_a_list_of_names(api):
 
 
 async def test_get_an_unknown_user_is_404(api):
-    assert await api.get("/_security/user/nobody") == (404, error(404, "user [nobody] not found"))
+    assert await api.get("/_security/user/nobody") == (404, {})
 
 
 async def test_delete_user_then_they_cannot_log_in_and_a_second_delete_is_404(api):
@@ -258,9 +290,9 @@ async def test_delete_user_then_they_cannot_log_in_and_a_second_delete_is_404(ap
 
     assert await api.delete("/_security/user/bob") == (200, {"found": True})
 
-    assert await bob.get(WHOAMI) == (401, bad_user("bob", WHOAMI))
-    assert await api.get("/_security/user/bob") == (404, error(404, "user [bob] not found"))
-    assert await api.delete("/_security/user/bob") == (404, error(404, "user [bob] not found"))
+    assert await bob.get(WHOAMI) == (401, es_bad_user("bob"))
+    assert await api.get("/_security/user/bob") == (404, {})
+    assert await api.delete("/_security/user/bob") == (404, {"found": False})
 
 
 @pytest.mark.parametrize(
@@ -269,21 +301,44 @@ async def test_delete_user_then_they_cannot_log_in_and_a_second_delete_is_404(ap
         pytest.param(
             "bob",
             {"password": "12345", "roles": []},
-            validation_failed("passwords must be at least [6] characters long"),
+            validation_failed("passwords must be at least [6] characters long", kind=STORED_CHECKS),
             id="short-password",
+        ),
+        pytest.param(
+            "bob",
+            {"password": "123"},
+            validation_failed("passwords must be at least [6] characters long", kind=STORED_CHECKS),
+            id="the-password-is-checked-as-the-body-is-read-before-the-rest",
         ),
         pytest.param("bob", {"password": PASSWORD}, validation_failed("roles are missing"), id="no-roles"),
         pytest.param(
             "bob",
-            {"password": "123"},
-            validation_failed("roles are missing", "passwords must be at least [6] characters long"),
+            {"password": PASSWORD, "metadata": {"_x": 1}},
+            validation_failed("roles are missing", "metadata keys may not start with [_]"),
             id="every-problem-numbered",
         ),
         pytest.param(
             "bob",
             {"roles": ["viewer"]},
-            validation_failed("password must be specified unless you are updating an existing user"),
+            validation_failed(
+                "password must be specified unless you are updating an existing user", kind=STORED_CHECKS
+            ),
             id="new-user-without-password",
+        ),
+        pytest.param(
+            "bob",
+            {"password": PASSWORD, "password_hash": "scrypt$1", "roles": []},
+            validation_failed("only one of [password, passwordHash] can be provided", kind=STORED_CHECKS),
+            id="password-and-hash",
+        ),
+        pytest.param(
+            "bob",
+            {"password_hash": "$2a$10$bcrypt-hash-from-elasticsearch", "roles": []},
+            illegal_argument(
+                "The provided password hash is not a hash or it could not be resolved to a supported hash"
+                " algorithm. The supported password hash algorithms are [scrypt]"
+            ),
+            id="unknown-hash",
         ),
         pytest.param(
             "elastic",
@@ -300,13 +355,13 @@ async def test_delete_user_then_they_cannot_log_in_and_a_second_delete_is_404(ap
         pytest.param(
             "bob",
             {"password": PASSWORD, "roles": [], "nickname": "b"},
-            error(400, "failed to parse add user request. unexpected field [nickname]"),
+            parse_failure("failed to parse add user request. unexpected field [nickname]"),
             id="unknown-field",
         ),
         pytest.param(
             "bob",
             {"username": "carol", "password": PASSWORD, "roles": []},
-            error(400, "[username] in source does not match the username provided [bob]"),
+            parse_failure("[username] in source does not match the username provided [bob]"),
             id="other-username-in-body",
         ),
         pytest.param(
@@ -331,7 +386,7 @@ async def test_put_user_refuses_a_bad_request(api, username, body, expected):
 async def test_the_reserved_elastic_user_cannot_be_deleted(api):
     status, body = await api.delete("/_security/user/elastic")
 
-    assert (status, body) == (400, error(400, "user [elastic] is reserved and cannot be deleted"))
+    assert (status, body) == (400, illegal_argument("user [elastic] is reserved and cannot be deleted"))
     assert await logs_in(api)
 
 
@@ -351,7 +406,7 @@ async def test_a_disabled_user_cannot_log_in_until_enabled_again(api):
     assert await logs_in(bob)
 
     await api.create_user("bob", "viewer", enabled=False)
-    assert await bob.get(WHOAMI) == (401, bad_user("bob", WHOAMI))
+    assert await bob.get(WHOAMI) == (401, es_bad_user("bob"))
     assert (await user(api, "bob"))["enabled"] is False
 
     await api.create_user("bob", "viewer", enabled=True)
@@ -381,7 +436,7 @@ async def test_a_user_changes_their_own_password_and_the_old_one_stops_working_a
 
     assert await bob.post(path, {"password": "brand-new-password"}) == (200, {})
 
-    assert await bob.get(WHOAMI) == (401, bad_user("bob", WHOAMI))
+    assert await bob.get(WHOAMI) == (401, es_bad_user("bob"))
     assert await logs_in(api.as_user("bob", "brand-new-password"))
 
 
@@ -393,7 +448,7 @@ async def test_the_superuser_changes_anyones_password(api):
     assert await logs_in(api.as_user("bob", "set-by-admin"))
     assert await api.post("/_security/user/nobody/_password", {"password": "whatever"}) == (
         400,
-        validation_failed("user must exist in order to change password"),
+        validation_failed("user must exist in order to change password", kind=STORED_CHECKS),
     )
 
 
@@ -402,7 +457,10 @@ async def test_a_new_password_must_be_long_enough(api):
 
     status, body = await bob.post("/_security/user/_password", {"password": "short"})
 
-    assert (status, body) == (400, validation_failed("passwords must be at least [6] characters long"))
+    assert (status, body) == (
+        400,
+        validation_failed("passwords must be at least [6] characters long", kind=STORED_CHECKS),
+    )
     assert await logs_in(bob)
 
 
@@ -697,7 +755,7 @@ MANAGEMENT = [
 async def test_only_a_superuser_manages_users_and_roles(api, method, path, body, action, privileges):
     bob = await reader(api)
 
-    expected = unauthorized_action(action, privileges=privileges)
+    expected = unauthorized_action(action, privileges=privileges, kibana=path.startswith("/api"))
     assert await bob.request(method, path, body) == (403, expected)
 
     _, users = await api.get("/_security/user")
@@ -808,6 +866,7 @@ async def test_get_api_keys_describes_each_key(api):
         "realm": "default_native",
         "realm_type": "native",
         "metadata": {"purpose": "ci"},
+        "role_descriptors": {},
     }
 
 
@@ -859,7 +918,7 @@ async def test_a_user_cannot_see_another_users_keys(api):
     )
     assert await bob.get(f"/_security/api_key?id={elastics['id']}") == (
         404,
-        error(404, f"unable to find apikey with id {elastics['id']}"),
+        {"api_keys": []},
     )
 
 
@@ -874,7 +933,7 @@ async def test_invalidating_a_key_refuses_it_at_once_and_twice_reports_it_previo
         200,
         {"invalidated_api_keys": [key["id"]], "previously_invalidated_api_keys": [], "error_count": 0},
     )
-    assert await with_key.get(WHOAMI) == (401, API_KEY_REFUSED)
+    assert await with_key.get(WHOAMI) == (401, ES_API_KEY_REFUSED)
     assert await invalidate(api, {"ids": [key["id"]]}) == (
         200,
         {"invalidated_api_keys": [], "previously_invalidated_api_keys": [key["id"]], "error_count": 0},
@@ -991,7 +1050,7 @@ async def test_an_expired_api_key_is_refused(api):
 
     status, body = await api.with_api_key(key["encoded"]).get(WHOAMI)
 
-    assert (status, body) == (401, API_KEY_REFUSED)
+    assert (status, body) == (401, ES_API_KEY_REFUSED)
     assert await key_ids(api, "?active_only=true") == []
 
 
@@ -1001,7 +1060,7 @@ async def test_a_key_used_before_it_expires_is_refused_after(api):
 
     await asyncio.sleep(1.1)
 
-    assert await with_key.get(WHOAMI) == (401, API_KEY_REFUSED)
+    assert await with_key.get(WHOAMI) == (401, ES_API_KEY_REFUSED)
 
 
 async def expire(stored: Any, key: dict) -> int:
@@ -1015,7 +1074,7 @@ async def test_a_key_past_its_stored_expiry_is_refused_and_listed_as_inactive(ap
     key = await create_key(api, expiration="30d")
     expired_at = await expire(stored, key)
 
-    assert await api.with_api_key(key["encoded"]).get(WHOAMI) == (401, API_KEY_REFUSED)
+    assert await api.with_api_key(key["encoded"]).get(WHOAMI) == (401, ES_API_KEY_REFUSED)
     assert await key_ids(api, "?active_only=true") == []
     status, found = await api.get(f"/_security/api_key?id={key['id']}")
     assert status == 200, found
@@ -1030,7 +1089,7 @@ async def test_an_expired_key_can_still_be_invalidated(api, stored):
         200,
         {"invalidated_api_keys": [key["id"]], "previously_invalidated_api_keys": [], "error_count": 0},
     )
-    assert await api.with_api_key(key["encoded"]).get(WHOAMI) == (401, API_KEY_REFUSED)
+    assert await api.with_api_key(key["encoded"]).get(WHOAMI) == (401, ES_API_KEY_REFUSED)
 
 
 @pytest.mark.parametrize(
@@ -1049,7 +1108,7 @@ async def test_a_key_stops_working_with_its_owner(api, remove_owner):
     status, body = await remove_owner(api)
     assert status == 200, body
 
-    assert await with_key.get(WHOAMI) == (401, API_KEY_REFUSED)
+    assert await with_key.get(WHOAMI) == (401, ES_API_KEY_REFUSED)
 
 
 async def test_a_deleted_owners_keys_are_invalidated(api):
@@ -1075,19 +1134,18 @@ async def test_a_deleted_owners_keys_are_invalidated(api):
         ),
         (
             {"name": "ci", "expiration": "tomorrow"},
-            error(
-                400,
+            parse_failure(
                 "failed to parse setting [expiration] with value [tomorrow] as a time value:"
-                " unit is missing or unrecognized",
+                " unit is missing or unrecognized"
             ),
         ),
         (
-            {"name": "ci", "role_descriptors": {"limited": {"cluster": []}}},
-            error(400, "role_descriptors are not supported: give the key's owner the roles it needs"),
+            {"name": "ci", "role_descriptors": {"limited": {"clusters": []}}},
+            parse_failure("failed to parse create api key request. unexpected field [clusters]"),
         ),
         (
             {"name": "ci", "colour": "red"},
-            error(400, "failed to parse create api key request. unexpected field [colour]"),
+            parse_failure("failed to parse create api key request. unexpected field [colour]"),
         ),
     ],
 )
@@ -1105,7 +1163,7 @@ async def test_an_api_key_cannot_create_an_api_key(api):
     message = (
         "creating derived api keys requires an explicit role descriptor that is empty (has no privileges)"
     )
-    assert (status, body) == (400, error(400, message))
+    assert (status, body) == (400, illegal_argument(message))
     assert len(await key_ids(api)) == 1
 
 

@@ -6,11 +6,14 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from msgspec import UnsetType
+
 from casepush.domain import Context
 from casepush.domain.security import ensure_superuser, realm_of, validation_failed
-from casepush.errors import bad_request, not_found
+from casepush.errors import bad_request
 from casepush.security.auth import api_key_digest, now_ms, usable
-from casepush.store import StoredApiKey
+from casepush.security.roles import grants_anything, named_role_bodies, role_descriptor
+from casepush.store import StoredApiKey, Tx
 from casepush.types import (
     UNSET,
     ApiKeyInfo,
@@ -19,6 +22,7 @@ from casepush.types import (
     CreatedApiKey,
     InvalidateApiKeys,
     InvalidatedApiKeys,
+    RoleDescriptor,
 )
 
 MAX_API_KEY_NAME_LENGTH = 256
@@ -39,7 +43,8 @@ def _expiration_ms(expiration: str) -> int:
     if match is None:
         raise bad_request(
             f"failed to parse setting [expiration] with value [{expiration}] as a time value:"
-            " unit is missing or unrecognized"
+            " unit is missing or unrecognized",
+            "parse_exception",
         )
     return int(int(match["number"]) * _TIME_UNITS[match["unit"]])
 
@@ -61,13 +66,12 @@ async def create_api_key(ctx: Context, body: CreateApiKey) -> CreatedApiKey:
     """A key that acts as its creator; the secret is shown here once and only its digest is kept."""
     if problems := _api_key_problems(body):
         raise validation_failed(problems)
-    if ctx.principal.api_key is not None:
+    # A key may make another only with no privilege at all: it could not restrict its copy otherwise.
+    descriptors = body.role_descriptors.values()
+    if ctx.principal.api_key is not None and (not descriptors or any(map(grants_anything, descriptors))):
         raise bad_request(
             "creating derived api keys requires an explicit role descriptor that is empty (has no privileges)"
         )
-    if body.role_descriptors:
-        # Honouring only part of a restriction would hand out a key stronger than asked for.
-        raise bad_request("role_descriptors are not supported: give the key's owner the roles it needs")
     created = now_ms()
     expires = created + _expiration_ms(body.expiration) if body.expiration else None
     key_id, secret = secrets.token_urlsafe(15), secrets.token_urlsafe(16)
@@ -81,6 +85,7 @@ async def create_api_key(ctx: Context, body: CreateApiKey) -> CreatedApiKey:
                 created_ms=created,
                 expires_ms=expires,
                 metadata=body.metadata,
+                role_descriptors=body.role_descriptors,
             )
         )
     return CreatedApiKey(
@@ -92,7 +97,9 @@ async def create_api_key(ctx: Context, body: CreateApiKey) -> CreatedApiKey:
     )
 
 
-def key_info(key: StoredApiKey) -> ApiKeyInfo:
+def key_info(
+    key: StoredApiKey, limited_by: list[dict[str, RoleDescriptor]] | UnsetType = UNSET
+) -> ApiKeyInfo:
     realm = realm_of(key.username)
     return ApiKeyInfo(
         id=key.id,
@@ -105,6 +112,8 @@ def key_info(key: StoredApiKey) -> ApiKeyInfo:
         realm=realm.name,
         realm_type=realm.type,
         metadata=key.metadata,
+        role_descriptors=key.role_descriptors,
+        limited_by=limited_by,
     )
 
 
@@ -169,13 +178,24 @@ async def _select(ctx: Context, selection: KeySelection, action: str) -> list[St
     return [key for key in keys if selection.picks(key)]
 
 
-async def get_api_keys(ctx: Context, selection: KeySelection, active_only: bool) -> ApiKeyList:
+async def get_api_keys(
+    ctx: Context, selection: KeySelection, active_only: bool, with_limited_by: bool = False
+) -> ApiKeyList:
+    """The selected keys; ``with_limited_by``: each with its owner's roles, which it never goes beyond."""
     if problems := selection.problems(invalidating=False):
         raise validation_failed(problems)
     found = [key for key in await _select(ctx, selection, "api_key/get") if not active_only or usable(key)]
-    if selection.ids and not found:
-        raise not_found(f"unable to find apikey with id {selection.ids[0]}")
-    return ApiKeyList([key_info(key) for key in found])
+    if not with_limited_by:
+        return ApiKeyList([key_info(key) for key in found])
+    async with ctx.store.read() as tx:
+        owners = {key.username: await _roles_of(tx, key.username) for key in found}
+    return ApiKeyList([key_info(key, [owners[key.username]]) for key in found])
+
+
+async def _roles_of(tx: Tx, username: str) -> dict[str, RoleDescriptor]:
+    user = await tx.get_user(username)
+    bodies = await named_role_bodies(tx, user.roles if user else [])
+    return {name: role_descriptor(body) for name, body in bodies.items()}
 
 
 def _blank_ids_problem(ids: list[str] | None) -> str | None:

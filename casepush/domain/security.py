@@ -37,9 +37,15 @@ def valid_name(name: str) -> bool:
     return len(name) <= MAX_NAME_LENGTH and bool(_NAME.match(name))
 
 
-def validation_failed(problems: list[str]) -> KibanaError:
+#: Elasticsearch's two kinds of "Validation Failed": a request's own checks, and the checks of a request
+#: against what is stored (or of a password as it is read).
+REQUEST_CHECKS = "action_request_validation_exception"
+STORED_CHECKS = "validation_exception"
+
+
+def validation_failed(problems: list[str], kind: str = REQUEST_CHECKS) -> KibanaError:
     """Elasticsearch's numbered list of everything wrong with a request."""
-    return bad_request("Validation Failed: " + "".join(f"{n}: {p};" for n, p in enumerate(problems, 1)))
+    return bad_request("Validation Failed: " + "".join(f"{n}: {p};" for n, p in enumerate(problems, 1)), kind)
 
 
 #: Cluster privileges short of ``manage_security`` that grant an action, least first, as Elasticsearch

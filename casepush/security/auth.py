@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from casepush.security.authz import ApiKeyRef, Grants, Principal
 from casepush.security.passwords import generate_password, hash_password, verify_password_async
-from casepush.security.roles import SUPERUSER_ROLE, role_bodies
+from casepush.security.roles import SUPERUSER_ROLE, descriptor_privileges, role_bodies
 from casepush.security.throttle import LoginThrottle, Throttled
 from casepush.store import Store, StoredApiKey, StoredUser, Tx
 from casepush.types import User
@@ -192,11 +192,15 @@ def usable(key: StoredApiKey) -> bool:
 
 
 async def principal_for(tx: Tx, stored: StoredUser, api_key: StoredApiKey | None = None) -> Principal:
-    """A user's identity and grants; an API key acts as its owner with the owner's current roles."""
+    """A user's identity and grants; an API key acts as its owner with the owner's current roles, within
+    its role descriptors if it has any."""
     bodies = await role_bodies(tx, stored.roles)
     grants = Grants.of(
         (privilege for body in bodies for privilege in body.kibana), superuser=SUPERUSER_ROLE in stored.roles
     )
+    if api_key is not None and api_key.role_descriptors:
+        descriptors = api_key.role_descriptors.values()
+        grants = grants.within(Grants.of(p for d in descriptors for p in descriptor_privileges(d)))
     return Principal(
         user=User(email=stored.email, full_name=stored.full_name, username=stored.username),
         roles=tuple(stored.roles),

@@ -44,6 +44,10 @@ class Level(Enum):
 LEVEL_NAMES = frozenset(level.value for level in Level)
 
 
+def weakest(a: Level, b: Level) -> Level:
+    return a if b is Level.ALL else b
+
+
 def strongest(*levels: Level | None) -> Level | None:
     present = [level for level in levels if level is not None]
     return Level.ALL if Level.ALL in present else (present[0] if present else None)
@@ -119,6 +123,17 @@ class Grants:
             for feature in FEATURES
             if (level := strongest(here.get(feature), everywhere.get(feature))) is not None
         }
+
+    def within(self, limit: "Grants") -> "Grants":
+        """What both grant (an API key restricted by role descriptors: its owner's grants within the
+        descriptors'). Never the superuser: a restricted key manages no users, roles or others' keys."""
+        spaces = {}
+        for space_id in {ALL_SPACES, *self.spaces, *limit.spaces}:
+            mine, allowed = self.in_space(space_id), limit.in_space(space_id)
+            spaces[space_id] = {
+                f: weakest(mine[f], allowed[f]) for f in FEATURES if f in mine and f in allowed
+            }
+        return Grants(spaces=spaces, manages_spaces=self.manages_spaces and limit.manages_spaces)
 
     def may_enter(self, space_id: str) -> bool:
         """Kibana's ``login`` at a space: any privilege there."""

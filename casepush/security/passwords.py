@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -15,15 +16,46 @@ def hash_password(password: str) -> str:
     return f"scrypt${_N}${_R}${_P}${_b64(salt)}${_b64(digest)}"
 
 
-def verify_password(password: str, stored: str) -> bool:
+#: The algorithms of the hashes casepush stores (and takes as a user's ``password_hash``).
+HASH_ALGORITHMS = ("scrypt",)
+
+
+def _parsed(stored: str) -> tuple[bytes, int, int, int, bytes] | None:
+    """Salt, cost parameters and digest of a stored hash; None if it is not one."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
-    except ValueError:
+        cost, block, lanes = int(n), int(r), int(p)
+        if scheme != "scrypt" or not _feasible(cost, block, lanes):
+            return None
+        return (
+            base64.b64decode(salt, validate=True),
+            cost,
+            block,
+            lanes,
+            base64.b64decode(digest, validate=True),
+        )
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _feasible(n: int, r: int, p: int) -> bool:
+    """Parameters scrypt takes within its default memory limit (a given hash cannot exhaust memory)."""
+    return n > 1 and n & (n - 1) == 0 and r > 0 and 0 < p <= 16 and 128 * r * (n + p + 1) < _MAX_MEMORY
+
+
+_MAX_MEMORY = 32 * 1024 * 1024
+
+
+def is_password_hash(stored: str) -> bool:
+    return _parsed(stored) is not None
+
+
+def verify_password(password: str, stored: str) -> bool:
+    parsed = _parsed(stored)
+    if parsed is None:
         return False
-    if scheme != "scrypt":
-        return False
-    actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
-    return hmac.compare_digest(actual, base64.b64decode(digest))
+    salt, n, r, p, digest = parsed
+    return hmac.compare_digest(_scrypt(password, salt, n, r, p), digest)
 
 
 async def verify_password_async(password: str, stored: str) -> bool:

@@ -13,7 +13,17 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from casepush.types import Attachment, Case, CaseAlert, Configuration, RoleBody, Space, User, UserAction
+from casepush.types import (
+    Attachment,
+    Case,
+    CaseAlert,
+    Configuration,
+    RoleBody,
+    RoleDescriptor,
+    Space,
+    User,
+    UserAction,
+)
 
 
 class VersionConflict(Exception):
@@ -89,6 +99,8 @@ class StoredApiKey:
     expires_ms: int | None = None
     invalidated_ms: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: Elasticsearch role descriptors restricting the key (none: it acts with its owner's roles).
+    role_descriptors: dict[str, RoleDescriptor] = field(default_factory=dict)
 
 
 @dataclass

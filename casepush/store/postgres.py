@@ -42,6 +42,7 @@ from casepush.store.rows import (
     STATUS_CODES,
     TABLE_BATCH,
     alert_pairs,
+    api_key_columns,
     attachment_decoder,
     case_decoder,
     children_changed,
@@ -674,15 +675,7 @@ class PostgresTx(Tx):
 
     async def insert_api_key(self, key: StoredApiKey) -> None:
         await self._run(
-            "INSERT INTO api_keys (id, username, secret_hash, created_ms, expires_ms, invalidated_ms, data)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            key.id,
-            key.username,
-            key.secret_hash,
-            key.created_ms,
-            key.expires_ms,
-            key.invalidated_ms,
-            encoder.encode({"name": key.name, "metadata": key.metadata}),
+            f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7)", *api_key_columns(key)
         )
 
     async def get_api_key(self, key_id: str) -> StoredApiKey | None:

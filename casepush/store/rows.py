@@ -20,6 +20,7 @@ from casepush.types import (
     Case,
     Configuration,
     RoleBody,
+    RoleDescriptor,
     Space,
     User,
     UserAction,
@@ -151,6 +152,31 @@ def stored_user(username: str, password_hash: str, data: bytes) -> StoredUser:
     return StoredUser(username=username, password_hash=password_hash, **msgspec.json.decode(data))
 
 
+class _ApiKeyData(msgspec.Struct, kw_only=True):
+    """What an API key's ``data`` column holds."""
+
+    name: str
+    metadata: dict[str, Any] = {}
+    role_descriptors: dict[str, RoleDescriptor] = {}
+
+
+_api_key_data = msgspec.json.Decoder(_ApiKeyData)
+
+
+def api_key_columns(key: StoredApiKey) -> list[Any]:
+    """An API key's columns, in ``API_KEY_COLUMNS`` order."""
+    data = _ApiKeyData(name=key.name, metadata=key.metadata, role_descriptors=key.role_descriptors)
+    return [
+        key.id,
+        key.username,
+        key.secret_hash,
+        key.created_ms,
+        key.expires_ms,
+        key.invalidated_ms,
+        encoder.encode(data),
+    ]
+
+
 def stored_api_key(
     key_id: str,
     username: str,
@@ -160,14 +186,17 @@ def stored_api_key(
     invalidated: int | None,
     data: bytes,
 ) -> StoredApiKey:
+    fields = _api_key_data.decode(data)
     return StoredApiKey(
         id=key_id,
+        name=fields.name,
         username=username,
         secret_hash=secret_hash,
         created_ms=created,
         expires_ms=expires,
         invalidated_ms=invalidated,
-        **msgspec.json.decode(data),
+        metadata=fields.metadata,
+        role_descriptors=fields.role_descriptors,
     )
 
 

@@ -13,6 +13,10 @@ __all__ = ["body", "config_schema_message", "convert", "elasticsearch_message", 
 
 T = TypeVar("T")
 
+#: Elasticsearch's exception types for a body that is not JSON, and for one that is, but not of the
+#: expected shape (named on its paths only).
+UNREADABLE, MALFORMED = "x_content_parse_exception", "parse_exception"
+
 _json_decoder = msgspec.json.Decoder()
 
 
@@ -22,7 +26,7 @@ async def body(request: web.Request, type_: type[T], phrasing: Phrasing | None =
     try:
         document = _json_decoder.decode(raw)
     except msgspec.DecodeError:
-        raise bad_request("Invalid request payload JSON format") from None
+        raise bad_request("Invalid request payload JSON format", UNREADABLE) from None
     if b"\\u0000" in raw and _holds_nul(document):
         raise bad_request(NUL_MESSAGE)
     return convert(document, type_, phrasing=phrasing or kibana_message)
@@ -55,4 +59,4 @@ def convert(document: Any, type_: type[T], strict: bool = True, phrasing: Phrasi
     try:
         return msgspec.convert(document, type_, strict=strict)
     except msgspec.ValidationError as exc:
-        raise bad_request((phrasing or kibana_message)(str(exc), document, type_)) from None
+        raise bad_request((phrasing or kibana_message)(str(exc), document, type_), MALFORMED) from None

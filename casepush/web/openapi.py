@@ -17,7 +17,8 @@ import msgspec
 from aiohttp import web
 
 from casepush import __version__
-from casepush.types import ErrorBody
+from casepush.types import ElasticsearchErrorBody, ErrorBody
+from casepush.web.elasticsearch import is_elasticsearch_path
 from casepush.web.middleware import PUBLIC_PATHS, WRITE_METHODS
 from casepush.web.routing import SPACE_PREFIX, Route, Routes
 
@@ -29,7 +30,7 @@ _NULL = {"type": "null"}
 
 #: Every error status a route may answer, and what it means there.
 ERRORS = {
-    400: "The query, body or headers are malformed (every write needs a kbn-xsrf header).",
+    400: "The query, body or headers are malformed (every write on a Kibana path needs a kbn-xsrf header).",
     401: "Missing or wrong credentials.",
     403: "The caller lacks the privilege.",
     404: "What the path names does not exist (under /s/{space_id}, that includes the space).",
@@ -83,7 +84,11 @@ def build(groups: Sequence[Routes]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas.components,
-            "responses": {_error_name(status): _error_response(status) for status in ERRORS},
+            "responses": {
+                _error_name(status, flavour): _error_response(status, flavour)
+                for flavour in (KIBANA, ELASTICSEARCH)
+                for status in ERRORS
+            },
             "parameters": {"kbn-xsrf": XSRF_HEADER},
             "securitySchemes": SECURITY_SCHEMES,
         },
@@ -96,8 +101,10 @@ class _Schemas:
     query structs are kept apart, as they become parameters rather than schemas."""
 
     def __init__(self, routes: Sequence[Route]) -> None:
-        # ErrorBody: every error response's body.
-        types = list(dict.fromkeys([*(t for route in routes for t in _types_of(route)), ErrorBody]))
+        # The error bodies, which every route answers.
+        types = list(
+            dict.fromkeys([*(t for route in routes for t in _types_of(route)), KIBANA, ELASTICSEARCH])
+        )
         schemas, components = msgspec.json.schema_components(types, ref_template=SCHEMA_REF)
         self._schemas = dict(zip(types, schemas, strict=True))
         queries = dict.fromkeys(route.query for route in routes if route.query is not None)
@@ -149,7 +156,7 @@ def _parameters(route: Route, path: str, schemas: _Schemas) -> list[dict[str, An
             {"name": name, "in": "query", "required": name in required, "schema": _query_schema(schema)}
             for name, schema in query["properties"].items()
         ]
-    if route.method in WRITE_METHODS:
+    if route.method in WRITE_METHODS and not is_elasticsearch_path(path):
         parameters.append({"$ref": "#/components/parameters/kbn-xsrf"})
     return parameters
 
@@ -176,23 +183,30 @@ def _responses(route: Route, path: str, public: bool, schemas: _Schemas) -> dict
         errors |= {408, 413}
     if path.startswith(SPACE_PREFIX):
         errors.add(404)
+    flavour = ELASTICSEARCH if is_elasticsearch_path(path) else KIBANA
     return {
         str(route.status): success,
+        **{str(status): {**success, "description": ERRORS[status]} for status in route.plain_statuses},
         **{
-            str(status): {"$ref": f"#/components/responses/{_error_name(status)}"}
+            str(status): {"$ref": f"#/components/responses/{_error_name(status, flavour)}"}
             for status in sorted(errors)
         },
     }
 
 
-def _error_name(status: int) -> str:
-    return HTTPStatus(status).phrase.replace(" ", "")
+#: Whose error body a path answers: Kibana's, or Elasticsearch's on its paths.
+KIBANA, ELASTICSEARCH = ErrorBody, ElasticsearchErrorBody
 
 
-def _error_response(status: int) -> dict[str, Any]:
+def _error_name(status: int, flavour: type) -> str:
+    prefix = "Elasticsearch" if flavour is ELASTICSEARCH else ""
+    return prefix + HTTPStatus(status).phrase.replace(" ", "")
+
+
+def _error_response(status: int, flavour: type) -> dict[str, Any]:
     return {
         "description": ERRORS[status],
-        "content": _json_content({"$ref": SCHEMA_REF.format(name="ErrorBody")}),
+        "content": _json_content({"$ref": SCHEMA_REF.format(name=flavour.__name__)}),
     }
 
 
@@ -233,7 +247,8 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         "Generated from the OpenAPI document (`GET /api/openapi.json`) by `make docs`: do not edit.",
         "The document has every schema in full. Every route needs credentials (Basic or `ApiKey`)",
-        "unless it says otherwise, and every error is a `{statusCode, error, message}` body (`ErrorBody`).",
+        "unless it says otherwise, and every error is a `{statusCode, error, message}` body (`ErrorBody`),",
+        "or on Elasticsearch's paths (`/_security`) its `{error, status}` body (`ElasticsearchErrorBody`).",
     ]
     for tag in document["tags"]:
         lines += ["", f"## {tag['name']}"]

@@ -36,6 +36,9 @@ class Route:
     #: Error statuses the handler answers besides the middleware's: 400 on any route, 401 where
     #: credentials are needed, 404 for a space that does not exist.
     errors: tuple[int, ...] = ()
+    #: Error statuses whose body is the success body's type, not an error (Elasticsearch's 404 for
+    #: users and API keys looked up and not found).
+    plain_statuses: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.response is None) != (self.status == 204):

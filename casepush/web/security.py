@@ -22,7 +22,8 @@ from casepush.types import (
     RoleBody,
     UserInfo,
 )
-from casepush.web import decode, responses
+from casepush.web import decode, elasticsearch, responses
+from casepush.web.elasticsearch import ElasticsearchQuery, RefreshQuery
 from casepush.web.routing import Handler, Routes
 from casepush.web.state import AUTHENTICATOR, context
 
@@ -87,78 +88,138 @@ async def delete_role(request: web.Request) -> web.Response:
 # --- users (Elasticsearch) -----------------------------------------------------------------------
 
 
-_PASSWORD_CHANGE = {"body": ChangePassword, "response": dict[str, Any], "errors": (403,)}
+class GetUsersQuery(elasticsearch.ElasticsearchQuery):
+    #: Users' profile ids; casepush has no user profiles, so there is none to add.
+    with_profile_uid: elasticsearch.Flag = False
+
+
+_PASSWORD_CHANGE = {
+    "query": RefreshQuery,
+    "body": ChangePassword,
+    "response": dict[str, Any],
+    "errors": (403,),
+}
 
 
 @_put_and_post("/_security/user/_password", **_PASSWORD_CHANGE)
 @_put_and_post("/_security/user/{username}/_password", **_PASSWORD_CHANGE)
 async def change_password(request: web.Request) -> web.Response:
     """Change the caller's own password, or (a superuser) anyone's."""
+    elasticsearch.query(request, RefreshQuery)
     body = await decode.body(request, ChangePassword, decode.elasticsearch_message("change password request"))
-    await users.change_password(context(request), request.match_info.get("username"), body.password)
+    await users.change_password(context(request), request.match_info.get("username"), body)
     _forget_credentials(request)
     return responses.json({})
 
 
-@_put_and_post("/_security/user/{username}", body=PutUser, response=PutUserResult, errors=(403,))
+_SET_ENABLED = {"query": RefreshQuery, "response": dict[str, Any], "errors": (403,)}
+
+
+@_put_and_post("/_security/user/{username}/_enable", **_SET_ENABLED)
+async def enable_user(request: web.Request) -> web.Response:
+    """Let a user sign in again."""
+    return await _set_enabled(request, True)
+
+
+@_put_and_post("/_security/user/{username}/_disable", **_SET_ENABLED)
+async def disable_user(request: web.Request) -> web.Response:
+    """Stop a user (and their API keys) from signing in, keeping the account."""
+    return await _set_enabled(request, False)
+
+
+async def _set_enabled(request: web.Request, enabled: bool) -> web.Response:
+    elasticsearch.query(request, RefreshQuery)
+    await users.set_enabled(context(request), request.match_info["username"], enabled)
+    _forget_credentials(request)
+    return responses.json({})
+
+
+@_put_and_post(
+    "/_security/user/{username}", query=RefreshQuery, body=PutUser, response=PutUserResult, errors=(403,)
+)
 async def put_user(request: web.Request) -> web.Response:
     """Create or replace a user; a password left out keeps the current one."""
+    elasticsearch.query(request, RefreshQuery)
     body = await decode.body(request, PutUser, decode.elasticsearch_message("add user request"))
     created = await users.put_user(context(request), request.match_info["username"], body)
     _forget_credentials(request)
     return responses.json(PutUserResult(created))
 
 
-@elasticsearch_routes.get("/_security/user", response=dict[str, UserInfo], errors=(403,))
+@elasticsearch_routes.get("/_security/user", query=GetUsersQuery, response=dict[str, UserInfo], errors=(403,))
 async def get_users(request: web.Request) -> web.Response:
     """List every user."""
+    elasticsearch.query(request, GetUsersQuery)
     return responses.json(await users.get_users(context(request), None))
 
 
-@elasticsearch_routes.get("/_security/user/{username}", response=dict[str, UserInfo], errors=(403, 404))
+@elasticsearch_routes.get(
+    "/_security/user/{username}",
+    query=GetUsersQuery,
+    response=dict[str, UserInfo],
+    errors=(403,),
+    plain_statuses=(404,),
+)
 async def get_user(request: web.Request) -> web.Response:
-    """Get users by name (comma-separated)."""
-    usernames = request.match_info["username"].split(",")
-    return responses.json(await users.get_users(context(request), usernames))
+    """Get users by name (comma-separated); a 404 with ``{}`` when none of them exists."""
+    elasticsearch.query(request, GetUsersQuery)
+    found = await users.get_users(context(request), request.match_info["username"].split(","))
+    return responses.json(found, 200 if found else 404)
 
 
-@elasticsearch_routes.delete("/_security/user/{username}", response=DeleteUserResult, errors=(403, 404))
+@elasticsearch_routes.delete(
+    "/_security/user/{username}",
+    query=RefreshQuery,
+    response=DeleteUserResult,
+    errors=(403,),
+    plain_statuses=(404,),
+)
 async def delete_user(request: web.Request) -> web.Response:
-    """Delete a user."""
-    await users.delete_user(context(request), request.match_info["username"])
+    """Delete a user; a 404 with ``{"found": false}`` when there is none."""
+    elasticsearch.query(request, RefreshQuery)
+    found = await users.delete_user(context(request), request.match_info["username"])
     _forget_credentials(request)
-    return responses.json(DeleteUserResult(found=True))
+    return responses.json(DeleteUserResult(found=found), 200 if found else 404)
 
 
-@elasticsearch_routes.get("/_security/_authenticate", response=Authenticated)
+@elasticsearch_routes.get("/_security/_authenticate", query=ElasticsearchQuery, response=Authenticated)
 async def authenticate(request: web.Request) -> web.Response:
     """Who the caller is and how they signed in."""
+    elasticsearch.query(request, ElasticsearchQuery)
     return responses.json(users.authenticated(context(request)))
 
 
 # --- API keys (Elasticsearch) --------------------------------------------------------------------
 
 
-class GetApiKeysQuery(msgspec.Struct, forbid_unknown_fields=True):
+class GetApiKeysQuery(elasticsearch.ElasticsearchQuery):
     id: str | None = None
     name: str | None = None
     username: str | None = None
     realm_name: str | None = None
-    owner: bool = False
-    active_only: bool = False
+    owner: elasticsearch.Flag = False
+    active_only: elasticsearch.Flag = False
+    #: Each key's owner's roles, which the key never goes beyond.
+    with_limited_by: elasticsearch.Flag = False
+    #: Owners' profile ids; casepush has no user profiles, so there is none to add.
+    with_profile_uid: elasticsearch.Flag = False
 
 
-@_put_and_post("/_security/api_key", body=CreateApiKey, response=CreatedApiKey)
+@_put_and_post("/_security/api_key", query=RefreshQuery, body=CreateApiKey, response=CreatedApiKey)
 async def create_api_key(request: web.Request) -> web.Response:
-    """Create an API key that acts as its creator."""
+    """Create an API key that acts as its creator (within its role descriptors, if it has any)."""
+    elasticsearch.query(request, RefreshQuery)
     body = await decode.body(request, CreateApiKey, decode.elasticsearch_message("create api key request"))
     return responses.json(await api_keys.create_api_key(context(request), body))
 
 
-@elasticsearch_routes.get("/_security/api_key", query=GetApiKeysQuery, response=ApiKeyList, errors=(403, 404))
+@elasticsearch_routes.get(
+    "/_security/api_key", query=GetApiKeysQuery, response=ApiKeyList, errors=(403,), plain_statuses=(404,)
+)
 async def get_api_keys(request: web.Request) -> web.Response:
-    """List API keys: the caller's own, or (a superuser) anyone's."""
-    params = decode.query(request, GetApiKeysQuery, decode.elasticsearch_message("get api key request"))
+    """List API keys: the caller's own, or (a superuser) anyone's; a 404 when the key an ``id`` names
+    is not among them."""
+    params = elasticsearch.query(request, GetApiKeysQuery)
     selection = api_keys.KeySelection(
         ids=[params.id] if params.id else None,
         name=params.name,
@@ -166,15 +227,22 @@ async def get_api_keys(request: web.Request) -> web.Response:
         realm=params.realm_name,
         owner=params.owner,
     )
-    found = await api_keys.get_api_keys(context(request), selection, params.active_only)
-    return responses.json(found)
+    found = await api_keys.get_api_keys(
+        context(request), selection, params.active_only, params.with_limited_by
+    )
+    return responses.json(found, 404 if params.id and not found.api_keys else 200)
 
 
 @elasticsearch_routes.delete(
-    "/_security/api_key", body=InvalidateApiKeys, response=InvalidatedApiKeys, errors=(403,)
+    "/_security/api_key",
+    query=ElasticsearchQuery,
+    body=InvalidateApiKeys,
+    response=InvalidatedApiKeys,
+    errors=(403,),
 )
 async def invalidate_api_keys(request: web.Request) -> web.Response:
     """Invalidate API keys: the caller's own, or (a superuser) anyone's."""
+    elasticsearch.query(request, ElasticsearchQuery)
     body = await decode.body(
         request, InvalidateApiKeys, decode.elasticsearch_message("invalidate api key request")
     )

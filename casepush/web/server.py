@@ -52,7 +52,7 @@ class KibanaRequestHandler(RequestHandler):
                 f" and a request at most {self.max_headers} headers"
             )
         log.info("refused a request from %s that could not be read: %s", request.remote, status)
-        response = error_response(status, message)
+        response = error_response(request, status, message)
         response.force_close()
         return response
 
