@@ -70,7 +70,7 @@ def create_app(
     async def storage(app: web.Application) -> AsyncIterator[None]:
         async with opened_store(settings) as store:
             app[STORE] = store
-            app[AUTHENTICATOR] = Authenticator(store, throttle=login_throttle(settings))
+            app[AUTHENTICATOR] = Authenticator(store, throttle=login_throttle(settings, store))
             generated = await ensure_superuser(store, settings.elastic_password)
             if generated is not None:
                 announce(f"Generated password for the elastic user: {generated}")

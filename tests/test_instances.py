@@ -1,5 +1,6 @@
 """Several casepush processes on one PostgreSQL database, as behind a load balancer: concurrent pushes of
-one case through both make one external incident, and what one instance writes the other reads at once.
+one case through both make one external incident, what one instance writes the other reads at once, and
+failed logins spread over both meet one throttle.
 
 PostgreSQL only (a SQLite file belongs to one instance): skipped unless ``CASEPUSH_TEST_DATABASE_URL``
 is set.
@@ -7,8 +8,10 @@ is set.
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
@@ -21,10 +24,11 @@ from processes import call, start_with_plugins, stop
 pytestmark = pytest.mark.skipif(not postgres_server_url(), reason=f"{TEST_DATABASE_ENV} is not set")
 
 
-@pytest.fixture
-async def instances(tmp_path: Path, installed_echo: Path) -> AsyncIterator[tuple[str, str]]:
+@asynccontextmanager
+async def two_instances(tmp_path: Path, installed_echo: Path, **env: str) -> AsyncIterator[tuple[str, str]]:
     """Two servers on one fresh PostgreSQL schema, each with a data dir of its own and the same
-    encryption key, started at the same time (so that they migrate and create ``elastic`` at once)."""
+    encryption key (and ``env``), started at the same time (so that they migrate and create ``elastic``
+    at once)."""
     key = Fernet.generate_key().decode()
     async with fresh_schema(postgres_server_url()) as url:
         started = await asyncio.gather(
@@ -33,6 +37,7 @@ async def instances(tmp_path: Path, installed_echo: Path) -> AsyncIterator[tuple
                     installed_echo,
                     Settings(data_dir=str(tmp_path / name), database_url=url),
                     CASEPUSH_ENCRYPTION_KEY=key,
+                    **env,
                 )
                 for name in "ab"
             ),
@@ -47,6 +52,12 @@ async def instances(tmp_path: Path, installed_echo: Path) -> AsyncIterator[tuple
             for s in started:
                 if not isinstance(s, BaseException):
                     await stop(s[0])
+
+
+@pytest.fixture
+async def instances(tmp_path: Path, installed_echo: Path) -> AsyncIterator[tuple[str, str]]:
+    async with two_instances(tmp_path, installed_echo) as bases:
+        yield bases
 
 
 async def ok(call_result: object) -> object:
@@ -148,3 +159,61 @@ async def test_an_api_key_invalidated_on_one_instance_is_refused_by_the_other_wi
         await asyncio.sleep(0.05)
         statuses.append(await key_on(b))
     assert statuses[-1] == 401, statuses
+
+
+async def log_in(base: str, client: str, username: str, password: str = PASSWORD) -> tuple[int, int | None]:
+    """``_authenticate`` as a user from a client address (named by the trusted proxy's
+    ``X-Forwarded-For``): the status, and the Retry-After seconds."""
+    headers = {"Authorization": basic_auth(username, password), "X-Forwarded-For": client}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(base + "/_security/_authenticate", headers=headers) as response,
+    ):
+        retry = response.headers.get("Retry-After")
+        return response.status, None if retry is None else int(retry)
+
+
+def throttled(answer: tuple[int, int | None]) -> bool:
+    status, retry = answer
+    return status == 429 and retry is not None and 0 < retry <= 300
+
+
+async def test_failed_logins_spread_over_both_instances_meet_one_throttle(tmp_path, installed_echo):
+    """Limits of 3 failures of an account from a client and 10 from a client, counted in the database:
+    failures split over both instances reach them once, then both answer 429 with Retry-After, the right
+    password included (also where it is cached), and other clients are not affected."""
+    async with two_instances(
+        tmp_path,
+        installed_echo,
+        CASEPUSH_TRUSTED_PROXIES="127.0.0.1",
+        CASEPUSH_LOGIN_MAX_FAILURES="3",
+        CASEPUSH_LOGIN_MAX_CLIENT_FAILURES="10",
+    ) as (a, b):
+        for user in ("bob", "alice"):
+            await ok(call(a, "PUT", f"/_security/user/{user}", {"password": PASSWORD, "roles": ["editor"]}))
+
+        # An account from a client: the third failure, whichever instance sees it, is the last.
+        assert [(await log_in(base, "10.0.0.1", "bob", "wrong"))[0] for base in (a, b, a)] == [401] * 3
+        for base in (a, b):
+            assert throttled(await log_in(base, "10.0.0.1", "bob", "wrong"))
+            assert throttled(await log_in(base, "10.0.0.1", "bob"))
+            assert (await log_in(base, "10.0.0.2", "bob"))[0] == 200
+            assert (await log_in(base, "10.0.0.1", "alice"))[0] == 200
+
+        # A password cached by one instance is refused there once the other has blocked its account
+        # from that client (announced as the limit is reached: before the last check has even ended).
+        assert (await log_in(b, "10.0.0.3", "alice"))[0] == 200  # now in b's cache
+        assert [(await log_in(a, "10.0.0.3", "alice", "wrong"))[0] for _ in range(3)] == [401] * 3
+        answers = [await log_in(b, "10.0.0.3", "alice")]
+        while not throttled(answers[-1]) and len(answers) < 20:
+            await asyncio.sleep(0.05)
+            answers.append(await log_in(b, "10.0.0.3", "alice"))
+        assert throttled(answers[-1]), answers
+        assert (await log_in(b, "10.0.0.4", "alice"))[0] == 200
+
+        # A client failing for many accounts: ten names over both instances.
+        for n in range(10):
+            assert (await log_in((a, b)[n % 2], "10.0.0.5", f"guess-{n}", "wrong"))[0] == 401
+        for base in (a, b):
+            assert throttled(await log_in(base, "10.0.0.5", "bob"))
+            assert (await log_in(base, "10.0.0.6", "bob"))[0] == 200

@@ -10,7 +10,7 @@ import pytest
 
 from casepush.config import ConfigError, load_settings
 from casepush.security.authz import Principal
-from casepush.security.throttle import LoginThrottle, Throttled
+from casepush.security.throttle import MemoryThrottle, Throttled
 from casepush.testing.client import basic_auth
 from casepush.web.state import AUTHENTICATOR, STORE
 from conftest import PASSWORD, Api, case_body
@@ -264,6 +264,26 @@ async def test_a_success_starts_the_accounts_count_afresh(guarded):
         assert (await log_in(guarded, "10.0.0.1", "bob"))[0] == 200
 
 
+async def test_a_cached_credential_costs_no_count(guarded, monkeypatch):
+    """Only checks are counted (on PostgreSQL, each is a statement): a credential taken from the cache is
+    not, unless a failure of its account from that client is known, so that its success resets it."""
+    throttle = guarded.client.app[AUTHENTICATOR].throttle
+    counted: list[str] = []
+    real_attempted = throttle.attempted
+
+    async def attempted(name: str, client: str | None, kind: str = "basic") -> Throttled | None:
+        counted.append(name)
+        return await real_attempted(name, client, kind)
+
+    monkeypatch.setattr(throttle, "attempted", attempted)
+    statuses = [(await log_in(guarded, "10.0.0.1", "bob"))[0] for _ in range(10)]
+    await fail(guarded, "10.0.0.1", "bob", times=1)
+    statuses += [(await log_in(guarded, "10.0.0.1", "bob"))[0] for _ in range(10)]
+
+    assert statuses == [200] * 20
+    assert counted == ["bob"] * 3  # the first login, the failure, and the login after it
+
+
 async def test_throttled_attempts_cost_no_password_check_even_when_sent_at_once(guarded, password_checks):
     answers = await asyncio.gather(*(log_in(guarded, "10.0.0.1", "bob", f"guess-{n}") for n in range(20)))
     await log_in(guarded, "10.0.0.1", "bob")
@@ -321,11 +341,11 @@ async def test_a_login_form_is_throttled_through_the_authenticator(guarded):
     assert isinstance(await authenticator.login("bob", PASSWORD, "10.0.0.6"), Principal)
 
 
-def test_the_throttle_keeps_at_most_its_capacity_of_counts():
-    throttle = LoginThrottle(max_failures=1, max_client_failures=1, capacity=100)
+async def test_the_throttle_keeps_at_most_its_capacity_of_counts():
+    throttle = MemoryThrottle(max_failures=1, max_client_failures=1, capacity=100)
 
     for n in range(1000):
-        throttle.attempted(f"user-{n}", f"client-{n}")
+        assert await throttle.attempted(f"user-{n}", f"client-{n}") is None
 
     assert (len(throttle.by_account), len(throttle.by_client)) == (100, 100)
     assert throttle.blocked("user-999", "client-999") is not None  # the newest are kept

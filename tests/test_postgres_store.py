@@ -6,6 +6,7 @@ Each test works in a fresh schema (the store's ``schema`` URL parameter). The se
 """
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from casepush.security.throttle import SharedThrottle, Throttled
 from casepush.store import (
     CaseQuery,
+    LoginCounts,
     Page,
     PushClaim,
     Store,
@@ -23,6 +26,7 @@ from casepush.store import (
     StoredUser,
     Tx,
     VersionConflict,
+    WindowCount,
     encode_version,
     postgres,
 )
@@ -500,6 +504,170 @@ async def test_one_of_two_instances_gets_the_claim(pg_url: str, pg: PostgresStor
     results = await asyncio.gather(*(claim(store, f"t{i}") for i, store in enumerate([pg, other] * 3)))
     await other.close()
     assert len([r for r in results if r is not None]) == 1
+
+
+# --- failed logins -----------------------------------------------------------------------------------
+
+ACCOUNT, CLIENT, OTHER, NEW = (bytes([n]) * 16 for n in range(4))
+
+
+async def login_counts(store: PostgresStore) -> dict[bytes, int]:
+    rows = await store._fetch("SELECT key, failures FROM login_failures")
+    return {key: failures for key, failures in rows}
+
+
+async def eventually(check: Callable[[], Any]) -> None:
+    """Wait up to 5 s for ``check()`` (or its awaited result) to hold."""
+    for _ in range(100):
+        result = check()
+        if await result if asyncio.iscoroutine(result) else result:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("never held")
+
+
+@pytest.fixture
+async def other_instance(pg_url: str, pg: PostgresStore) -> AsyncIterator[PostgresStore]:
+    """A second store on ``pg``'s schema, as another instance has; both listening to each other."""
+    other = PostgresStore(pg_url)
+    await other.open()
+    await eventually(lambda: pg.hears_changes and other.hears_changes)
+    yield other
+    await other.close()
+
+
+async def test_an_attempt_counts_against_both_keys_or_neither(pg: PostgresStore) -> None:
+    failures = pg.login_failures(max_failures=2, max_client_failures=3, window=300)
+
+    assert await failures.attempt(ACCOUNT, CLIENT) == LoginCounts(
+        WindowCount(1, 300.0), WindowCount(1, 300.0)
+    )
+    second = await failures.attempt(ACCOUNT, CLIENT)
+    assert (second.counted, second.account.failures, second.client.failures) == (True, 2, 2)  # type: ignore[union-attr]
+    refused = await failures.attempt(ACCOUNT, CLIENT)  # the account is at its limit: nothing counted
+    assert not refused.counted and refused.account.failures == 2  # type: ignore[union-attr]
+    assert 299 < refused.account.remaining <= 300  # type: ignore[union-attr]
+    assert await login_counts(pg) == {ACCOUNT: 2, CLIENT: 2}
+
+    assert (await failures.attempt(OTHER, CLIENT)).counted  # the client reaches its limit
+    refused = await failures.attempt(NEW, CLIENT)  # the new account's count is taken back
+    assert not refused.counted and refused.client.failures == 3  # type: ignore[union-attr]
+    assert refused.account is not None and refused.account.failures == 0
+    assert await login_counts(pg) == {ACCOUNT: 2, CLIENT: 3, OTHER: 1, NEW: 0}
+
+    alone = await failures.attempt(NEW, None)  # no client address: the account's count alone
+    assert alone == LoginCounts(WindowCount(1, alone.account.remaining), None)  # type: ignore[union-attr]
+
+
+async def test_a_count_starts_afresh_once_its_window_has_passed_by_the_databases_clock(
+    pg: PostgresStore,
+) -> None:
+    failures = pg.login_failures(max_failures=1, max_client_failures=10, window=300)
+    assert (await failures.attempt(ACCOUNT, CLIENT)).counted
+    assert not (await failures.attempt(ACCOUNT, CLIENT)).counted
+
+    await pg._execute("UPDATE login_failures SET window_end = now() WHERE key = $1", ACCOUNT)
+
+    again = await failures.attempt(ACCOUNT, CLIENT)
+    assert again == LoginCounts(WindowCount(1, 300.0), again.client)
+    assert again.client is not None and again.client.failures == 2 and again.client.remaining < 300
+
+
+async def test_a_throttle_lifts_when_the_window_passes(
+    pg: PostgresStore, other_instance: PostgresStore
+) -> None:
+    """With a real window of a second: the database's clock and each instance's agree that it passed."""
+    here, there = (SharedThrottle(store.login_failures(1, 10, window=1)) for store in (pg, other_instance))
+    assert await here.attempted("bob", "10.0.0.1") is None
+    await eventually(lambda: there.blocked("bob", "10.0.0.1") is not None)
+    throttled = await there.attempted("bob", "10.0.0.1")
+    assert isinstance(throttled, Throttled) and 0 < throttled.retry_after <= 1
+
+    # Each instance times the window from when it heard how much was left: later than the database by up
+    # to a round trip, never earlier.
+    await asyncio.sleep(throttled.retry_after + 0.1)
+
+    assert there.blocked("bob", "10.0.0.1") is None and here.blocked("bob", "10.0.0.1") is None
+    assert await there.attempted("bob", "10.0.0.1") is None
+
+
+async def test_counts_whose_window_has_passed_are_deleted(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failures = pg.login_failures(max_failures=10, max_client_failures=100, window=300)
+    for n in range(5):
+        await failures.attempt(bytes([10 + n]) * 16, CLIENT)
+    await pg._execute("UPDATE login_failures SET window_end = now() WHERE key <> $1", CLIENT)
+
+    assert await failures.expire() == 5
+    assert await login_counts(pg) == {CLIENT: 5}
+
+    # Instances delete them as they count: here after every third attempt, in the background.
+    monkeypatch.setattr(postgres, "EXPIRE_LOGINS_EVERY_ATTEMPTS", 3)
+    counting = pg.login_failures(max_failures=10, max_client_failures=100, window=300)
+    await pg._execute("UPDATE login_failures SET window_end = now()")
+    for key in (ACCOUNT, OTHER, NEW):
+        await counting.attempt(key, None)
+
+    async def only_the_new_counts() -> bool:
+        return await login_counts(pg) == {ACCOUNT: 1, OTHER: 1, NEW: 1}
+
+    await eventually(only_the_new_counts)
+
+
+async def test_instances_share_the_counts_and_hear_of_blocks(
+    pg: PostgresStore, other_instance: PostgresStore
+) -> None:
+    here, there = (SharedThrottle(store.login_failures(2, 10, 300)) for store in (pg, other_instance))
+    assert await here.attempted("bob", "10.0.0.1") is None  # a check that failed
+    assert await there.attempted("bob", "10.0.0.1") is None  # the second, counted in advance: the limit
+    # Heard by the first instance, which refuses without a round trip, the right password included.
+    await eventually(lambda: here.blocked("bob", "10.0.0.1") is not None)
+    assert not here.clean("bob", "10.0.0.1")
+    assert here.blocked("bob", "10.0.0.2") is None and here.blocked("alice", "10.0.0.1") is None
+    assert isinstance(await here.attempted("bob", "10.0.0.1"), Throttled)
+    assert sorted((await login_counts(pg)).values()) == [2, 2]
+
+    # The second check could not be made: its attempt is taken back, and the block it made lifted.
+    await there.abandoned("bob", "10.0.0.1")
+    await eventually(lambda: here.blocked("bob", "10.0.0.1") is None)
+    assert sorted((await login_counts(pg)).values()) == [1, 1]
+
+    # The right password at the limit: blocked while it is checked, then the account starts afresh
+    # from there and the client's count loses the attempt.
+    assert await here.attempted("bob", "10.0.0.1") is None
+    await eventually(lambda: there.blocked("bob", "10.0.0.1") is not None)
+    await here.succeeded("bob", "10.0.0.1")
+    await eventually(lambda: there.blocked("bob", "10.0.0.1") is None)
+    assert list((await login_counts(pg)).values()) == [1]
+    assert here.clean("bob", "10.0.0.1")
+
+
+async def test_concurrent_attempts_through_two_instances_count_to_the_limit_and_no_further(
+    pg: PostgresStore, other_instance: PostgresStore
+) -> None:
+    throttles = [SharedThrottle(store.login_failures(3, 100, 300)) for store in (pg, other_instance)]
+
+    answers = await asyncio.gather(*(throttles[n % 2].attempted("bob", "10.0.0.1") for n in range(20)))
+
+    assert sum(answer is None for answer in answers) == 3
+    assert all(isinstance(answer, Throttled) for answer in answers if answer is not None)
+    assert sorted((await login_counts(pg)).values()) == [3, 3]
+
+
+async def test_a_take_back_the_database_cannot_make_is_logged(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = PostgresStore(pg_url)
+    await store.open()
+    throttle = SharedThrottle(store.login_failures(3, 10, 300))
+    assert await throttle.attempted("bob", "10.0.0.1") is None
+    await store.close()
+
+    with caplog.at_level(logging.WARNING):
+        await throttle.abandoned("bob", "10.0.0.1")
+
+    assert "could not take back a counted login attempt" in caplog.text
 
 
 # --- the planner's statistics ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from casepush.security.authz import ApiKeyRef, Grants, Principal
 from casepush.security.passwords import generate_password, hash_password, verify_password_async
 from casepush.security.roles import SUPERUSER_ROLE, descriptor_privileges, role_bodies
-from casepush.security.throttle import LoginThrottle, Throttled
+from casepush.security.throttle import LoginThrottle, MemoryThrottle, Throttled
 from casepush.store import Store, StoredApiKey, StoredUser, Tx
 from casepush.types import User
 
@@ -71,7 +71,7 @@ class Authenticator:
         throttle: LoginThrottle | None = None,
     ):
         self.store = store
-        self.throttle = throttle or LoginThrottle()
+        self.throttle = throttle or MemoryThrottle()
         self.cache_ttl = cache_ttl
         self.cache_size = cache_size
         self._cache: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
@@ -79,7 +79,7 @@ class Authenticator:
         #: Counts ``forget`` calls: a check that read the store before one must not be remembered.
         self._generation = 0
         #: Checks in progress, by credential digest.
-        self._checks: dict[bytes, asyncio.Future[Principal | Failure]] = {}
+        self._checks: dict[bytes, asyncio.Future[Principal | Failure | Throttled]] = {}
         store.on_security_change(self.forget)
 
     def forget(self) -> None:
@@ -122,15 +122,18 @@ class Authenticator:
             return throttled
         digest = hmac.new(self._cache_key, f"{scheme}\0{name}\0{secret}".encode(), hashlib.sha256).digest()
         cached = self._cache.get(digest)
-        if cached and cached[0] > time.monotonic() and self.store.hears_changes:
+        if (
+            cached
+            and cached[0] > time.monotonic()
+            and self.store.hears_changes
+            and self.throttle.clean(name, client, scheme)  # else checked, so that its success resets
+        ):
             self._cache.move_to_end(digest)
-            self.throttle.succeeded(name, client, scheme, counted=False)
             return cached[1]
         # One check per credential at a time: the requests that arrive while it runs (a client's burst
         # when its cache entry expires) share its result rather than each paying a 16 MB scrypt.
         check = self._checks.get(digest)
         if check is None:
-            self.throttle.attempted(name, client, scheme)
             check = asyncio.ensure_future(self._check(scheme, name, secret, digest, client))
             self._checks[digest] = check
             check.add_done_callback(lambda _: self._checks.pop(digest, None))
@@ -138,7 +141,11 @@ class Authenticator:
 
     async def _check(
         self, scheme: str, name: str, secret: str, digest: bytes, client: str | None
-    ) -> Principal | Failure:
+    ) -> Principal | Failure | Throttled:
+        # Counted before the check, in one step with the test of the limits (which may have been reached
+        # since ``blocked``): concurrent guesses cannot all start before the first one fails.
+        if throttled := await self.throttle.attempted(name, client, scheme):
+            return throttled
         generation = self._generation
         try:
             if scheme == "basic":
@@ -146,10 +153,10 @@ class Authenticator:
             else:
                 principal, expires = await self._api_key(name, secret)
         except BaseException:  # no answer (the database failed) is no failed login
-            self.throttle.abandoned(name, client, scheme)
+            await self.throttle.abandoned(name, client, scheme)
             raise
         if isinstance(principal, Principal):
-            self.throttle.succeeded(name, client, scheme)
+            await self.throttle.succeeded(name, client, scheme)
             if generation == self._generation:
                 self._remember(digest, principal, expires)
         return principal

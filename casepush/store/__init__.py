@@ -146,6 +146,72 @@ class Table:
     ordered: bool = False
 
 
+@dataclass(frozen=True)
+class WindowCount:
+    """A count of failed logins as the database has it: ``failures`` in a window that ends in
+    ``remaining`` seconds (by the database's clock)."""
+
+    failures: int
+    remaining: float
+
+
+@dataclass(frozen=True)
+class LoginCounts:
+    """The counts of an account (from a client) and of the client after a statement, None where no
+    window runs; for an attempt, whether it was ``counted``."""
+
+    account: WindowCount | None
+    client: WindowCount | None
+    counted: bool = True
+
+
+@dataclass(frozen=True)
+class LoginChange:
+    """Another instance took a count to its limit, or back under it: ``kind`` is ``account`` or
+    ``client``, ``count`` the count now (None: no window runs)."""
+
+    kind: str
+    key: bytes
+    count: WindowCount | None
+
+
+class LoginFailures(abc.ABC):
+    """Failed-login counts kept in the database, shared by every instance on it (the throttle of
+    ``casepush.security.throttle`` keeps what it learns of them in memory).
+
+    Keys are digests: of an account with the client address it was tried from, and of the client
+    address alone. Each key's count runs in a fixed window from its first failure, timed by the
+    database's clock so that every instance agrees; an attempt counts against both keys at once, or,
+    when either is at its limit, against neither.
+    """
+
+    def __init__(self, max_failures: int, max_client_failures: int, window: float):
+        self.max_failures = max_failures
+        self.max_client_failures = max_client_failures
+        self.window = window
+
+    @abc.abstractmethod
+    async def attempt(self, account: bytes, client: bytes | None) -> LoginCounts:
+        """Count an attempt against the account's key and the client's (if any), unless either is at its
+        limit: then nothing is counted and the counts are as found. A count that reaches its limit is
+        announced to the other instances."""
+
+    @abc.abstractmethod
+    async def release(self, account: bytes, client: bytes | None, succeeded: bool) -> LoginCounts:
+        """Take back a counted attempt: a success forgets the account's count, an attempt that could not
+        be checked takes one off it; either takes one off the client's. A count that leaves its limit
+        is announced to the other instances."""
+
+    @abc.abstractmethod
+    def on_change(self, callback: Callable[[LoginChange | None], None]) -> None:
+        """Call ``callback`` with what another instance changed at a limit, or with None when changes may
+        have been missed (what was heard before may be stale)."""
+
+    @abc.abstractmethod
+    async def expire(self) -> int:
+        """Delete the counts whose window has passed; how many were deleted."""
+
+
 class Tx(abc.ABC):
     """The operations of one transaction. Every method is scoped to one space."""
 
@@ -387,6 +453,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def on_security_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever another instance may have changed users, roles or API keys."""
+
+    def login_failures(
+        self, max_failures: int, max_client_failures: int, window: float
+    ) -> LoginFailures | None:
+        """Failed-login counts shared by every instance on this database (with these limits and window),
+        or None where the database serves one instance (then the throttle counts in memory)."""
+        return None
 
     @property
     def hears_changes(self) -> bool:

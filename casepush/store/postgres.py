@@ -4,7 +4,8 @@ instances on one database.
 It gives the results of the SQLite backend, whose helpers it shares. Consistency between instances
 comes from the database alone: write transactions lock the cases they read (``FOR UPDATE``), updates
 are conditional on ``seq``, push claims are taken by one conditional upsert, and migrations run under
-an advisory lock.
+an advisory lock. Failed logins are counted in the database too (``PostgresLoginFailures``), so that
+every instance throttles a guesser at the same limits.
 
 The URL may name a schema to use (and create) with a ``schema`` query parameter, e.g.
 ``postgresql://casepush@db/casepush?schema=tenant1``; the tests isolate themselves that way.
@@ -13,6 +14,7 @@ The URL may name a schema to use (and create) with a ``schema`` query parameter,
 import asyncio
 import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -24,6 +26,9 @@ from yarl import URL
 
 from casepush.store import (
     CaseQuery,
+    LoginChange,
+    LoginCounts,
+    LoginFailures,
     Page,
     PoolUsage,
     PushClaim,
@@ -34,6 +39,7 @@ from casepush.store import (
     Table,
     Tx,
     VersionConflict,
+    WindowCount,
 )
 from casepush.store.rows import (
     API_KEY_COLUMNS,
@@ -82,6 +88,10 @@ log = logging.getLogger(__name__)
 
 #: Where write transactions announce changes of users, roles or API keys to every instance.
 SECURITY_CHANNEL = "casepush_security"
+#: Where instances announce the failed-login counts that reach their limit or leave it.
+LOGIN_CHANNEL = "casepush_login"
+#: Attempts an instance counts between two deletions of the login counts whose window has passed.
+EXPIRE_LOGINS_EVERY_ATTEMPTS = 100
 
 #: Seconds between checks that the listening connection is alive, and before reconnecting it.
 LISTEN_PROBE = 10.0
@@ -722,6 +732,144 @@ class PostgresTx(Tx):
         await self._run(f"DELETE FROM {table.name}")
 
 
+# --- failed logins -------------------------------------------------------------------------------
+# Parameters of both statements: $1 the account's key, $2 the client's (or NULL), $3 and $4 their limits,
+# $6 the instance that announces (which ignores its own announcements).
+
+_LOGIN_KEYS = "(VALUES ('account', $1::bytea, $3::int), ('client', $2::bytea, $4::int)) AS k (kind, key, lim)"
+
+
+def _counted(rows: str, limit: str) -> str:
+    """One key's part of an attempt: a new window ($5 seconds), one more failure in the running one, or,
+    at the limit, nothing (and no row returned)."""
+    return (
+        f"INSERT INTO login_failures AS f (key, failures, window_end) {rows}"
+        " ON CONFLICT (key) DO UPDATE SET"
+        " failures = CASE WHEN f.window_end <= now() THEN 1 ELSE f.failures + 1 END,"
+        " window_end = CASE WHEN f.window_end <= now() THEN excluded.window_end ELSE f.window_end END"
+        f" WHERE f.window_end <= now() OR f.failures < {limit}"
+        " RETURNING f.failures, f.window_end"
+    )
+
+
+def _told(rows: str, condition: str) -> str:
+    """Announce the counts of ``rows`` that meet ``condition`` to every instance, when the statement
+    commits: ``<instance> <kind> <hex key> <failures> <seconds left> <schema>``."""
+    return (
+        f"SELECT pg_notify('{LOGIN_CHANNEL}', concat_ws(' ', $6::text, kind, encode(key, 'hex'), failures,"
+        f" extract(epoch FROM window_end - now()), current_schema())) FROM {rows} WHERE {condition}"
+    )
+
+
+_NEW_WINDOW = "now() + make_interval(secs => $5)"
+
+#: Count an attempt: the account's key first, then the client's only if the account's was counted (so
+#: a refused account counts nothing); a refused client is reported, and the caller takes the account's
+#: back. The counts of refused keys are read as found (the statement's snapshot). A count that reaches
+#: its limit with the attempt counted is announced.
+_LOGIN_ATTEMPT = (
+    f"WITH account AS ({_counted(f'VALUES ($1::bytea, 1, {_NEW_WINDOW})', '$3')}),"
+    f" client AS ({_counted(f'SELECT $2::bytea, 1, {_NEW_WINDOW} FROM account WHERE $2 IS NOT NULL', '$4')}),"
+    " counted AS (SELECT 'account' AS kind, failures, window_end FROM account"
+    " UNION ALL SELECT 'client', failures, window_end FROM client),"
+    " found AS (SELECT k.kind, k.key, k.lim, c.kind IS NOT NULL AS counted,"
+    " COALESCE(c.failures, s.failures) AS failures, COALESCE(c.window_end, s.window_end) AS window_end"
+    f" FROM {_LOGIN_KEYS} LEFT JOIN counted c ON c.kind = k.kind"
+    " LEFT JOIN login_failures s ON s.key = k.key AND s.window_end > now() WHERE k.key IS NOT NULL),"
+    f" told AS ({_told('found', 'failures = lim AND NOT EXISTS (SELECT FROM found WHERE NOT counted)')})"
+    " SELECT kind, counted, failures, extract(epoch FROM window_end - now())::float8 AS remaining,"
+    " (SELECT count(*) FROM told) AS told FROM found"
+)
+
+
+def _taken_back(condition: str) -> str:
+    return (
+        f"UPDATE login_failures SET failures = failures - 1 WHERE {condition}"
+        " AND failures > 0 AND window_end > now() RETURNING key, failures, window_end, failures + 1 AS was"
+    )
+
+
+#: Take back an attempt ($5: it succeeded): forget the account's count, or take one off it; take one off
+#: the client's. Rows are locked in the attempt's order (account, client). A count that was at its
+#: limit is announced.
+_LOGIN_RELEASE = (
+    "WITH forgotten AS (DELETE FROM login_failures WHERE $5 AND key = $1"
+    " RETURNING key, 0 AS failures, window_end, failures AS was),"
+    f" account AS ({_taken_back('NOT $5 AND key = $1')}),"
+    f" client AS ({_taken_back('key = $2')}),"
+    " changed AS (SELECT k.kind, k.key, k.lim, c.failures, c.window_end, c.was"
+    " FROM (SELECT * FROM forgotten UNION ALL SELECT * FROM account UNION ALL SELECT * FROM client) c"
+    f" JOIN {_LOGIN_KEYS} ON k.key = c.key),"
+    f" told AS ({_told('changed', 'was >= lim AND window_end > now()')})"
+    " SELECT kind, failures, extract(epoch FROM window_end - now())::float8 AS remaining,"
+    " (SELECT count(*) FROM told) AS told FROM changed"
+)
+
+#: Counts whose window has passed; those an attempt is updating right now are left for next time.
+_LOGIN_EXPIRE = (
+    "DELETE FROM login_failures WHERE key IN"
+    " (SELECT key FROM login_failures WHERE window_end <= now() FOR UPDATE SKIP LOCKED)"
+)
+
+
+def _login_counts(rows: list[asyncpg.Record], counted: bool = True) -> LoginCounts:
+    counts = {
+        row["kind"]: None if row["failures"] is None else WindowCount(row["failures"], row["remaining"])
+        for row in rows
+    }
+    return LoginCounts(counts.get("account"), counts.get("client"), counted)
+
+
+class PostgresLoginFailures(LoginFailures):
+    """Failed-login counts in the ``login_failures`` table: each attempt is one statement (an upsert per
+    key), each take-back another; counts that reach or leave their limit are announced with NOTIFY in
+    the same statement, so other instances hear them once it commits."""
+
+    def __init__(self, store: "PostgresStore", max_failures: int, max_client_failures: int, window: float):
+        super().__init__(max_failures, max_client_failures, window)
+        self.store = store
+        self._attempts = 0
+
+    def _arguments(self, account: bytes, client: bytes | None) -> tuple[Any, ...]:
+        return account, client, self.max_failures, self.max_client_failures
+
+    async def attempt(self, account: bytes, client: bytes | None) -> LoginCounts:
+        rows = await self.store._fetch(
+            _LOGIN_ATTEMPT, *self._arguments(account, client), self.window, self.store.instance
+        )
+        self._attempts += 1
+        if self._attempts % EXPIRE_LOGINS_EVERY_ATTEMPTS == 0:
+            self.store._expire_logins(self)
+        counted = {row["kind"]: row["counted"] for row in rows}
+        found = _login_counts(rows, all(counted.values()))
+        if counted["account"] and not found.counted:  # the client is at its limit
+            taken_back = await self.release(account, None, succeeded=False)
+            return LoginCounts(taken_back.account, found.client, counted=False)
+        return found
+
+    async def release(self, account: bytes, client: bytes | None, succeeded: bool) -> LoginCounts:
+        rows = await self.store._fetch(
+            _LOGIN_RELEASE, *self._arguments(account, client), succeeded, self.store.instance
+        )
+        return _login_counts(rows)
+
+    def on_change(self, callback: Callable[[LoginChange | None], None]) -> None:
+        self.store._login_watchers.append(callback)
+
+    async def expire(self) -> int:
+        return _count(await self.store._execute(_LOGIN_EXPIRE))
+
+
+def _login_change(payload: str, schema: str, instance: str) -> LoginChange | None:
+    """The change another instance announced in ``schema``, if the payload is one."""
+    try:
+        sender, kind, key, failures, remaining, where = payload.split(" ", 5)
+        change = LoginChange(kind, bytes.fromhex(key), WindowCount(int(failures), float(remaining)))
+    except ValueError:
+        return None
+    return change if where == schema and sender != instance else None
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """Pass ``jsonb`` as the JSON bytes msgspec writes and reads (the binary format is a version byte
     and the text), so that documents are never parsed or re-encoded by the driver."""
@@ -754,6 +902,10 @@ class PostgresStore(Store):
         self._listener: asyncio.Task | None = None
         self._listening = False
         self._security_watchers: list[Callable[[], None]] = []
+        self._login_watchers: list[Callable[[LoginChange | None], None]] = []
+        #: Names this store in its announcements, so that it ignores its own.
+        self.instance = secrets.token_hex(8)
+        self._expiring: asyncio.Task | None = None
         self._keeps_statistics = False
         self._writes = 0
         self._analyzing: asyncio.Task | None = None
@@ -781,6 +933,11 @@ class PostgresStore(Store):
     def on_security_change(self, callback: Callable[[], None]) -> None:
         self._security_watchers.append(callback)
 
+    def login_failures(
+        self, max_failures: int, max_client_failures: int, window: float
+    ) -> PostgresLoginFailures:
+        return PostgresLoginFailures(self, max_failures, max_client_failures, window)
+
     @property
     def hears_changes(self) -> bool:
         return self._listening
@@ -788,6 +945,10 @@ class PostgresStore(Store):
     def _tell_watchers(self) -> None:
         for callback in self._security_watchers:
             callback()
+
+    def _tell_login_watchers(self, change: LoginChange | None) -> None:
+        for callback in self._login_watchers:
+            callback(change)
 
     async def _listen(self) -> None:
         """Hear the security changes of every instance on a connection of its own, for as long as the
@@ -811,9 +972,15 @@ class PostgresStore(Store):
                 if payload == schema:  # not a deployment in another schema of the database
                     self._tell_watchers()
 
+            def heard_login(conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
+                if change := _login_change(payload, schema, self.instance):
+                    self._tell_login_watchers(change)
+
             await conn.add_listener(SECURITY_CHANNEL, heard)
+            await conn.add_listener(LOGIN_CHANNEL, heard_login)
             self._listening = True
             self._tell_watchers()
+            self._tell_login_watchers(None)
             while True:
                 await asyncio.sleep(LISTEN_PROBE)
                 await conn.fetchval("SELECT 1", timeout=LISTEN_PROBE)
@@ -822,6 +989,7 @@ class PostgresStore(Store):
         finally:
             self._listening = False
             self._tell_watchers()
+            self._tell_login_watchers(None)
             conn.terminate()
 
     async def _migrate(self) -> None:
@@ -847,11 +1015,11 @@ class PostgresStore(Store):
                     )
 
     async def close(self) -> None:
-        for task in (self._listener, self._analyzing):
+        for task in (self._listener, self._analyzing, self._expiring):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-        self._listener = self._analyzing = None
+        self._listener = self._analyzing = self._expiring = None
         if self._pool is not None:
             await self._pool.close()
         self._pool = None
@@ -867,9 +1035,29 @@ class PostgresStore(Store):
         return self.read()
 
     async def ping(self) -> None:
+        await self._execute("SELECT 1")
+
+    async def _fetch(self, sql: str, *params: Any) -> list[asyncpg.Record]:
+        """The rows of one statement, run on its own (committed as it ends)."""
         assert self._pool is not None, "store is not open"
         async with self._pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
+            return await conn.fetch(sql, *params)
+
+    async def _execute(self, sql: str, *params: Any) -> str:
+        assert self._pool is not None, "store is not open"
+        async with self._pool.acquire() as conn:
+            return await conn.execute(sql, *params)
+
+    def _expire_logins(self, failures: PostgresLoginFailures) -> None:
+        """Delete the login counts whose window has passed, in the background (one deletion at a time)."""
+        if self._expiring is None or self._expiring.done():
+            self._expiring = asyncio.create_task(self._expire_logins_now(failures))
+
+    async def _expire_logins_now(self, failures: PostgresLoginFailures) -> None:
+        try:
+            await failures.expire()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not delete the login counts whose window has passed: %s", exc)
 
     async def analyze(self) -> None:
         assert self._pool is not None, "store is not open"

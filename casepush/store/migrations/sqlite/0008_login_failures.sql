@@ -1,0 +1,2 @@
+-- Nothing on SQLite: a SQLite file serves one instance, which counts failed logins in its memory
+-- (PostgreSQL's 0008 shares them between instances). The number keeps both dialects' migrations in step.
