@@ -361,6 +361,21 @@ class Space(Struct, kw_only=True, forbid_unknown_fields=True):
     reserved: bool | UnsetType = msgspec.field(default=UNSET, name="_reserved")
 
 
+class AuthorizedPurposes(Struct):
+    """For each of Kibana's purposes of the spaces list, whether the caller has it in a space."""
+
+    any: bool
+    copySavedObjectsIntoSpace: bool
+    findSavedObjects: bool
+    shareSavedObjectsIntoSpace: bool
+
+
+class SpaceWithPurposes(Space, kw_only=True):
+    """A space as ``GET /api/spaces/space?include_authorized_purposes=true`` lists it."""
+
+    authorizedPurposes: AuthorizedPurposes
+
+
 class KibanaPrivilege(Struct, forbid_unknown_fields=True):
     base: list[str] = []
     feature: dict[str, list[str]] = {}
