@@ -674,14 +674,67 @@ class OverallStatus(Struct):
     plugins: dict[str, PluginStatus]
 
 
-class VersionInfo(Struct):
+class VersionInfo(Struct, kw_only=True):
+    """Kibana's ``version``: the Kibana version whose API casepush speaks, and its build."""
+
     number: str
+    build_hash: str
+    build_number: int
+    build_snapshot: bool
+    build_flavor: Literal["traditional", "serverless"] = "traditional"
+    build_date: str
 
 
-class ServiceStatus(Struct):
+class CasepushInfo(Struct):
+    """casepush's own version, beside Kibana's fields."""
+
+    version: str
+
+
+LegacyState = Literal["green", "yellow", "red"]
+
+
+class LegacyOverallStatus(Struct, kw_only=True):
+    """The overall status in Kibana's 7.x format (``?v7format=true``)."""
+
+    since: str
+    state: LegacyState
+    title: str
+    nickname: str
+    icon: str
+    uiColor: str
+
+
+class LegacyServiceStatus(Struct, kw_only=True):
+    """One service of the 7.x format, ``core:<name>@<version>`` or ``plugin:<name>@<version>``."""
+
+    id: str
+    message: str
+    since: str
+    state: LegacyState
+    icon: str
+    uiColor: str
+
+
+class LegacyStatusInfo(Struct):
+    overall: LegacyOverallStatus
+    statuses: list[LegacyServiceStatus]
+
+
+class _StatusPage(Struct, kw_only=True):
     name: str
     version: VersionInfo
+    casepush: CasepushInfo
+
+
+class ServiceStatus(_StatusPage, kw_only=True):
     status: OverallStatus
+
+
+class LegacyStatusPage(_StatusPage, kw_only=True):
+    """``GET /api/status?v7format=true``: the same page with the status in Kibana's 7.x format."""
+
+    status: LegacyStatusInfo
 
 
 def encode(obj: Any) -> bytes:
