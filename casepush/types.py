@@ -36,6 +36,9 @@ class Assignee(Struct, forbid_unknown_fields=True):
 
 class Settings(Struct, forbid_unknown_fields=True):
     syncAlerts: bool
+    #: Kibana 9.x: extract observables from attached alerts. casepush has no observables; it keeps the
+    #: value as given.
+    extractObservables: bool | UnsetType = UNSET
 
 
 class CaseConnector(Struct, forbid_unknown_fields=True):
@@ -309,12 +312,22 @@ class Mapping(Struct):
     action_type: str
 
 
+class ObservableTypeConfig(Struct, forbid_unknown_fields=True):
+    """An observable type of Kibana 9.x's configuration; casepush keeps them as given."""
+
+    key: str
+    label: str
+
+
 class CreateConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
     closure_type: ClosureType
     connector: CaseConnector
     owner: Owner
     customFields: list[CustomFieldConfig] = []
     templates: list[Template] = []
+    observableTypes: list[ObservableTypeConfig] | UnsetType = UNSET
+    #: Kibana's newest switch for its cases analytics indices; casepush has none and ignores it.
+    analytics_enabled: bool | UnsetType = UNSET
 
 
 class PatchConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -323,6 +336,9 @@ class PatchConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
     connector: CaseConnector | UnsetType = UNSET
     customFields: list[CustomFieldConfig] | UnsetType = UNSET
     templates: list[Template] | UnsetType = UNSET
+    observableTypes: list[ObservableTypeConfig] | UnsetType = UNSET
+    #: As in ``CreateConfiguration``: accepted and ignored.
+    analytics_enabled: bool | UnsetType = UNSET
 
 
 class Configuration(Struct, kw_only=True):
@@ -333,6 +349,8 @@ class Configuration(Struct, kw_only=True):
     connector: CaseConnector
     customFields: list[CustomFieldConfig] = []
     templates: list[Template] = []
+    #: Present once set (Kibana 9.x's configurations carry it).
+    observableTypes: list[ObservableTypeConfig] | UnsetType = UNSET
     mappings: list[Mapping] = []
     error: str | None = None
     created_at: str

@@ -246,7 +246,7 @@ class PostgresTx(Tx):
         for term in query.search.split():
             pattern = params(like_pattern(term))
             fields = [f"c.{name} ILIKE {pattern}" for name in query.search_fields]
-            term_checks.append("(" + " OR ".join(fields) + ")")
+            term_checks.append("(" + (" OR ".join(fields) or "FALSE") + ")")
         joiner = " AND " if query.search_all_terms else " OR "
         return "(" + joiner.join(term_checks or ["FALSE"]) + f" OR c.id = {params(query.search.strip())})"
 
