@@ -244,9 +244,13 @@ class PostgresTx(Tx):
         assert query.search is not None
         term_checks = []
         for term in query.search.split():
+            if not query.search_fields:
+                # No parameter for a pattern nothing compares: PostgreSQL could not type it.
+                term_checks.append("FALSE")
+                continue
             pattern = params(like_pattern(term))
             fields = [f"c.{name} ILIKE {pattern}" for name in query.search_fields]
-            term_checks.append("(" + (" OR ".join(fields) or "FALSE") + ")")
+            term_checks.append("(" + " OR ".join(fields) + ")")
         joiner = " AND " if query.search_all_terms else " OR "
         return "(" + joiner.join(term_checks or ["FALSE"]) + f" OR c.id = {params(query.search.strip())})"
 
