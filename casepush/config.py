@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,11 @@ from typing import Any, Literal
 import msgspec
 
 ENV_PREFIX = "CASEPUSH_"
+#: The newest Kibana release whose API casepush follows: its connector messages are 9.0-9.2's
+#: (9.3 moved connector validation to zod) and its Cases API that of 8.17+/9.x.
+KIBANA_VERSION = "9.2.0"
+#: ``major.minor.patch`` with an optional pre-release suffix (``9.3.0-SNAPSHOT``, ``9.0.0-beta1``).
+_KIBANA_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
 
 
 class PreconfiguredConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -66,6 +72,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     trusted_proxies: list[str] = []
     #: Seconds a login to the web UI (``/app``) lasts; then its session cookie is refused.
     ui_session_timeout: float = 8 * 3600
+    #: The Kibana version whose API casepush follows, reported as ``version.number`` by ``/api/status``
+    #: (clients gate features on it); a ``-SNAPSHOT`` suffix reports a snapshot build, as Kibana does.
+    kibana_version: str = KIBANA_VERSION
 
     @property
     def sqlite_path(self) -> Path:
@@ -125,6 +134,11 @@ def load_settings(
                 "CASEPUSH_ENCRYPTION_KEY and CASEPUSH_DECRYPTION_ONLY_KEYS must be at least 32 characters"
             )
     _check_limits(settings)
+    if not _KIBANA_VERSION.match(settings.kibana_version):
+        version = settings.kibana_version
+        raise ConfigError(
+            f"{ENV_PREFIX}KIBANA_VERSION: {version!r} is not a version such as {KIBANA_VERSION}"
+        )
     return settings
 
 

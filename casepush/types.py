@@ -36,6 +36,9 @@ class Assignee(Struct, forbid_unknown_fields=True):
 
 class Settings(Struct, forbid_unknown_fields=True):
     syncAlerts: bool
+    #: Kibana 9.x: extract observables from attached alerts. casepush has no observables; it keeps the
+    #: value as given.
+    extractObservables: bool | UnsetType = UNSET
 
 
 class CaseConnector(Struct, forbid_unknown_fields=True):
@@ -309,12 +312,22 @@ class Mapping(Struct):
     action_type: str
 
 
+class ObservableTypeConfig(Struct, forbid_unknown_fields=True):
+    """An observable type of Kibana 9.x's configuration; casepush keeps them as given."""
+
+    key: str
+    label: str
+
+
 class CreateConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
     closure_type: ClosureType
     connector: CaseConnector
     owner: Owner
     customFields: list[CustomFieldConfig] = []
     templates: list[Template] = []
+    observableTypes: list[ObservableTypeConfig] | UnsetType = UNSET
+    #: Kibana's newest switch for its cases analytics indices; casepush has none and ignores it.
+    analytics_enabled: bool | UnsetType = UNSET
 
 
 class PatchConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -323,6 +336,9 @@ class PatchConfiguration(Struct, forbid_unknown_fields=True, kw_only=True):
     connector: CaseConnector | UnsetType = UNSET
     customFields: list[CustomFieldConfig] | UnsetType = UNSET
     templates: list[Template] | UnsetType = UNSET
+    observableTypes: list[ObservableTypeConfig] | UnsetType = UNSET
+    #: As in ``CreateConfiguration``: accepted and ignored.
+    analytics_enabled: bool | UnsetType = UNSET
 
 
 class Configuration(Struct, kw_only=True):
@@ -333,6 +349,8 @@ class Configuration(Struct, kw_only=True):
     connector: CaseConnector
     customFields: list[CustomFieldConfig] = []
     templates: list[Template] = []
+    #: Present once set (Kibana 9.x's configurations carry it).
+    observableTypes: list[ObservableTypeConfig] | UnsetType = UNSET
     mappings: list[Mapping] = []
     error: str | None = None
     created_at: str
@@ -359,6 +377,21 @@ class Space(Struct, kw_only=True, forbid_unknown_fields=True):
     imageUrl: str | UnsetType = UNSET
     solution: Solution | UnsetType = UNSET
     reserved: bool | UnsetType = msgspec.field(default=UNSET, name="_reserved")
+
+
+class AuthorizedPurposes(Struct):
+    """For each of Kibana's purposes of the spaces list, whether the caller has it in a space."""
+
+    any: bool
+    copySavedObjectsIntoSpace: bool
+    findSavedObjects: bool
+    shareSavedObjectsIntoSpace: bool
+
+
+class SpaceWithPurposes(Space, kw_only=True):
+    """A space as ``GET /api/spaces/space?include_authorized_purposes=true`` lists it."""
+
+    authorizedPurposes: AuthorizedPurposes
 
 
 class KibanaPrivilege(Struct, forbid_unknown_fields=True):
@@ -713,14 +746,67 @@ class OverallStatus(Struct):
     plugins: dict[str, PluginStatus]
 
 
-class VersionInfo(Struct):
+class VersionInfo(Struct, kw_only=True):
+    """Kibana's ``version``: the Kibana version whose API casepush speaks, and its build."""
+
     number: str
+    build_hash: str
+    build_number: int
+    build_snapshot: bool
+    build_flavor: Literal["traditional", "serverless"] = "traditional"
+    build_date: str
 
 
-class ServiceStatus(Struct):
+class CasepushInfo(Struct):
+    """casepush's own version, beside Kibana's fields."""
+
+    version: str
+
+
+LegacyState = Literal["green", "yellow", "red"]
+
+
+class LegacyOverallStatus(Struct, kw_only=True):
+    """The overall status in Kibana's 7.x format (``?v7format=true``)."""
+
+    since: str
+    state: LegacyState
+    title: str
+    nickname: str
+    icon: str
+    uiColor: str
+
+
+class LegacyServiceStatus(Struct, kw_only=True):
+    """One service of the 7.x format, ``core:<name>@<version>`` or ``plugin:<name>@<version>``."""
+
+    id: str
+    message: str
+    since: str
+    state: LegacyState
+    icon: str
+    uiColor: str
+
+
+class LegacyStatusInfo(Struct):
+    overall: LegacyOverallStatus
+    statuses: list[LegacyServiceStatus]
+
+
+class _StatusPage(Struct, kw_only=True):
     name: str
     version: VersionInfo
+    casepush: CasepushInfo
+
+
+class ServiceStatus(_StatusPage, kw_only=True):
     status: OverallStatus
+
+
+class LegacyStatusPage(_StatusPage, kw_only=True):
+    """``GET /api/status?v7format=true``: the same page with the status in Kibana's 7.x format."""
+
+    status: LegacyStatusInfo
 
 
 def encode(obj: Any) -> bytes:

@@ -62,6 +62,17 @@ def test_unknown_file_setting_and_bad_values_are_refused(tmp_path):
         load_settings(environ={"CASEPUSH_RESPONSE_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match="at least 32"):
         load_settings(environ={"CASEPUSH_ENCRYPTION_KEY": "short"})
+    with pytest.raises(ConfigError, match=r"CASEPUSH_KIBANA_VERSION: '9\.2' is not a version"):
+        load_settings(environ={"CASEPUSH_KIBANA_VERSION": "9.2"})
+
+
+def test_the_kibana_version_defaults_to_the_newest_followed_and_can_be_set():
+    assert load_settings(environ={}).kibana_version == "9.2.0"
+    assert load_settings(environ={"CASEPUSH_KIBANA_VERSION": "8.19.6"}).kibana_version == "8.19.6"
+    assert (
+        load_settings(environ={"CASEPUSH_KIBANA_VERSION": "9.3.0-SNAPSHOT"}).kibana_version
+        == "9.3.0-SNAPSHOT"
+    )
 
 
 def test_the_database_pool_size_reaches_the_postgresql_store():

@@ -3,9 +3,14 @@
 
 import json
 import logging
+import re
+from datetime import UTC, datetime
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+import casepush
+from casepush.config import KIBANA_VERSION
 from casepush.testing.client import basic_auth
 from casepush.web.state import STORE
 from conftest import TOKEN, Api, case_body, connector_body
@@ -195,7 +200,8 @@ async def test_status_reports_the_database_check_and_the_plugins(api):
 
     assert status == 200
     assert body["name"] == "casepush"
-    assert body["version"]["number"]
+    assert body["version"]["number"] == KIBANA_VERSION
+    assert body["casepush"] == {"version": casepush.__version__}
     assert body["status"]["overall"] == {
         "level": "available",
         "summary": "All services and plugins are available",
@@ -220,4 +226,114 @@ async def test_status_is_503_unavailable_when_the_database_does_not_answer(api):
     assert status == 503
     assert body["status"]["overall"] == {"level": "unavailable", "summary": "The database is unavailable"}
     assert body["status"]["core"]["database"]["level"] == "unavailable"
-    assert body["version"]["number"]
+    assert body["version"]["number"] == KIBANA_VERSION
+
+
+async def test_status_version_is_kibanas_with_the_fields_of_kibanas_newest_status_api(api):
+    body = await ok_status(api)
+    version = body["version"]
+
+    assert list(version) == [
+        "number",
+        "build_hash",
+        "build_number",
+        "build_snapshot",
+        "build_flavor",
+        "build_date",
+    ]
+    # What Kibana says for a build that is not one of its distributables: casepush is none.
+    assert version["number"] == "9.2.0"
+    assert (version["build_hash"], version["build_number"]) == ("X" * 40, 2**53 - 1)
+    assert (version["build_snapshot"], version["build_flavor"]) == (False, "traditional")
+    assert datetime.fromisoformat(version["build_date"]) <= datetime.now(UTC)
+    # JavaScript's ``toISOString``, as Kibana writes it.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", version["build_date"])
+
+
+@pytest.mark.parametrize(
+    "configured, number, snapshot",
+    [("8.19.6", "8.19.6", False), ("9.3.0-SNAPSHOT", "9.3.0", True), ("9.0.0-beta1", "9.0.0-beta1", False)],
+)
+async def test_status_reports_the_configured_kibana_version(api_with, configured, number, snapshot):
+    api = await api_with(kibana_version=configured)
+
+    version = (await ok_status(api))["version"]
+
+    assert (version["number"], version["build_snapshot"]) == (number, snapshot)
+
+
+@pytest.mark.parametrize("query", ["", "?v8format=true", "?v7format=false"])
+async def test_status_answers_the_8x_format_by_default_and_when_asked(api, query):
+    body = await ok_status(api, query)
+
+    assert set(body["status"]) == {"overall", "core", "plugins"}
+
+
+@pytest.mark.parametrize("query", ["?v7format=true", "?v8format=false"])
+async def test_status_answers_kibanas_7x_format_when_asked(api, query):
+    body = await ok_status(api, query)
+
+    since = body["status"]["overall"].pop("since")
+    assert body["status"]["overall"] == {
+        "state": "green",
+        "title": "Green",
+        "nickname": "Looking good",
+        "icon": "success",
+        "uiColor": "success",
+    }
+    assert body["status"]["statuses"] == [
+        {
+            "id": "core:database@9.2.0",
+            "message": "The database answers",
+            "since": since,
+            "state": "green",
+            "icon": "success",
+            "uiColor": "success",
+        },
+        {
+            "id": "plugin:casepush_echo@9.2.0",
+            "message": "Loaded",
+            "since": since,
+            "state": "green",
+            "icon": "success",
+            "uiColor": "success",
+        },
+    ]
+    assert (body["name"], body["version"]["number"]) == ("casepush", "9.2.0")
+
+
+async def test_status_in_the_7x_format_is_red_and_503_without_the_database(api):
+    await api.client.app[STORE].close()
+
+    status, body = await Api(api.client, auth=None).get("/api/status?v7format=true")
+
+    assert status == 503
+    assert (body["status"]["overall"]["state"], body["status"]["statuses"][0]["state"]) == ("red", "red")
+    assert body["status"]["overall"]["nickname"] == "Danger Will Robinson! Danger!"
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        (
+            "v7format=true&v8format=true",
+            "[request query]: provide only one format option: v7format or v8format",
+        ),
+        (
+            "v7format=false&v8format=true",
+            "[request query]: provide only one format option: v7format or v8format",
+        ),
+        ("v7format=yes", "[request query.v7format]: expected value of type [boolean] but got [string]"),
+        ("v9format=true", "[request query.v9format]: definition for this key is missing"),
+    ],
+)
+async def test_status_refuses_the_queries_kibana_refuses(api, query, message):
+    status, body = await Api(api.client, auth=None).get(f"/api/status?{query}")
+
+    assert (status, body) == (400, {"statusCode": 400, "error": "Bad Request", "message": message})
+
+
+async def ok_status(api: Api, query: str = "") -> dict:
+    status, body = await Api(api.client, auth=None).get(f"/api/status{query}")
+    assert status == 200, body
+    return body

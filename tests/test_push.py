@@ -301,6 +301,17 @@ async def test_pushing_needs_all_on_the_cases_owner_and_on_actions(api, echo, co
     assert await snapshot(api, case["id"]) == before
 
 
+async def test_a_push_ignores_query_keys_as_kibanas_route_does(api, echo, connector):
+    case = await api.create_case()
+
+    # Kibana's push route validates no query: a client's extra key changes nothing.
+    status, pushed_case = await push(api, case["id"], connector["id"], query="?foo=1&apiVersion=2023-10-31")
+
+    assert status == 200, pushed_case
+    assert pushed_case["external_service"]["external_id"] == "1"
+    assert len(echo.requests) == 1
+
+
 # --- dry run ------------------------------------------------------------------------------------------------
 
 

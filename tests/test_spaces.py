@@ -170,10 +170,95 @@ async def test_list_is_sorted_by_name_and_includes_the_reserved_default_space(ap
     assert spaces[1] == DEFAULT_SPACE
 
 
-async def test_list_accepts_kibanas_purpose_parameter(api: Api) -> None:
-    status, spaces = await api.get("/api/spaces/space?purpose=shareSavedObjectsIntoSpace")
+ALL_PURPOSES = {
+    "any": True,
+    "copySavedObjectsIntoSpace": True,
+    "findSavedObjects": True,
+    "shareSavedObjectsIntoSpace": True,
+}
+ONLY_FIND = {**ALL_PURPOSES, "copySavedObjectsIntoSpace": False, "shareSavedObjectsIntoSpace": False}
 
-    assert (status, spaces) == (200, [DEFAULT_SPACE])
+
+@pytest.mark.parametrize(
+    "query", ["purpose=any", "purpose=copySavedObjectsIntoSpace", "purpose=shareSavedObjectsIntoSpace"]
+)
+async def test_the_superuser_has_every_purpose_in_every_space(api: Api, query) -> None:
+    assert await api.get(f"/api/spaces/space?{query}") == (200, [DEFAULT_SPACE])
+
+
+async def test_include_authorized_purposes_lists_each_space_with_its_purposes(api: Api) -> None:
+    await api.create_space("ops")
+    user = await user_with(
+        api,
+        {"spaces": ["default"], "base": ["all"]},
+        {"spaces": ["ops"], "base": [], "feature": {"generalCasesV3": ["read"]}},
+    )
+
+    status, spaces = await user.get("/api/spaces/space?include_authorized_purposes=true")
+
+    assert status == 200
+    assert spaces == [
+        {**DEFAULT_SPACE, "authorizedPurposes": ALL_PURPOSES},
+        {"id": "ops", "name": "Ops", "disabledFeatures": [], "authorizedPurposes": ONLY_FIND},
+    ]
+    # ``false`` is the plain list, as leaving it out is.
+    assert await user.get("/api/spaces/space?include_authorized_purposes=false") == (
+        200,
+        [DEFAULT_SPACE, {"id": "ops", "name": "Ops", "disabledFeatures": []}],
+    )
+
+
+async def test_a_purpose_narrows_the_list_to_the_spaces_it_is_granted_in(api: Api) -> None:
+    for space_id in ("a", "b", "c"):
+        await api.create_space(space_id)
+    user = await user_with(
+        api,
+        {"spaces": ["a"], "base": ["all"]},
+        {"spaces": ["b"], "base": [], "feature": {"savedObjectsManagement": ["all"]}},
+        {"spaces": ["c"], "base": [], "feature": {"savedObjectsManagement": ["read"], "actions": ["all"]}},
+    )
+
+    async def listed(query: str) -> list[str]:
+        return [space["id"] for space in await ok(user.get(f"/api/spaces/space?{query}"))]
+
+    assert await listed("purpose=any") == await listed("") == ["a", "b", "c"]
+    assert await listed("purpose=copySavedObjectsIntoSpace") == ["a", "b"]
+    assert await listed("purpose=shareSavedObjectsIntoSpace&include_authorized_purposes=false") == ["a", "b"]
+
+
+async def test_a_purpose_granted_in_no_space_is_403(api: Api) -> None:
+    user = await user_with(api, {"spaces": ["*"], "base": ["read"]})
+
+    assert (await user.get("/api/spaces/space?purpose=any"))[0] == 200
+    assert await user.get("/api/spaces/space?purpose=copySavedObjectsIntoSpace") == (
+        403,
+        error(403, "Forbidden"),
+    )
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        (
+            "purpose=any&include_authorized_purposes=true",
+            "[request query]: include_authorized_purposes can only be false when purpose is specified",
+        ),
+        (
+            "purpose=findSavedObjects",
+            "[request query.purpose]: types that failed validation:\n"
+            "- [request query.purpose.0]: expected value to equal [any]\n"
+            "- [request query.purpose.1]: expected value to equal [copySavedObjectsIntoSpace]\n"
+            "- [request query.purpose.2]: expected value to equal [shareSavedObjectsIntoSpace]",
+        ),
+        (
+            "include_authorized_purposes=maybe",
+            "[request query.include_authorized_purposes]: expected value of type [boolean] but got [string]",
+        ),
+        ("page=1", "[request query.page]: definition for this key is missing"),
+    ],
+)
+async def test_the_list_refuses_what_kibana_refuses(api: Api, query, message) -> None:
+    assert await api.get(f"/api/spaces/space?{query}") == (400, error(400, message))
 
 
 async def test_get_one_space(api: Api) -> None:

@@ -63,6 +63,7 @@ async def create(ctx: Context, request: CreateConfiguration) -> Configuration:
             connector=request.connector,
             customFields=request.customFields,
             templates=request.templates,
+            observableTypes=request.observableTypes,
             created_at=now_iso(),
             created_by=ctx.user,
         )
@@ -91,7 +92,7 @@ async def update(ctx: Context, configuration_id: str, request: PatchConfiguratio
             raise conflict(_STALE)
         changes = {
             name: value
-            for name in ("closure_type", "connector", "customFields", "templates")
+            for name in ("closure_type", "connector", "customFields", "templates", "observableTypes")
             if (value := getattr(request, name)) is not UNSET
         }
         updated = msgspec.structs.replace(current, **changes, updated_at=now_iso(), updated_by=ctx.user)

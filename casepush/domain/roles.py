@@ -2,6 +2,8 @@
 
 import re
 
+import msgspec
+
 from casepush.domain import Context
 from casepush.domain.security import ensure_superuser, name_rule, valid_name
 from casepush.domain.spaces import SPACE_ID, SPACE_ID_RULE
@@ -78,14 +80,36 @@ def _overlapping_spaces(privileges: list[KibanaPrivilege]) -> str | None:
     return None
 
 
-def role_view(name: str, body: RoleBody) -> Role:
+#: Kibana's deprecated cases features: the feature that replaces each, and what the old ``minimal_all``
+#: included besides (the sub-feature privileges its ``replacedBy`` lists). Every other privilege keeps
+#: its name on the new feature, as their ``replacedBy`` says.
+_DEPRECATED_FEATURES = {
+    f"{feature}{old}": (f"{feature}V3", included)
+    for feature in ("generalCases", "observabilityCases", "securitySolutionCases")
+    for old, included in (("", ("create_comment", "case_reopen", "cases_assign")), ("V2", ("cases_assign",)))
+}
+
+
+def replace_deprecated_privileges(privilege: KibanaPrivilege) -> KibanaPrivilege:
+    """``replaceDeprecatedPrivileges=true``: privileges on deprecated cases features are given as the
+    privileges on the feature that replaces them, merged with any the role has there already."""
+    features: dict[str, list[str]] = {}
+    for feature, names in privilege.feature.items():
+        target, included = _DEPRECATED_FEATURES.get(feature, (feature, ()))
+        replaced = [n for name in names for n in ((name, *included) if name == "minimal_all" else (name,))]
+        features[target] = list(dict.fromkeys([*features.get(target, []), *replaced]))
+    return msgspec.structs.replace(privilege, feature=features)
+
+
+def role_view(name: str, body: RoleBody, replace_deprecated: bool = False) -> Role:
+    kibana = [replace_deprecated_privileges(p) for p in body.kibana] if replace_deprecated else body.kibana
     return Role(
         name=name,
         description=body.description or UNSET,
         metadata=body.metadata,
         transient_metadata={"enabled": True},
         elasticsearch=body.elasticsearch,
-        kibana=body.kibana,
+        kibana=kibana,
     )
 
 
@@ -98,23 +122,26 @@ async def put_role(ctx: Context, name: str, role: RoleBody, create_only: bool) -
         await tx.put_role(name, role)
 
 
-async def get_roles(ctx: Context) -> list[Role]:
+async def get_roles(ctx: Context, replace_deprecated: bool = False) -> list[Role]:
     """Reserved and defined roles, by name."""
     ensure_superuser(ctx, "role/get")
     async with ctx.store.read() as tx:
         stored = await tx.list_roles()
-    return [role_view(name, body) for name, body in sorted({**stored, **RESERVED_ROLES}.items())]
+    return [
+        role_view(name, body, replace_deprecated)
+        for name, body in sorted({**stored, **RESERVED_ROLES}.items())
+    ]
 
 
-async def get_role(ctx: Context, name: str) -> Role:
+async def get_role(ctx: Context, name: str, replace_deprecated: bool = False) -> Role:
     ensure_superuser(ctx, "role/get")
     if name in RESERVED_ROLES:
-        return role_view(name, RESERVED_ROLES[name])
+        return role_view(name, RESERVED_ROLES[name], replace_deprecated)
     async with ctx.store.read() as tx:
         found = await tx.get_roles([name])
     if not found:
         raise not_found("Not Found")
-    return role_view(name, found[name])
+    return role_view(name, found[name], replace_deprecated)
 
 
 async def delete_role(ctx: Context, name: str) -> None:

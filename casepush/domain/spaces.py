@@ -1,13 +1,15 @@
 """Kibana's spaces: validation with its config-schema messages, who may see and manage them."""
 
 import re
+from typing import Literal
 
 import msgspec
 
 from casepush.domain import Context
 from casepush.domain.validation import js_length
 from casepush.errors import KibanaError, bad_request, conflict, forbidden, not_found
-from casepush.types import UNSET, Space, UnsetType
+from casepush.security.authz import SAVED_OBJECTS_FEATURE, Level
+from casepush.types import UNSET, AuthorizedPurposes, Space, SpaceWithPurposes, UnsetType
 
 SPACE_ID = re.compile(r"^[a-z0-9_\-]+$")
 SPACE_ID_RULE = "must be lower case, a-z, 0-9, '_', and '-' are allowed"
@@ -71,11 +73,40 @@ def _missing() -> KibanaError:
     return not_found("Not Found")
 
 
-async def list_spaces(ctx: Context) -> list[Space]:
-    """The spaces the caller holds any privilege in; a 403 when there is none."""
+#: The purposes Kibana's spaces list may be asked for (``findSavedObjects`` is only ever reported).
+Purpose = Literal["any", "copySavedObjectsIntoSpace", "shareSavedObjectsIntoSpace"]
+
+
+def authorized_purposes(ctx: Context, space_id: str) -> AuthorizedPurposes:
+    """Kibana's purposes in casepush's privileges. ``any`` is Kibana's ``login``: any privilege in the
+    space. ``findSavedObjects`` needs ``login`` and finding the ``config`` saved object, which every
+    feature's ``read`` and ``all`` grant in Kibana, so it is the same. Copying and sharing objects into
+    the space need ``all`` on Saved Objects Management, which the base privilege ``all`` includes."""
+    levels = ctx.principal.grants.in_space(space_id)
+    entered = bool(levels)
+    manages_objects = levels.get(SAVED_OBJECTS_FEATURE) is Level.ALL
+    return AuthorizedPurposes(
+        any=entered,
+        copySavedObjectsIntoSpace=manages_objects,
+        findSavedObjects=entered,
+        shareSavedObjectsIntoSpace=manages_objects,
+    )
+
+
+async def list_spaces(
+    ctx: Context, purpose: Purpose = "any", with_purposes: bool = False
+) -> list[Space] | list[SpaceWithPurposes]:
+    """The spaces the caller may use for ``purpose``, or (``with_purposes``) those the caller has any
+    purpose in, each with its purposes; a 403 when there is none."""
     async with ctx.store.read() as tx:
         found = await tx.list_spaces()
-    visible = [space for space in found if ctx.principal.grants.may_enter(space.id)]
+    visible: list = []
+    for space in found:
+        purposes = authorized_purposes(ctx, space.id)
+        if with_purposes and any(msgspec.structs.astuple(purposes)):
+            visible.append(SpaceWithPurposes(**msgspec.structs.asdict(space), authorizedPurposes=purposes))
+        elif not with_purposes and getattr(purposes, purpose):
+            visible.append(space)
     if not visible:
         raise forbidden("Forbidden")
     return visible

@@ -16,7 +16,11 @@ OWNER_FEATURES = {
 }
 #: Connectors ("Actions and Connectors").
 ACTIONS_FEATURE = "actions"
-FEATURES = (*OWNER_FEATURES.values(), ACTIONS_FEATURE)
+#: Kibana's "Saved Objects Management". casepush keeps no saved objects, but ``all`` on it (or the base
+#: privilege ``all``) is what lets a caller copy and share objects into a space in Kibana, which the
+#: spaces list reports as purposes (``GET /api/spaces/space?include_authorized_purposes=true``).
+SAVED_OBJECTS_FEATURE = "savedObjectsManagement"
+FEATURES = (*OWNER_FEATURES.values(), ACTIONS_FEATURE, SAVED_OBJECTS_FEATURE)
 #: Kibana renamed the cases features twice (``generalCasesV2``, ``generalCasesV3``); every name is accepted.
 _VERSIONED = re.compile(r"^(?P<base>.+?)(V[23])?$")
 ALL_SPACES = "*"
@@ -28,7 +32,7 @@ def canonical_feature(feature_id: str) -> str | None:
     base = match["base"] if match else feature_id
     if base in OWNER_FEATURES.values():
         return base
-    return feature_id if feature_id == ACTIONS_FEATURE else None
+    return feature_id if feature_id in (ACTIONS_FEATURE, SAVED_OBJECTS_FEATURE) else None
 
 
 class Level(Enum):

@@ -58,6 +58,7 @@ class CaseQuery:
     assignees: list[str] = field(default_factory=list)
     include_unassigned: bool = False
     search: str | None = None
+    #: The case columns the terms are looked for in; none: the search matches only a case id.
     search_fields: list[str] = field(default_factory=lambda: ["title", "description"])
     search_all_terms: bool = False
     created_from: str | None = None

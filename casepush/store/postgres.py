@@ -255,6 +255,10 @@ class PostgresTx(Tx):
         assert query.search is not None
         term_checks = []
         for term in query.search.split():
+            if not query.search_fields:
+                # No parameter for a pattern nothing compares: PostgreSQL could not type it.
+                term_checks.append("FALSE")
+                continue
             pattern = params(like_pattern(term))
             fields = [f"c.{name} ILIKE {pattern}" for name in query.search_fields]
             term_checks.append("(" + " OR ".join(fields) + ")")

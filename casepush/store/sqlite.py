@@ -91,7 +91,7 @@ def _trigram_match(query: CaseQuery) -> str | None:
     may match."""
     terms = query.search.split() if query.search else []
     indexed = [term for term in terms if len(term) >= 3]
-    if not indexed or (not query.search_all_terms and len(indexed) < len(terms)):
+    if not indexed or not query.search_fields or (not query.search_all_terms and len(indexed) < len(terms)):
         return None
     columns = " ".join(query.search_fields)
     phrases = [f"{{{columns}}} : " + '"' + term.replace('"', '""') + '"' for term in indexed]
@@ -247,7 +247,7 @@ class SqliteTx(Tx):
         term_checks = []
         for term in terms:
             fields = [f"c.{name} LIKE ? ESCAPE '\\'" for name in query.search_fields]
-            term_checks.append("(" + " OR ".join(fields) + ")")
+            term_checks.append("(" + (" OR ".join(fields) or "0") + ")")
             params.extend([like_pattern(term)] * len(fields))
         joiner = " AND " if query.search_all_terms else " OR "
         params.append(whole)

@@ -39,7 +39,10 @@ SORT_FIELDS = {
     "status": "status",
     "severity": "severity",
 }
-SearchField = Literal["title", "description"]
+#: Kibana's ``incremental_id.text`` searches its cases' numbers (``#12``); casepush numbers no cases, so
+#: that field is accepted and matches nothing.
+SearchField = Literal["title", "description", "incremental_id.text"]
+TEXT_FIELDS = ("title", "description")
 
 
 class OwnerQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -67,7 +70,9 @@ class FindCasesQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     to: str | None = None
 
 
-class GetCaseQuery(msgspec.Struct, forbid_unknown_fields=True):
+class GetCaseQuery(msgspec.Struct):
+    """Kibana 9.x's route takes any query and ignores it; 8.x's ``includeComments`` keeps its meaning."""
+
     includeComments: bool = True
 
 
@@ -149,7 +154,7 @@ def find_query(params: FindCasesQuery) -> tuple[CaseQuery, Page]:
         assignees=[a for a in assignees if a != "none"],
         include_unassigned="none" in assignees,
         search=params.search or None,
-        search_fields=as_list(params.searchFields) or ["title", "description"],
+        search_fields=[f for f in as_list(params.searchFields) or TEXT_FIELDS if f in TEXT_FIELDS],
         search_all_terms=params.defaultSearchOperator == "AND",
         created_from=dates.resolve(params.from_) if params.from_ else None,
         created_to=dates.resolve(params.to) if params.to else None,

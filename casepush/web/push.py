@@ -13,7 +13,9 @@ from casepush.web.state import CONNECTORS, context
 routes = Routes("push")
 
 
-class PushQuery(msgspec.Struct, forbid_unknown_fields=True):
+class PushQuery(msgspec.Struct):
+    """Kibana's push route validates no query, so any other key is accepted and ignored."""
+
     #: casepush's own: answer what would be sent, and send and write nothing.
     dry_run: bool = False
 

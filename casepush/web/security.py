@@ -65,16 +65,30 @@ async def put_role(request: web.Request) -> web.Response:
     return responses.no_content()
 
 
-@routes.get("/api/security/role", response=list[Role], errors=(403,))
+class GetRoleQuery(msgspec.Struct, forbid_unknown_fields=True):
+    #: Give privileges on deprecated features (``generalCases``, ...) as those on their replacements.
+    replaceDeprecatedPrivileges: bool = False
+
+
+def _get_role_query(request: web.Request) -> GetRoleQuery:
+    return decode.query(request, GetRoleQuery, decode.config_schema_message("request query"))
+
+
+@routes.get("/api/security/role", query=GetRoleQuery, response=list[Role], errors=(403,))
 async def get_roles(request: web.Request) -> web.Response:
     """List the reserved and defined roles."""
-    return responses.json(await roles.get_roles(context(request)))
+    params = _get_role_query(request)
+    return responses.json(await roles.get_roles(context(request), params.replaceDeprecatedPrivileges))
 
 
-@routes.get("/api/security/role/{name}", response=Role, errors=(403, 404))
+@routes.get("/api/security/role/{name}", query=GetRoleQuery, response=Role, errors=(403, 404))
 async def get_role(request: web.Request) -> web.Response:
     """Get a role."""
-    return responses.json(await roles.get_role(context(request), request.match_info["name"]))
+    params = _get_role_query(request)
+    role = await roles.get_role(
+        context(request), request.match_info["name"], params.replaceDeprecatedPrivileges
+    )
+    return responses.json(role)
 
 
 @routes.delete("/api/security/role/{name}", status=204, errors=(403, 404))

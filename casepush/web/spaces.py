@@ -1,12 +1,11 @@
 """Handlers of Kibana's Spaces API, ``/api/spaces/space``."""
 
-from typing import Literal
-
 import msgspec
 from aiohttp import web
 
 from casepush.domain import spaces
-from casepush.types import Space
+from casepush.errors import bad_request
+from casepush.types import Space, SpaceWithPurposes
 from casepush.web import decode, responses
 from casepush.web.routing import Routes
 from casepush.web.state import context
@@ -17,15 +16,33 @@ body_messages = decode.config_schema_message("request body")
 
 
 class ListSpacesQuery(msgspec.Struct, forbid_unknown_fields=True):
-    #: Kibana narrows the list by what the caller may do in each space; casepush has one answer for all.
-    purpose: Literal["any", "copySavedObjectsIntoSpace", "shareSavedObjectsIntoSpace"] = "any"
+    #: Which spaces to list: those the caller may use for this purpose (``any`` when left out).
+    purpose: spaces.Purpose | None = None
+    #: List every space the caller has some purpose in, each with its ``authorizedPurposes``.
+    include_authorized_purposes: bool | None = None
 
 
-@routes.get("/api/spaces/space", query=ListSpacesQuery, response=list[Space], errors=(403,))
+@routes.get(
+    "/api/spaces/space",
+    query=ListSpacesQuery,
+    response=(list[Space], list[SpaceWithPurposes]),
+    errors=(403,),
+)
 async def list_spaces(request: web.Request) -> web.Response:
-    """List the spaces the caller holds any privilege in."""
-    decode.query(request, ListSpacesQuery, decode.config_schema_message("request query"))
-    return responses.json(await spaces.list_spaces(context(request)))
+    """List the spaces the caller may use for a purpose (``any`` by default), or with their purposes.
+
+    ``include_authorized_purposes=true`` lists every space the caller has some purpose in, each with its
+    ``authorizedPurposes``.
+    """
+    params = decode.query(request, ListSpacesQuery, decode.config_schema_message("request query"))
+    if params.purpose is not None and params.include_authorized_purposes:
+        raise bad_request(
+            "[request query]: include_authorized_purposes can only be false when purpose is specified"
+        )
+    found = await spaces.list_spaces(
+        context(request), params.purpose or "any", bool(params.include_authorized_purposes)
+    )
+    return responses.json(found)
 
 
 @routes.post("/api/spaces/space", body=Space, response=Space, errors=(403, 409))

@@ -31,6 +31,12 @@ FilterType = Literal[
     "user",
     "category",
     "customFields",
+    # Kibana's newer types; casepush records none of them, so each filters to nothing.
+    "delete_case",
+    "observables",
+    "extended_fields",
+    "template",
+    "workflow",
 ]
 
 
