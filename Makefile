@@ -18,8 +18,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml $(PLUGINS)
 run: install
 	$(VENV)/bin/casepush serve
 
+# On both cores (pytest-xdist), each test file kept to one worker: its module fixtures are made once.
+PYTEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The long fuzz run (tests/test_fuzz.py; `make test` runs a short one): every schemathesis phase and
 # FUZZ_EXAMPLES requests per operation and phase; prints its figures.

@@ -9,6 +9,11 @@ import pytest
 from conftest import case_body
 
 
+def stable_id(value: object) -> str:
+    """A parameter's test id; sets sorted, so that every pytest-xdist worker collects the same ids."""
+    return "{" + ", ".join(sorted(map(repr, value))) + "}" if isinstance(value, set) and value else str(value)
+
+
 def bad_request(message: str) -> dict:
     return {"statusCode": 400, "error": "Bad Request", "message": message}
 
@@ -105,7 +110,7 @@ async def test_find_without_filters_returns_everything_newest_first(api, corpus)
         ({"assignees": ["none", "u2"]}, {"bravo", "charlie", "delta", "echo"}),
         ({"status": "open", "severity": "medium", "category": "email"}, {"echo"}),
     ],
-    ids=str,
+    ids=stable_id,
 )
 async def test_find_filters(api, corpus, params, expected):
     found = await find(api, **params)
@@ -127,7 +132,7 @@ async def test_find_filters(api, corpus, params, expected):
         ({"search": "badge", "searchFields": ["title", "description"]}, {"delta"}),
         ({"search": "nothing-matches"}, set()),
     ],
-    ids=str,
+    ids=stable_id,
 )
 async def test_find_search(api, corpus, params, expected):
     found = await find(api, **params)
@@ -278,7 +283,7 @@ async def test_find_paging(api, corpus):
         ({"sortOrder": "up"}, 'Invalid value "up" supplied to "sortOrder"'),
         ({"defaultSearchOperator": "XOR"}, 'Invalid value "XOR" supplied to "defaultSearchOperator"'),
     ],
-    ids=str,
+    ids=stable_id,
 )
 async def test_find_invalid_queries_are_400(api, params, message):
     status, error = await api.get("/api/cases/_find", params=params)
