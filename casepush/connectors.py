@@ -40,6 +40,12 @@ class ConnectorType:
     #: on the allowed list. Called with the decoded config and secrets and the allowed hosts; raises
     #: ``InvalidConnector``.
     validate: Callable[[Any, Any, "ValidationContext"], None] | None = None
+    #: What of a case's state, beyond Kibana's push, the type can push when a connector's case sync
+    #: settings ask for it: ``"status"``, ``"assignees"`` (``CaseState``).
+    pushes_state: frozenset[str] = frozenset()
+    #: The options of pushing that state (a status mapping, close codes...), with their defaults; a
+    #: connector's case sync settings give them as ``options``. Needed when ``pushes_state`` is not empty.
+    state_options: type[msgspec.Struct] | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,32 @@ class CommentParam(msgspec.Struct, forbid_unknown_fields=True):
     commentId: str
 
 
+#: The states a case can push: its status and its assignees.
+STATUS, ASSIGNEES = "status", "assignees"
+
+
+@dataclass(frozen=True)
+class CaseAssignee:
+    """A case's assignee as casepush knows them: the assignee's ``uid`` is a casepush user name; the
+    email and full name are the user's, when the user exists and has them."""
+
+    uid: str
+    email: str | None = None
+    full_name: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """What a push carries beyond Kibana's fields when a connector's case sync settings ask for it:
+    the case's ``status`` (``open``, ``in-progress``, ``closed``) and its ``assignees``, each None when
+    not to be pushed, and the connector's ``options`` (an instance of the type's ``state_options``).
+    """
+
+    status: str | None
+    assignees: list[CaseAssignee] | None
+    options: Any = None
+
+
 @dataclass(frozen=True)
 class CaseForPush:
     """What ``transform_case`` turns into the external system's fields.
@@ -102,6 +134,9 @@ class CaseForPush:
     case_url: str | None = None
     new_comments: list[UserComment] = field(default_factory=list)
     alerts_count: int = 0
+    #: The status and assignees to push too (None: only Kibana's fields), for types that send them with
+    #: the case (such as ``.webhook``); the others get them through the ``push_case_state`` hook.
+    state: CaseState | None = None
 
     def comment_params(self) -> list[CommentParam]:
         """``comments`` as Kibana's ``pushToService`` params carry them."""
@@ -127,11 +162,19 @@ class PushedIncident:
 
 class ConnectorError(Exception):
     """A call to the external system failed; ``message`` is shown to the user as is, in Kibana's words
-    (``[Action][Jira]: Unable to create incident. Error: ...``)."""
+    (``[Action][Jira]: Unable to create incident. Error: ...``).
 
-    def __init__(self, message: str):
+    ``status`` is the external system's HTTP status, when it answered, and ``retry_after`` the seconds
+    it asked to wait (its ``Retry-After``). Automatic pushes retry what may pass later (no answer, a
+    5xx, 408, 409, 425, 429) and stop at once on the other refusals (bad credentials, invalid fields),
+    which retrying cannot fix; without a status a failure counts as one that may pass.
+    """
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.message = message
+        self.status = status
+        self.retry_after = retry_after
 
 
 class InvalidConnector(Exception):

@@ -13,7 +13,7 @@ from pluggy import HookspecMarker
 if TYPE_CHECKING:
     import msgspec
 
-    from casepush.connectors import CaseForPush, Connector, ConnectorType, PushedIncident
+    from casepush.connectors import CaseForPush, CaseState, Connector, ConnectorType, PushedIncident
     from casepush.http import OutboundClient
 
 hookspec = HookspecMarker("casepush")
@@ -72,6 +72,25 @@ def find_incident(connector: "Connector", case_id: str, http: "OutboundClient") 
     Without this hook, the next push creates a new incident, as Kibana does.
 
     :returns: the incident (its ``pushed_date`` may be the lookup time), or None when there is none.
+    """
+
+
+@hookspec(firstresult=True)
+def push_case_state(
+    connector: "Connector", external_id: str, state: "CaseState", http: "OutboundClient"
+) -> None:
+    """Bring the external incident's status and assignees in line with the case's (beyond Kibana).
+
+    Called after a successful ``push_to_service``, when the connector's case sync settings ask for the
+    status or assignees (each is None in ``state`` when not), for types whose ``pushes_state`` names
+    them and which send them apart from the incident's fields (types that send them with the case use
+    ``CaseForPush.state`` in ``transform_case`` instead).
+
+    :param external_id: the incident's id, as ``push_to_service`` returned it.
+    :param state: the status, the assignees, and the connector's ``options`` (the type's
+        ``state_options``, e.g. which workflow transition each status takes).
+    :raises casepush.connectors.ConnectorError: e.g. when the incident's workflow offers no transition
+        to the status's mapped state, naming the status and the transitions available.
     """
 
 

@@ -11,7 +11,7 @@ import msgspec
 import pluggy
 
 from casepush import hookspecs
-from casepush.connectors import Connector, ConnectorError, ConnectorType, PushedIncident
+from casepush.connectors import CaseState, Connector, ConnectorError, ConnectorType, PushedIncident
 from casepush.http import OutboundClient
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,18 @@ class PluginHost:
             raise
         await self._broadcast("after_push", connector=connector, params=params, incident=incident, error=None)
         return incident
+
+    async def push_case_state(
+        self, connector: Connector, external_id: str, state: CaseState, http: OutboundClient
+    ) -> None:
+        http = http.for_connector_type(connector.type.id)
+        hook = self._owner_hook(connector, "push_case_state")
+        await await_me_maybe(hook(connector=connector, external_id=external_id, state=state, http=http))
+
+    def implements(self, connector_type: ConnectorType, hook_name: str) -> bool:
+        """Whether the plugin that registered the type implements the hook."""
+        owner = self._owners[connector_type.id]
+        return any(impl.plugin is owner for impl in getattr(self.pm.hook, hook_name).get_hookimpls())
 
     async def find_incident(
         self, connector: Connector, case_id: str, http: OutboundClient
