@@ -671,6 +671,79 @@ class CaseConnectorEntry(Struct, kw_only=True):
     name: str
 
 
+# --- casepush's own: automatic push and case sync (/api/casepush/...) ----------------------
+
+#: ``updates``: cases whose latest push went to the connector; ``all``: their first push too.
+AutomaticPushMode = Literal["updates", "all"]
+#: ``idle``: nothing to push; ``pending``: a change waits for its quiet period; ``running``: being
+#: pushed; ``retrying``: the last attempt failed and another is due; ``failed``: it will not be retried
+#: until the case changes again.
+AutomaticPushState = Literal["idle", "pending", "running", "retrying", "failed"]
+AutomaticPushOutcome = Literal["success", "failure", "skipped"]
+
+
+class AutomaticPushRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PUT /api/casepush/automatic_push/{owner}/{connector_id}``: whether the owner's cases that use
+    the connector are pushed to it by themselves when they change."""
+
+    enabled: bool = True
+    mode: AutomaticPushMode = "updates"
+    #: Seconds after the latest change before the push, so that a burst of edits makes one push (None:
+    #: the server's ``automatic_push_quiet_period``).
+    quiet_period: float | None = None
+
+
+class AutomaticPushSetting(AutomaticPushRequest, kw_only=True):
+    owner: Owner
+    connector_id: str
+    updated_at: str
+    updated_by: User
+
+
+class AutomaticPushSettings(Struct):
+    settings: list[AutomaticPushSetting]
+
+
+class CaseSyncRequest(Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PUT /api/casepush/connectors/{connector_id}/case_sync``: what pushes to the connector send
+    beyond Kibana's fields, and the type's options for it (its ``state_options``)."""
+
+    push_status: bool = False
+    push_assignees: bool = False
+    options: dict[str, Any] = {}
+
+
+class CaseSync(CaseSyncRequest, kw_only=True):
+    connector_id: str
+    connector_type_id: str
+    #: What the connector's type can push beyond Kibana's fields: ``status``, ``assignees``.
+    pushable: list[str]
+
+
+class CaseAutomaticPush(Struct, kw_only=True):
+    """A case's automatic push to one connector: whether it is on, what waits, how the last try went."""
+
+    connector_id: str
+    #: Automatic push is on for the case's owner and this connector, and the case qualifies (its
+    #: connector, and for ``updates`` a push to it already).
+    enabled: bool
+    mode: AutomaticPushMode | None = None
+    state: AutomaticPushState = "idle"
+    #: When the waiting push runs: the end of the quiet period, or the next retry.
+    due_at: str | None = None
+    pending_since: str | None = None
+    attempts: int = 0
+    caused_by: User | None = None
+    last_attempt_at: str | None = None
+    last_outcome: AutomaticPushOutcome | None = None
+    last_error: str | None = None
+    last_pushed_at: str | None = None
+
+
+class CaseAutomaticPushes(Struct):
+    automatic_pushes: list[CaseAutomaticPush]
+
+
 # --- service ------------------------------------------------------------------------------
 
 

@@ -15,8 +15,10 @@ from typing import Any
 
 from casepush.types import (
     Attachment,
+    AutomaticPushSetting,
     Case,
     CaseAlert,
+    CaseSyncRequest,
     Configuration,
     RoleBody,
     RoleDescriptor,
@@ -124,6 +126,43 @@ class PushClaim:
 
     token: str
     interrupted_create: bool = False
+
+
+@dataclass
+class AutomaticPush:
+    """A row of the automatic push outbox: one case and connector. Times are epoch milliseconds."""
+
+    space_id: str
+    case_id: str
+    connector_id: str
+    owner: str
+    generation: int
+    state: str
+    attempts: int = 0
+    due_ms: int | None = None
+    pending_since_ms: int | None = None
+    lease_owner: str | None = None
+    lease_until_ms: int | None = None
+    caused_by: User | None = None
+    last_attempt_ms: int | None = None
+    last_outcome: str | None = None
+    last_error: str | None = None
+    last_pushed_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How an automatic push attempt ended, for ``settle_automatic_push``: ``state`` is what the row
+    becomes (``idle``, ``retrying``, ``failed``) unless the case changed meanwhile (then ``pending``)."""
+
+    state: str
+    outcome: str
+    error: str | None = None
+    retry_at_ms: int | None = None
+
+
+#: The outbox states in which a push is waiting or running.
+QUEUED_STATES = ("pending", "retrying", "running")
 
 
 @dataclass(frozen=True)
@@ -356,6 +395,81 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     async def release_push_claim(self, token: str) -> None: ...
+
+    # automatic pushes: settings and the outbox
+    @abc.abstractmethod
+    async def get_automatic_push_setting(
+        self, space_id: str, owner: str, connector_id: str
+    ) -> AutomaticPushSetting | None: ...
+
+    @abc.abstractmethod
+    async def list_automatic_push_settings(self, space_id: str) -> list[AutomaticPushSetting]: ...
+
+    @abc.abstractmethod
+    async def put_automatic_push_setting(self, space_id: str, setting: AutomaticPushSetting) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_automatic_push_setting(self, space_id: str, owner: str, connector_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def get_case_sync(self, space_id: str, connector_id: str) -> CaseSyncRequest | None: ...
+
+    @abc.abstractmethod
+    async def put_case_sync(self, space_id: str, connector_id: str, sync: CaseSyncRequest) -> None: ...
+
+    @abc.abstractmethod
+    async def delete_connector_settings(self, space_id: str, connector_id: str) -> None:
+        """Forget a deleted connector's automatic push and case sync settings and its queued pushes."""
+
+    @abc.abstractmethod
+    async def enqueue_automatic_push(
+        self, space_id: str, case_id: str, connector_id: str, owner: str, due_ms: int, now_ms: int, user: User
+    ) -> None:
+        """A change asks for a push: a new generation, due at ``due_ms`` (a running push stays running,
+        then finds the generation changed); a failed push is tried again."""
+
+    @abc.abstractmethod
+    async def claim_automatic_pushes(
+        self, lease_owner: str, now_ms: int, lease_until_ms: int, limit: int
+    ) -> list[AutomaticPush]:
+        """Take up to ``limit`` due pushes nobody holds (or whose holder's lease ran out), oldest due first;
+        on PostgreSQL rows other instances are taking are skipped (``SKIP LOCKED``)."""
+
+    @abc.abstractmethod
+    async def renew_automatic_push(self, push: AutomaticPush, lease_until_ms: int) -> bool:
+        """Extend a held lease; False when it is no longer ours."""
+
+    @abc.abstractmethod
+    async def settle_automatic_push(
+        self,
+        space_id: str,
+        case_id: str,
+        connector_id: str,
+        generation: int,
+        now_ms: int,
+        settled: Settlement,
+    ) -> None:
+        """Record an attempt and release the lease: the row becomes ``settled.state`` if its generation is
+        still ``generation``, else (the case changed meanwhile) ``pending`` again."""
+
+    @abc.abstractmethod
+    async def clear_automatic_push(
+        self, space_id: str, case_id: str, connector_id: str, generation: int
+    ) -> None:
+        """A push sent the case as of ``generation``: nothing waits any more unless a later change came (a
+        held lease is left alone)."""
+
+    @abc.abstractmethod
+    async def automatic_push_generation(
+        self, space_id: str, case_id: str, connector_id: str
+    ) -> int | None: ...
+
+    @abc.abstractmethod
+    async def list_automatic_pushes(self, space_id: str, case_id: str) -> list[AutomaticPush]: ...
+
+    @abc.abstractmethod
+    async def automatic_push_queue(self) -> tuple[int, int | None]:
+        """How many pushes wait or run, in every space, and since when the oldest has waited."""
 
     # spaces
     @abc.abstractmethod

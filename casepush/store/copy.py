@@ -6,6 +6,7 @@ tables are copied in insertion order, which the target's generated positions the
 """
 
 from casepush.store import Store, Table
+from casepush.store.outbox import COLUMNS as OUTBOX_COLUMNS
 
 #: Every table, parents before children.
 TABLES = (
@@ -65,6 +66,14 @@ TABLES = (
         ("space_id", "case_id", "connector_id", "token", "expires_ms", "creating"),
         flag_columns=frozenset({"creating"}),
     ),
+    Table(
+        "automatic_push_settings",
+        ("space_id", "owner", "connector_id", "data"),
+        json_columns=frozenset({"data"}),
+    ),
+    Table("case_sync_settings", ("space_id", "connector_id", "data"), json_columns=frozenset({"data"})),
+    # Pushes waiting (or running: their leases run out and the copy's workers take them over).
+    Table("automatic_pushes", tuple(OUTBOX_COLUMNS.split(", "))),
 )
 
 

@@ -41,10 +41,12 @@ from casepush.store import (
     VersionConflict,
     WindowCount,
 )
+from casepush.store.outbox import OutboxTx, positional
 from casepush.store.rows import (
     API_KEY_COLUMNS,
     CONNECTOR_COLUMNS,
     SEVERITY_CODES,
+    SPACE_TABLES,
     STATUS_CODES,
     TABLE_BATCH,
     alert_pairs,
@@ -126,13 +128,23 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-class PostgresTx(Tx):
+class PostgresTx(OutboxTx, Tx):
     """``lock_cases``: in write transactions, cases read are locked until the end, so that checks made on
     a case (its status, its alert count) hold until its changes commit, as with SQLite's single writer."""
+
+    SKIP_LOCKED = "FOR UPDATE SKIP LOCKED"
 
     def __init__(self, conn: asyncpg.Connection, lock_cases: bool = False):
         self.conn = conn
         self.lock_cases = lock_cases
+
+    async def _fetch_named(self, sql: str, values: dict[str, Any]) -> list[Any]:
+        numbered, names = positional(sql)
+        return await self.conn.fetch(numbered, *(values[name] for name in names))
+
+    async def _run_named(self, sql: str, values: dict[str, Any]) -> int:
+        numbered, names = positional(sql)
+        return await self._run(numbered, *(values[name] for name in names))
 
     async def _run(self, sql: str, *params: Any) -> int:
         return _count(await self.conn.execute(sql, *params))
@@ -626,7 +638,7 @@ class PostgresTx(Tx):
 
     async def delete_space(self, space_id: str) -> None:
         # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
-        for table in ("cases", "configurations", "connectors", "push_claims"):
+        for table in SPACE_TABLES:
             await self._run(f"DELETE FROM {table} WHERE space_id = $1", space_id)
         await self._run("DELETE FROM spaces WHERE id = $1", space_id)
 

@@ -27,6 +27,17 @@ from casepush.types import (
     as_list,
 )
 
+#: The tables of a space's objects that a space's deletion empties (the cases' children go with them,
+#: ``ON DELETE CASCADE``).
+SPACE_TABLES = (
+    "cases",
+    "configurations",
+    "connectors",
+    "push_claims",
+    "automatic_push_settings",
+    "case_sync_settings",
+)
+
 STATUS_CODES = {"open": 0, "in-progress": 10, "closed": 20}
 
 #: Rows per batch when a whole table is read.

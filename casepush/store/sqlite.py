@@ -26,10 +26,12 @@ from casepush.store import (
     Tx,
     VersionConflict,
 )
+from casepush.store.outbox import OutboxTx
 from casepush.store.rows import (
     API_KEY_COLUMNS,
     CONNECTOR_COLUMNS,
     SEVERITY_CODES,
+    SPACE_TABLES,
     STATUS_CODES,
     TABLE_BATCH,
     alert_pairs,
@@ -102,9 +104,18 @@ def _placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-class SqliteTx(Tx):
+class SqliteTx(OutboxTx, Tx):
     def __init__(self, conn: "aiosqlite.Connection | InlineConnection"):
         self.conn = conn
+
+    async def _fetch_named(self, sql: str, values: dict[str, Any]) -> list[Any]:
+        return list(await self.conn.execute_fetchall(sql, values))
+
+    async def _run_named(self, sql: str, values: dict[str, Any]) -> int:
+        cursor = await self.conn.execute(sql, values)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return list(await self.conn.execute_fetchall(sql, tuple(params)))
@@ -614,7 +625,7 @@ class SqliteTx(Tx):
 
     async def delete_space(self, space_id: str) -> None:
         # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
-        for table in ("cases", "configurations", "connectors", "push_claims"):
+        for table in SPACE_TABLES:
             await self._run(f"DELETE FROM {table} WHERE space_id = ?", [space_id])
         await self._run("DELETE FROM spaces WHERE id = ?", [space_id])
 

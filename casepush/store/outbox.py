@@ -1,0 +1,256 @@
+"""The automatic push outbox and its settings, written once for both backends.
+
+The statements use ``:name`` parameters; each backend's transaction runs them through two primitives
+(``_fetch_named``, ``_run_named``): SQLite takes the names as they are, PostgreSQL as ``$n``
+(``positional``). Taking due pushes skips rows other transactions are taking where the database can
+(PostgreSQL's ``SKIP LOCKED``); SQLite runs one writer at a time, so there is nothing to skip.
+"""
+
+import abc
+import re
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from casepush.store import QUEUED_STATES, AutomaticPush, Settlement
+from casepush.types import AutomaticPushSetting, CaseSyncRequest, User
+
+_encoder = msgspec.json.Encoder()
+_setting = msgspec.json.Decoder(AutomaticPushSetting)
+_sync = msgspec.json.Decoder(CaseSyncRequest)
+_user = msgspec.json.Decoder(User)
+_NAME = re.compile(r"(?<!:):([a-z_]+)")
+
+COLUMNS = (
+    "space_id, case_id, connector_id, owner, generation, state, attempts, due_ms, pending_since_ms,"
+    " lease_owner, lease_until_ms, caused_by, last_attempt_ms, last_outcome, last_error, last_pushed_ms"
+)
+_KEY = "space_id = :space_id AND case_id = :case_id AND connector_id = :connector_id"
+_QUEUED = f"state IN ({', '.join(repr(state) for state in QUEUED_STATES)})"
+
+_ENQUEUE = f"""
+INSERT INTO automatic_pushes
+    (space_id, case_id, connector_id, owner, generation, state, attempts, due_ms, pending_since_ms, caused_by)
+VALUES (:space_id, :case_id, :connector_id, :owner, 1, 'pending', 0, :due_ms, :now_ms, :caused_by)
+ON CONFLICT (space_id, case_id, connector_id) DO UPDATE SET
+    owner = excluded.owner,
+    generation = automatic_pushes.generation + 1,
+    state = CASE WHEN automatic_pushes.state = 'running' THEN 'running' ELSE 'pending' END,
+    attempts = 0,
+    due_ms = excluded.due_ms,
+    pending_since_ms = CASE WHEN automatic_pushes.{_QUEUED}
+        THEN automatic_pushes.pending_since_ms ELSE excluded.pending_since_ms END,
+    caused_by = excluded.caused_by
+"""
+_CLAIM = f"""
+UPDATE automatic_pushes SET state = 'running', lease_owner = :lease_owner, lease_until_ms = :lease_until_ms
+WHERE (space_id, case_id, connector_id) IN (
+    SELECT space_id, case_id, connector_id FROM automatic_pushes
+    WHERE {_QUEUED} AND due_ms <= :now_ms AND COALESCE(lease_until_ms, 0) < :now_ms
+    ORDER BY due_ms LIMIT :limit {{lock}}
+)
+RETURNING {COLUMNS}
+"""
+_RENEW = f"""
+UPDATE automatic_pushes SET lease_until_ms = :lease_until_ms
+WHERE {_KEY} AND lease_owner = :lease_owner AND state = 'running'
+"""
+_SETTLE = f"""
+UPDATE automatic_pushes SET
+    state = CASE WHEN generation = :generation THEN :state ELSE 'pending' END,
+    attempts = CASE WHEN generation <> :generation OR :state = 'idle' THEN 0 ELSE attempts + 1 END,
+    due_ms = CASE WHEN generation = :generation THEN :retry_at_ms ELSE due_ms END,
+    pending_since_ms = CASE WHEN generation = :generation AND :state <> 'retrying'
+        THEN NULL ELSE pending_since_ms END,
+    lease_owner = NULL,
+    lease_until_ms = NULL,
+    last_attempt_ms = :now_ms,
+    last_outcome = :outcome,
+    last_error = :error,
+    last_pushed_ms = CASE WHEN :outcome = 'success' THEN :now_ms ELSE last_pushed_ms END
+WHERE {_KEY}
+"""
+_CLEAR = f"""
+UPDATE automatic_pushes SET state = 'idle', attempts = 0, due_ms = NULL, pending_since_ms = NULL
+WHERE {_KEY} AND generation = :generation AND state <> 'running'
+"""
+
+
+@cache
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
+    """A statement with ``:name`` parameters as PostgreSQL's ``$n``, and the names in ``$n`` order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return _NAME.sub(number, sql), tuple(names)
+
+
+def _row(row: Any) -> AutomaticPush:
+    *head, caused_by, last_attempt_ms, last_outcome, last_error, last_pushed_ms = row
+    return AutomaticPush(
+        *head,
+        caused_by=_user.decode(caused_by) if caused_by else None,
+        last_attempt_ms=last_attempt_ms,
+        last_outcome=last_outcome,
+        last_error=last_error,
+        last_pushed_ms=last_pushed_ms,
+    )
+
+
+class OutboxTx(abc.ABC):
+    """The ``Tx`` methods of automatic pushes, on a backend's two primitives."""
+
+    #: What the subquery that picks due pushes adds to skip rows being taken elsewhere.
+    SKIP_LOCKED = ""
+
+    @abc.abstractmethod
+    async def _fetch_named(self, sql: str, values: dict[str, Any]) -> list[Any]: ...
+
+    @abc.abstractmethod
+    async def _run_named(self, sql: str, values: dict[str, Any]) -> int: ...
+
+    # settings
+
+    async def get_automatic_push_setting(
+        self, space_id: str, owner: str, connector_id: str
+    ) -> AutomaticPushSetting | None:
+        rows = await self._fetch_named(
+            "SELECT data FROM automatic_push_settings"
+            " WHERE space_id = :space_id AND owner = :owner AND connector_id = :connector_id",
+            {"space_id": space_id, "owner": owner, "connector_id": connector_id},
+        )
+        return _setting.decode(rows[0][0]) if rows else None
+
+    async def list_automatic_push_settings(self, space_id: str) -> list[AutomaticPushSetting]:
+        rows = await self._fetch_named(
+            "SELECT data FROM automatic_push_settings WHERE space_id = :space_id"
+            " ORDER BY owner, connector_id",
+            {"space_id": space_id},
+        )
+        return [_setting.decode(data) for (data,) in rows]
+
+    async def put_automatic_push_setting(self, space_id: str, setting: AutomaticPushSetting) -> None:
+        await self._run_named(
+            "INSERT INTO automatic_push_settings (space_id, owner, connector_id, data)"
+            " VALUES (:space_id, :owner, :connector_id, :data)"
+            " ON CONFLICT (space_id, owner, connector_id) DO UPDATE SET data = excluded.data",
+            {
+                "space_id": space_id,
+                "owner": setting.owner,
+                "connector_id": setting.connector_id,
+                "data": _encoder.encode(setting),
+            },
+        )
+
+    async def delete_automatic_push_setting(self, space_id: str, owner: str, connector_id: str) -> bool:
+        deleted = await self._run_named(
+            "DELETE FROM automatic_push_settings"
+            " WHERE space_id = :space_id AND owner = :owner AND connector_id = :connector_id",
+            {"space_id": space_id, "owner": owner, "connector_id": connector_id},
+        )
+        return deleted == 1
+
+    async def get_case_sync(self, space_id: str, connector_id: str) -> CaseSyncRequest | None:
+        rows = await self._fetch_named(
+            "SELECT data FROM case_sync_settings WHERE space_id = :space_id AND connector_id = :connector_id",
+            {"space_id": space_id, "connector_id": connector_id},
+        )
+        return _sync.decode(rows[0][0]) if rows else None
+
+    async def put_case_sync(self, space_id: str, connector_id: str, sync: CaseSyncRequest) -> None:
+        await self._run_named(
+            "INSERT INTO case_sync_settings (space_id, connector_id, data)"
+            " VALUES (:space_id, :connector_id, :data)"
+            " ON CONFLICT (space_id, connector_id) DO UPDATE SET data = excluded.data",
+            {"space_id": space_id, "connector_id": connector_id, "data": _encoder.encode(sync)},
+        )
+
+    async def delete_connector_settings(self, space_id: str, connector_id: str) -> None:
+        for table in ("automatic_push_settings", "case_sync_settings", "automatic_pushes"):
+            await self._run_named(
+                f"DELETE FROM {table} WHERE space_id = :space_id AND connector_id = :connector_id",
+                {"space_id": space_id, "connector_id": connector_id},
+            )
+
+    # the outbox
+
+    async def enqueue_automatic_push(
+        self, space_id: str, case_id: str, connector_id: str, owner: str, due_ms: int, now_ms: int, user: User
+    ) -> None:
+        values = _key(space_id, case_id, connector_id)
+        values.update(owner=owner, due_ms=due_ms, now_ms=now_ms, caused_by=_encoder.encode(user).decode())
+        await self._run_named(_ENQUEUE, values)
+
+    async def claim_automatic_pushes(
+        self, lease_owner: str, now_ms: int, lease_until_ms: int, limit: int
+    ) -> list[AutomaticPush]:
+        values = {
+            "lease_owner": lease_owner,
+            "lease_until_ms": lease_until_ms,
+            "now_ms": now_ms,
+            "limit": limit,
+        }
+        rows = await self._fetch_named(_CLAIM.format(lock=self.SKIP_LOCKED), values)
+        return sorted(map(_row, rows), key=lambda push: (push.due_ms or 0, push.case_id))
+
+    async def renew_automatic_push(self, push: AutomaticPush, lease_until_ms: int) -> bool:
+        values = _key(push.space_id, push.case_id, push.connector_id)
+        values.update(lease_owner=push.lease_owner, lease_until_ms=lease_until_ms)
+        return await self._run_named(_RENEW, values) == 1
+
+    async def settle_automatic_push(
+        self,
+        space_id: str,
+        case_id: str,
+        connector_id: str,
+        generation: int,
+        now_ms: int,
+        settled: Settlement,
+    ) -> None:
+        values = _key(space_id, case_id, connector_id)
+        values.update(
+            generation=generation,
+            now_ms=now_ms,
+            state=settled.state,
+            outcome=settled.outcome,
+            error=settled.error,
+            retry_at_ms=settled.retry_at_ms,
+        )
+        await self._run_named(_SETTLE, values)
+
+    async def clear_automatic_push(
+        self, space_id: str, case_id: str, connector_id: str, generation: int
+    ) -> None:
+        values = _key(space_id, case_id, connector_id)
+        values["generation"] = generation
+        await self._run_named(_CLEAR, values)
+
+    async def automatic_push_generation(self, space_id: str, case_id: str, connector_id: str) -> int | None:
+        rows = await self._fetch_named(
+            f"SELECT generation FROM automatic_pushes WHERE {_KEY}", _key(space_id, case_id, connector_id)
+        )
+        return rows[0][0] if rows else None
+
+    async def list_automatic_pushes(self, space_id: str, case_id: str) -> list[AutomaticPush]:
+        rows = await self._fetch_named(
+            f"SELECT {COLUMNS} FROM automatic_pushes"
+            " WHERE space_id = :space_id AND case_id = :case_id ORDER BY connector_id",
+            {"space_id": space_id, "case_id": case_id},
+        )
+        return [_row(row) for row in rows]
+
+    async def automatic_push_queue(self) -> tuple[int, int | None]:
+        rows = await self._fetch_named(
+            f"SELECT COUNT(*), MIN(pending_since_ms) FROM automatic_pushes WHERE {_QUEUED}", {}
+        )
+        count, oldest = rows[0]
+        return count, oldest
+
+
+def _key(space_id: str, case_id: str, connector_id: str) -> dict[str, Any]:
+    return {"space_id": space_id, "case_id": case_id, "connector_id": connector_id}
