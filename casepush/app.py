@@ -1,12 +1,16 @@
 """The aiohttp application factory."""
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from casepush.config import Settings
+from casepush.domain.automatic_push import AutomaticPusher
 from casepush.domain.connectors import ConnectorRuntime, preconfigured_connectors
+from casepush.domain.push import push_automatically
 from casepush.http import OutboundClient, create_session
 from casepush.metrics import Metrics
 from casepush.plugins import PluginHost, load_plugins
@@ -15,6 +19,7 @@ from casepush.security.secrets import load_secret_box
 from casepush.security.throttle import login_throttle
 from casepush.store.backends import opened_store
 from casepush.web import (
+    automatic_push,
     case_connectors,
     cases,
     comments,
@@ -29,7 +34,7 @@ from casepush.web import (
     user_actions,
 )
 from casepush.web.middleware import MIDDLEWARES
-from casepush.web.state import AUTHENTICATOR, CONNECTORS, METRICS, SETTINGS, STORE
+from casepush.web.state import AUTHENTICATOR, CONNECTORS, METRICS, PUSHER, SETTINGS, STORE
 from casepush.web.ui import site as ui
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,7 @@ ROUTE_GROUPS = (
     cases.routes,
     comments.routes,
     user_actions.routes,
+    automatic_push.routes,
 )
 
 
@@ -91,8 +97,20 @@ def create_app(
             )
             yield
 
+    async def automatic_pushes(app: web.Application) -> AsyncIterator[None]:
+        """The worker that runs due automatic pushes, stopped before the store and the client close."""
+        pusher = AutomaticPusher(app[STORE], app[CONNECTORS], settings, push_automatically)
+        app[PUSHER] = pusher
+        worker = asyncio.create_task(pusher.run()) if settings.automatic_push_worker else None
+        yield
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(outbound)
+    app.cleanup_ctx.append(automatic_pushes)
     for group in ROUTE_GROUPS:
         group.apply(app)
     ui.install(app)  # the web UI at /app: not API, so not in the OpenAPI document

@@ -75,6 +75,21 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: The Kibana version whose API casepush follows, reported as ``version.number`` by ``/api/status``
     #: (clients gate features on it); a ``-SNAPSHOT`` suffix reports a snapshot build, as Kibana does.
     kibana_version: str = KIBANA_VERSION
+    #: Seconds after a case's latest change before its automatic push, unless its setting says otherwise:
+    #: a burst of edits makes one push.
+    automatic_push_quiet_period: float = 5.0
+    #: Whether this instance runs due automatic pushes (every instance on a database may).
+    automatic_push_worker: bool = True
+    #: Seconds between this instance's looks for due automatic pushes.
+    automatic_push_poll_interval: float = 1.0
+    #: Automatic pushes this instance runs at once.
+    automatic_push_concurrency: int = 4
+    #: Attempts of an automatic push whose external system fails, before it is left failed.
+    automatic_push_max_attempts: int = 8
+    #: Seconds before the first retry of a failed automatic push; each next one waits twice as long
+    #: (with jitter, and at least the external system's ``Retry-After``), up to the maximum.
+    automatic_push_backoff: float = 10.0
+    automatic_push_max_backoff: float = 3600.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -99,6 +114,11 @@ _POSITIVE_SETTINGS = (
     "login_max_failures",
     "login_max_client_failures",
     "login_failure_window",
+    "automatic_push_poll_interval",
+    "automatic_push_concurrency",
+    "automatic_push_max_attempts",
+    "automatic_push_backoff",
+    "automatic_push_max_backoff",
 )
 #: Settings that are structured and so come only from the settings file.
 _FILE_ONLY_SETTINGS = {"preconfigured"}

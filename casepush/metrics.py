@@ -57,6 +57,23 @@ class Metrics:
             ["connector_type", "status"],
             registry=self.registry,
         )
+        self._automatic_pushes = Counter(
+            "casepush_automatic_push_attempts_total",
+            "Attempts of automatic pushes by this instance, by outcome (success; retry: failed, to be tried"
+            " again; failed: failed for good until the case changes; skipped: the case no longer qualified).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._automatic_queue = Gauge(
+            "casepush_automatic_push_queue_depth",
+            "Automatic pushes waiting or running, in every space (as this instance last looked).",
+            registry=self.registry,
+        )
+        self._automatic_oldest = Gauge(
+            "casepush_automatic_push_oldest_pending_seconds",
+            "How long the oldest waiting automatic push has waited (0 when none waits).",
+            registry=self.registry,
+        )
         self._db_in_use = Gauge(
             "casepush_db_connections_in_use",
             "Database connections running a query or transaction now.",
@@ -83,6 +100,13 @@ class Metrics:
     def observe_external_request(self, connector_type: str, status: int | None) -> None:
         """One outbound call; ``status`` None when no full answer came."""
         self._external_requests.labels(connector_type, NO_RESPONSE if status is None else str(status)).inc()
+
+    def observe_automatic_push(self, outcome: str) -> None:
+        self._automatic_pushes.labels(outcome).inc()
+
+    def observe_automatic_push_queue(self, depth: int, oldest_seconds: float) -> None:
+        self._automatic_queue.set(depth)
+        self._automatic_oldest.set(max(oldest_seconds, 0.0))
 
     def exposition(self, pool: PoolUsage) -> bytes:
         """Every metric in Prometheus' text format, the pool gauges read now (they have no events)."""

@@ -145,7 +145,7 @@ async def create(ctx: Context, request: CreateCase) -> Case:
             customFields=msgspec.to_builtins(request.customFields or []),
         )
         case = await tx.insert_case(ctx.space_id, case)
-        await user_actions.record(tx, ctx, case.id, [action])
+        await user_actions.record(tx, ctx, case, [action])
     return case
 
 
@@ -265,7 +265,7 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
                 after = await tx.update_case(ctx.space_id, after, before)
             except VersionConflict:
                 raise _stale_cases([patch.id]) from None
-            await user_actions.record(tx, ctx, after.id, user_actions.case_change_actions(ctx, before, after))
+            await user_actions.record(tx, ctx, after, user_actions.case_change_actions(ctx, before, after))
             updated_cases.append(after)
         return await with_totals(tx, ctx, updated_cases)
 

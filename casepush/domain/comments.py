@@ -76,7 +76,7 @@ async def add(ctx: Context, case_id: str, request: AddComment) -> Case:
         )
         case = await _touch_case(tx, ctx, case, now)
         await user_actions.record(
-            tx, ctx, case_id, [user_actions.comment_action(ctx, case, "create", attachment)]
+            tx, ctx, case, [user_actions.comment_action(ctx, case, "create", attachment)]
         )
         return await _case_response(tx, ctx, case)
 
@@ -123,9 +123,7 @@ async def update(ctx: Context, case_id: str, request: UpdateComment) -> Case:
         except VersionConflict:
             raise conflict(_STALE) from None
         case = await _touch_case(tx, ctx, case, now)
-        await user_actions.record(
-            tx, ctx, case_id, [user_actions.comment_action(ctx, case, "update", changed)]
-        )
+        await user_actions.record(tx, ctx, case, [user_actions.comment_action(ctx, case, "update", changed)])
         return await _case_response(tx, ctx, case)
 
 
@@ -136,7 +134,7 @@ async def delete(ctx: Context, case_id: str, attachment_id: str) -> None:
         case = await load_case(tx, ctx, case_id)
         await tx.delete_attachments(ctx.space_id, case_id, [attachment_id])
         await user_actions.record(
-            tx, ctx, case_id, [user_actions.comment_action(ctx, case, "delete", attachment)]
+            tx, ctx, case, [user_actions.comment_action(ctx, case, "delete", attachment)]
         )
 
 
@@ -149,7 +147,7 @@ async def delete_all(ctx: Context, case_id: str) -> None:
         ctx.access.ensure({a.owner for a in attachments}, Operations.delete_comment)
         await tx.delete_attachments(ctx.space_id, case_id, None)
         await user_actions.record(
-            tx, ctx, case_id, [user_actions.comment_action(ctx, case, "delete", a) for a in attachments]
+            tx, ctx, case, [user_actions.comment_action(ctx, case, "delete", a) for a in attachments]
         )
 
 

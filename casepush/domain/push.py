@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
@@ -16,12 +16,13 @@ import msgspec
 from casepush.connectors import (
     PUSH_TO_SERVICE,
     CaseForPush,
+    CaseState,
     Connector,
     ConnectorError,
     PushComment,
     PushedIncident,
 )
-from casepush.domain import Context, load_case, new_id, now_iso, user_actions
+from casepush.domain import Context, automatic_push, load_case, new_id, now_iso, user_actions
 from casepush.domain.cases import apply_status, with_totals
 from casepush.domain.connectors import (
     ConnectorRuntime,
@@ -32,7 +33,7 @@ from casepush.domain.connectors import (
     sub_action_params,
 )
 from casepush.errors import KibanaError, conflict
-from casepush.http import OutboundError
+from casepush.http import HostNotAllowed, OutboundError, ResponseTooLarge
 from casepush.security.authz import Level, Operations
 from casepush.store import Page, PushClaim, Tx
 from casepush.types import (
@@ -69,6 +70,38 @@ class DryRun:
     external_id: str | None
     subAction: str
     subActionParams: Any
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """A push made: the case as saved, and ``state_failure`` when the incident was pushed but the status
+    or assignees the connector's case sync settings ask for could not be (Kibana's answer stays a
+    success: its part of the push was made and saved)."""
+
+    case: Case
+    state_failure: "PushFailed | None" = None
+
+
+class PushFailed(KibanaError):
+    """Kibana's 424: the external system failed or refused; ``retryable`` when trying again later may
+    pass (no answer, a 5xx, 408, 409, 425, 429), ``retry_after`` the seconds it asked to wait."""
+
+    def __init__(self, message: str, retryable: bool = False, retry_after: float | None = None):
+        super().__init__(424, message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+#: External statuses after which the same push may pass later.
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
+
+
+def push_failed(exc: ConnectorError | OutboundError) -> PushFailed:
+    if isinstance(exc, OutboundError):  # no answer, unless the call was refused before it was made
+        return PushFailed(exc.message, retryable=not isinstance(exc, HostNotAllowed | ResponseTooLarge))
+    status = exc.status
+    retryable = status is None or status >= 500 or status in RETRYABLE_STATUSES
+    return PushFailed(exc.message, retryable=retryable, retry_after=exc.retry_after)
 
 
 # --- what is sent ----------------------------------------------------------------------------------------
@@ -133,6 +166,7 @@ def case_for_push(
     actions: list[UserAction],
     connector: Connector,
     external_id: str | None,
+    state: CaseState | None = None,
 ) -> CaseForPush:
     since, _ = _latest_push(actions, connector.id)
     url = case_url(rt, ctx, case)
@@ -149,21 +183,43 @@ def case_for_push(
         case_url=url,
         new_comments=new_comments,
         alerts_count=_alerts_count(attachments),
+        state=state,
     )
 
 
 # --- loading and privileges ------------------------------------------------------------------------------
 
 
-CaseState = tuple[Case, list[Attachment], list[UserAction]]
+@dataclass(frozen=True)
+class Loaded:
+    """A case as a push reads it: its attachments and user actions; the generation of its automatic push
+    to the connector (None without one), which the push settles; and the status and assignees to push
+    beyond Kibana's fields (None: none)."""
+
+    case: Case
+    attachments: list[Attachment]
+    actions: list[UserAction]
+    generation: int | None = None
+    state: CaseState | None = None
 
 
-async def _case_state(tx: Tx, ctx: Context, case_id: str) -> CaseState:
+async def _loaded(tx: Tx, ctx: Context, case_id: str, connector: Connector) -> Loaded:
     case = await load_case(tx, ctx, case_id)
     attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
     everything = Page(page=1, per_page=MAX_USER_ACTIONS, descending=False)
     actions, _ = await tx.find_user_actions(ctx.space_id, case_id, [], [], everything)
-    return case, attachments, actions
+    return Loaded(
+        case,
+        attachments,
+        actions,
+        await tx.automatic_push_generation(ctx.space_id, case_id, connector.id),
+        await automatic_push.pushed_state(tx, ctx, case, connector),
+    )
+
+
+def _sent_with_case(rt: ConnectorRuntime, loaded: Loaded, connector: Connector) -> CaseState | None:
+    """The state ``transform_case`` sends with the case: for types without ``push_case_state``."""
+    return None if rt.plugins.implements(connector.type, "push_case_state") else loaded.state
 
 
 async def _authorized(
@@ -192,7 +248,7 @@ def _ms(seconds: float) -> int:
 
 async def _take_claim(
     ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
-) -> tuple[Connector, tuple[PushClaim, CaseState] | None]:
+) -> tuple[Connector, tuple[PushClaim, Loaded] | None]:
     """Check the caller may push, then wait for the claim on this case and connector (another push may
     hold it) for up to two leases: the connector, and the claim with the case as read in the claim's
     transaction (a push that held the claim before may have pushed it already), or None when the claim
@@ -212,7 +268,7 @@ async def _take_claim(
                 ctx.space_id, case_id, connector_id, token, now, now + _ms(rt.push_lease)
             )
             if claim is not None:
-                return connector, (claim, await _case_state(tx, ctx, case_id))
+                return connector, (claim, await _loaded(tx, ctx, case_id, connector))
         if time.monotonic() > deadline:
             return connector, None
         await asyncio.sleep(pause)
@@ -258,20 +314,16 @@ async def _journal_create(ctx: Context, rt: ConnectorRuntime, claim: PushClaim) 
 # --- the push ----------------------------------------------------------------------------------------------
 
 
-async def push(
-    ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str, dry_run: bool = False
-) -> Case | DryRun:
-    if dry_run:
-        return await _dry_run(ctx, rt, case_id, connector_id)
+async def push(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> Pushed:
     started = time.monotonic()
     connector, claimed = await _take_claim(ctx, rt, case_id, connector_id)
     outcome = "error"
     try:
         if claimed is None:
             raise conflict(f"Case {case_id} is being pushed to connector {connector_id}. Try again later.")
-        claim, state = claimed
+        claim, loaded = claimed
         async with _holding(ctx, rt, claim):
-            pushed = await _push_claimed(ctx, rt, connector, claim, state)
+            pushed = await _push_claimed(ctx, rt, connector, claim, loaded)
         outcome = "success"
         return pushed
     except KibanaError as exc:
@@ -279,6 +331,13 @@ async def push(
         raise
     finally:
         rt.metrics.observe_push(connector.type.id, outcome, time.monotonic() - started)
+
+
+async def push_automatically(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> None:
+    """An automatic push: as ``push``, but a state the connector could not take fails it (retried)."""
+    pushed = await push(ctx, rt, case_id, connector_id)
+    if pushed.state_failure is not None:
+        raise pushed.state_failure
 
 
 async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseForPush) -> msgspec.Struct:
@@ -294,14 +353,23 @@ async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseFor
     raise KibanaError(424, f"error validating action params: {message}")
 
 
-async def _dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> DryRun:
+async def dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> DryRun:
+    """What a push would send: nothing is sent nor written."""
     async with ctx.store.read() as tx:
         connector = await _authorized(tx, ctx, rt, case_id, connector_id)
-        case, attachments, actions = await _case_state(tx, ctx, case_id)
-    _, external_id = _latest_push(actions, connector.id)
-    params = await _transformed(
-        rt, connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
+        loaded = await _loaded(tx, ctx, case_id, connector)
+    _, external_id = _latest_push(loaded.actions, connector.id)
+    case = case_for_push(
+        rt,
+        ctx,
+        loaded.case,
+        loaded.attachments,
+        loaded.actions,
+        connector,
+        external_id,
+        _sent_with_case(rt, loaded, connector),
     )
+    params = await _transformed(rt, connector, case)
     return DryRun(
         connector_id=connector.id,
         connector_name=connector.name,
@@ -314,17 +382,24 @@ async def _dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_i
 
 
 async def _push_claimed(
-    ctx: Context, rt: ConnectorRuntime, connector: Connector, claim: PushClaim, state: CaseState
-) -> Case:
-    case, attachments, actions = state
-    case_id = case.id
-    _, recorded_id = _latest_push(actions, connector.id)
+    ctx: Context, rt: ConnectorRuntime, connector: Connector, claim: PushClaim, loaded: Loaded
+) -> Pushed:
+    case_id = loaded.case.id
+    _, recorded_id = _latest_push(loaded.actions, connector.id)
     external_id = recorded_id
     if recorded_id is None and claim.interrupted_create:
         external_id = await _recover(rt, connector, case_id)
-    params = await _transformed(
-        rt, connector, case_for_push(rt, ctx, case, attachments, actions, connector, external_id)
+    case = case_for_push(
+        rt,
+        ctx,
+        loaded.case,
+        loaded.attachments,
+        loaded.actions,
+        connector,
+        external_id,
+        _sent_with_case(rt, loaded, connector),
     )
+    params = await _transformed(rt, connector, case)
     if external_id is None:
         await _journal_create(ctx, rt, claim)
     try:
@@ -338,8 +413,32 @@ async def _push_claimed(
                 await tx.update_push_claim(claim.token, 0)
             else:
                 await tx.release_push_claim(claim.token)
-        raise KibanaError(424, exc.message) from None
-    return await _save(ctx, case_id, connector, incident, claim)
+        raise push_failed(exc) from None
+    saved = await _save(ctx, case_id, connector, incident, claim, loaded.generation)
+    return Pushed(saved, await _push_state(rt, connector, incident, loaded, saved))
+
+
+async def _push_state(
+    rt: ConnectorRuntime, connector: Connector, incident: PushedIncident, loaded: Loaded, saved: Case
+) -> PushFailed | None:
+    """The status and assignees, after the incident's push was saved (its status as saved: a push may
+    close the case), for types that take them apart from the incident's fields."""
+    if loaded.state is None or not rt.plugins.implements(connector.type, "push_case_state"):
+        return None
+    state = loaded.state
+    if state.status is not None:
+        state = replace(state, status=saved.status)
+    try:
+        await rt.plugins.push_case_state(connector, incident.id, state, rt.http)
+    except (ConnectorError, OutboundError) as exc:
+        log.warning(
+            "case %s was pushed to %s, but not its status or assignees: %s",
+            saved.id,
+            connector.id,
+            exc.message,
+        )
+        return push_failed(exc)
+    return None
 
 
 async def _recover(rt: ConnectorRuntime, connector: Connector, case_id: str) -> str | None:
@@ -363,10 +462,16 @@ async def _recover(rt: ConnectorRuntime, connector: Connector, case_id: str) -> 
 
 
 async def _save(
-    ctx: Context, case_id: str, connector: Connector, incident: PushedIncident, claim: PushClaim
+    ctx: Context,
+    case_id: str,
+    connector: Connector,
+    incident: PushedIncident,
+    claim: PushClaim,
+    generation: int | None,
 ) -> Case:
     """Record the push in one transaction (with the claim's release): ``external_service``, every
-    unpushed attachment marked pushed, close-by-pushing, and the user actions."""
+    unpushed attachment marked pushed, close-by-pushing, the user actions, and (unless a change came
+    after the push read the case) no automatic push waiting any more."""
     async with ctx.store.write() as tx:
         case = await load_case(tx, ctx, case_id)
         now, user = now_iso(), ctx.user
@@ -398,7 +503,9 @@ async def _save(
                 ctx, updated, "pushed", "push_to_service", {"externalService": msgspec.to_builtins(service)}
             )
         )
-        await user_actions.record(tx, ctx, case_id, actions)
+        await user_actions.record(tx, ctx, updated, actions, by_push=True)
+        if generation is not None:
+            await tx.clear_automatic_push(ctx.space_id, case_id, connector.id, generation)
         await tx.release_push_claim(claim.token)
         (updated,) = await with_totals(tx, ctx, [updated])
     updated.comments = comments

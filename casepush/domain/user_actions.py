@@ -5,7 +5,7 @@ from typing import Any, get_args
 
 import msgspec
 
-from casepush.domain import Context, load_case, new_id, now_iso, validation
+from casepush.domain import Context, automatic_push, load_case, new_id, now_iso, validation
 from casepush.security.authz import Operations
 from casepush.store import Page, Tx
 from casepush.types import (
@@ -102,9 +102,14 @@ def comment_action(ctx: Context, case: Case, action: str, attachment: Attachment
     return user_action(ctx, case, "comment", action, {"comment": attributes}, comment_id=attachment.id)
 
 
-async def record(tx: Tx, ctx: Context, case_id: str, actions: list[UserAction]) -> None:
-    if actions:
-        await tx.insert_user_actions(ctx.space_id, case_id, actions)
+async def record(tx: Tx, ctx: Context, case: Case, actions: list[UserAction], by_push: bool = False) -> None:
+    """Record a change of ``case`` (as it is after it); a change that needs a push asks for an automatic
+    one, unless a push made it (``by_push``: a push never asks for another)."""
+    if not actions:
+        return
+    await tx.insert_user_actions(ctx.space_id, case.id, actions)
+    if not by_push:
+        await automatic_push.note_changes(tx, ctx, case, actions)
 
 
 async def find(

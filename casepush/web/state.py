@@ -4,6 +4,7 @@ from aiohttp import web
 
 from casepush.config import Settings
 from casepush.domain import Context
+from casepush.domain.automatic_push import AutomaticPusher
 from casepush.domain.connectors import ConnectorRuntime
 from casepush.metrics import Metrics
 from casepush.security.auth import Authenticator
@@ -16,6 +17,7 @@ CONNECTORS = web.AppKey("connectors", ConnectorRuntime)
 STORE = web.AppKey("store", Store)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 METRICS = web.AppKey("metrics", Metrics)
+PUSHER = web.AppKey("pusher", AutomaticPusher)
 
 #: Request keys set by the middleware.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -323,7 +323,7 @@ async def preview_push(request: web.Request) -> web.Response:
     """What a push would send (a dry run: nothing is sent nor written)."""
     ctx, case_id = context(request), request.match_info["case_id"]
     connector_id = request.match_info["connector_id"]
-    dry_run = await push.push(ctx, request.app[CONNECTORS], case_id, connector_id, dry_run=True)
+    dry_run = await push.dry_run(ctx, request.app[CONNECTORS], case_id, connector_id)
     case = await cases.get(ctx, case_id, include_comments=False)
     payload = msgspec.json.format(encode(dry_run), indent=2).decode()
     return await render(request, "preview.html", case=case, dry_run=dry_run, payload=payload)
@@ -340,10 +340,15 @@ async def push_case(request: web.Request) -> web.Response:
         if exc.status in (403, 404):
             raise
         redirect(request, _case_path(request), ("error", f"The push failed: {exc.message}"))
-    service = pushed.external_service
-    redirect(
-        request, _case_path(request), ("ok", f"Pushed to {service.connector_name}: {service.external_title}.")
-    )
+    service = pushed.case.external_service
+    done = f"Pushed to {service.connector_name}: {service.external_title}."
+    if pushed.state_failure is not None:
+        redirect(
+            request,
+            _case_path(request),
+            ("error", f"{done} Its status or assignees were not: {pushed.state_failure.message}"),
+        )
+    redirect(request, _case_path(request), ("ok", done))
 
 
 async def _to_case_page(request: web.Request) -> web.Response:

@@ -1,0 +1,88 @@
+"""Handlers of casepush's own automatic push and case sync settings, and of a case's automatic push
+state (``/api/casepush/...``): nothing Kibana has, so no Kibana body changes."""
+
+from typing import get_args
+
+from aiohttp import web
+
+from casepush.domain import automatic_push
+from casepush.errors import bad_request
+from casepush.types import (
+    AutomaticPushRequest,
+    AutomaticPushSetting,
+    AutomaticPushSettings,
+    CaseAutomaticPushes,
+    CaseSync,
+    CaseSyncRequest,
+    Owner,
+)
+from casepush.web import decode, responses
+from casepush.web.routing import Routes
+from casepush.web.state import CONNECTORS, SETTINGS, context
+
+routes = Routes("automatic push")
+
+SETTING_PATH = "/api/casepush/automatic_push/{owner}/{connector_id}"
+CASE_SYNC_PATH = "/api/casepush/connectors/{connector_id}/case_sync"
+
+
+def _owner(request: web.Request) -> Owner:
+    owner = request.match_info["owner"]
+    if owner not in get_args(Owner):
+        raise bad_request(f"Unknown owner {owner!r}: one of {', '.join(get_args(Owner))}")
+    return owner  # type: ignore[return-value]
+
+
+@routes.get("/api/casepush/automatic_push", response=AutomaticPushSettings, errors=(403,))
+async def list_settings(request: web.Request) -> web.Response:
+    """List the automatic push settings of the space, for the owners the caller may read."""
+    return responses.json(AutomaticPushSettings(await automatic_push.list_settings(context(request))))
+
+
+@routes.put(SETTING_PATH, body=AutomaticPushRequest, response=AutomaticPushSetting, errors=(403, 404))
+async def put_setting(request: web.Request) -> web.Response:
+    """Turn automatic push on or off for an owner's cases that use a connector."""
+    owner = _owner(request)
+    body = await decode.body(request, AutomaticPushRequest)
+    setting = await automatic_push.put_setting(
+        context(request),
+        request.app[CONNECTORS],
+        request.app[SETTINGS],
+        owner,
+        request.match_info["connector_id"],
+        body,
+    )
+    return responses.json(setting)
+
+
+@routes.delete(SETTING_PATH, status=204, errors=(403, 404))
+async def delete_setting(request: web.Request) -> web.Response:
+    """Forget an automatic push setting (automatic push is then off)."""
+    await automatic_push.delete_setting(context(request), _owner(request), request.match_info["connector_id"])
+    return responses.no_content()
+
+
+@routes.get(CASE_SYNC_PATH, response=CaseSync, errors=(403, 404))
+async def get_case_sync(request: web.Request) -> web.Response:
+    """What pushes to a connector send beyond Kibana's fields (status, assignees), and the options."""
+    found = await automatic_push.get_case_sync(
+        context(request), request.app[CONNECTORS], request.match_info["connector_id"]
+    )
+    return responses.json(found)
+
+
+@routes.put(CASE_SYNC_PATH, body=CaseSyncRequest, response=CaseSync, errors=(403, 404))
+async def put_case_sync(request: web.Request) -> web.Response:
+    """Set what pushes to a connector send beyond Kibana's fields, and the type's options for it."""
+    body = await decode.body(request, CaseSyncRequest)
+    saved = await automatic_push.put_case_sync(
+        context(request), request.app[CONNECTORS], request.match_info["connector_id"], body
+    )
+    return responses.json(saved)
+
+
+@routes.get("/api/casepush/cases/{case_id}/automatic_push", response=CaseAutomaticPushes, errors=(403, 404))
+async def case_pushes(request: web.Request) -> web.Response:
+    """A case's automatic push: whether it is on, what waits and when, and how the last attempt went."""
+    found = await automatic_push.case_pushes(context(request), request.match_info["case_id"])
+    return responses.json(CaseAutomaticPushes(found))
