@@ -116,17 +116,34 @@ TOKEN = "s3cret-t0ken-value"
 
 
 def echo_service(fake_service: Callable[[], FakeService]) -> FakeService:
-    """A fake echo service: incidents numbered from 1, comments kept, a switch to fail every call."""
+    """A fake echo service: incidents numbered from 1, comments and states kept, switches to fail calls
+    (``fail(status, times, path, **headers)``, ``break_all()``) and to recover, and a ``gate`` to hold
+    them."""
     service = fake_service()
     incidents: dict[str, dict] = {}
-    state = {"broken": False}
-    service.break_all = lambda: state.update(broken=True)
+    failing_with: dict[str, Any] = {"status": None, "headers": {}, "times": 0, "path": ""}
+
+    def fail(status: int = 503, times: int = -1, path: str = "", **headers: str) -> None:
+        """Answer every call (or the next ``times`` calls; only those whose path ends with ``path``) with
+        ``status`` and ``headers``."""
+        failing_with.update(status=status, headers=headers, times=times, path=path)
+
+    service.fail = fail
+    service.break_all = fail
+    service.recover = lambda: failing_with.update(status=None)
     service.incidents = incidents
+    #: Set to an unset ``asyncio.Event`` to hold every call until it is set.
+    service.gate = None
 
     @web.middleware
     async def failing(request: web.Request, handler: Any) -> web.StreamResponse:
-        if state["broken"]:
-            return web.json_response({"error": "down"}, status=503)
+        if service.gate is not None:
+            await service.gate.wait()
+        matches = request.path.endswith(failing_with["path"])
+        if failing_with["status"] is not None and failing_with["times"] != 0 and matches:
+            failing_with["times"] -= 1
+            status, headers = failing_with["status"], failing_with["headers"]
+            return web.json_response({"error": "down"}, status=status, headers=headers)
         return await handler(request)
 
     service.app.middlewares.append(failing)
@@ -169,6 +186,13 @@ def echo_service(fake_service: Callable[[], FakeService]) -> FakeService:
     async def get(request: web.Request) -> web.Response:
         if request.match_info["id"] not in incidents:
             return web.json_response({"error": "no such incident"}, status=404)
+        return answer(request.match_info["id"])
+
+    @service.route("PUT", "/incidents/{id}/state")
+    async def set_state(request: web.Request) -> web.Response:
+        if request.match_info["id"] not in incidents:
+            return web.json_response({"error": "no such incident"}, status=404)
+        incidents[request.match_info["id"]].update(await request.json())
         return answer(request.match_info["id"])
 
     @service.route("POST", "/incidents/{id}/comments")

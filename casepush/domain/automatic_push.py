@@ -436,10 +436,10 @@ class AutomaticPusher:
 
 def backoff(attempts: int, first: float, longest: float, retry_after: float | None = None) -> float:
     """Seconds before the next try after ``attempts`` earlier failures: doubling from ``first``, with
-    jitter (half to all of it), at least the external system's ``Retry-After``, at most ``longest``."""
+    jitter (half to all of it), at most ``longest``; but never less than the external system's
+    ``Retry-After``, however long it asks for."""
     exponential = min(longest, first * 2**attempts)
-    delay = exponential * random.uniform(0.5, 1.0)
-    return min(longest, max(delay, retry_after or 0.0))
+    return max(exponential * random.uniform(0.5, 1.0), retry_after or 0.0)
 
 
 def _metric_outcome(settled: Settlement) -> str:

@@ -35,7 +35,7 @@ from casepush.domain.connectors import (
 from casepush.errors import KibanaError, conflict
 from casepush.http import HostNotAllowed, OutboundError, ResponseTooLarge
 from casepush.security.authz import Level, Operations
-from casepush.store import Page, PushClaim, Tx
+from casepush.store import Page, PushClaim, Tx, VersionConflict
 from casepush.types import (
     AlertComment,
     Attachment,
@@ -133,9 +133,11 @@ def _latest_push(actions: list[UserAction], connector_id: str) -> tuple[int, str
 
 
 def _new_comments(attachments: list[Attachment], actions: list[UserAction], since: int) -> list[UserComment]:
-    """The user comments created or edited since the last push to this connector."""
+    """The user comments created or edited since the last push to this connector (Kibana's), and those no
+    push has marked pushed: a comment made while a push ran is recorded before that push's user action,
+    and would otherwise never be sent."""
     touched = {a.comment_id for a in actions[since:] if a.type == "comment" and a.comment_id}
-    return [a for a in attachments if isinstance(a, UserComment) and a.id in touched]
+    return [a for a in attachments if isinstance(a, UserComment) and (a.id in touched or a.pushed_at is None)]
 
 
 def _alerts_count(attachments: list[Attachment]) -> int:
@@ -414,7 +416,7 @@ async def _push_claimed(
             else:
                 await tx.release_push_claim(claim.token)
         raise push_failed(exc) from None
-    saved = await _save(ctx, case_id, connector, incident, claim, loaded.generation)
+    saved = await _save(ctx, connector, incident, claim, loaded)
     return Pushed(saved, await _push_state(rt, connector, incident, loaded, saved))
 
 
@@ -463,15 +465,15 @@ async def _recover(rt: ConnectorRuntime, connector: Connector, case_id: str) -> 
 
 async def _save(
     ctx: Context,
-    case_id: str,
     connector: Connector,
     incident: PushedIncident,
     claim: PushClaim,
-    generation: int | None,
+    loaded: Loaded,
 ) -> Case:
     """Record the push in one transaction (with the claim's release): ``external_service``, every
     unpushed attachment marked pushed, close-by-pushing, the user actions, and (unless a change came
     after the push read the case) no automatic push waiting any more."""
+    case_id, attachments, generation = loaded.case.id, loaded.attachments, loaded.generation
     async with ctx.store.write() as tx:
         case = await load_case(tx, ctx, case_id)
         now, user = now_iso(), ctx.user
@@ -491,13 +493,7 @@ async def _save(
             apply_status(updated, user, now)
             actions.append(user_actions.user_action(ctx, updated, "status", "update", {"status": "closed"}))
         updated = await tx.update_case(ctx.space_id, updated, case)
-        attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
-        comments = []
-        for attachment in attachments:
-            if attachment.pushed_at is None:
-                pushed = msgspec.structs.replace(attachment, pushed_at=now, pushed_by=user)
-                attachment = await tx.update_attachment(ctx.space_id, case_id, pushed, attachment.version)
-            comments.append(attachment)
+        comments = [await _marked_pushed(tx, ctx, case_id, a, now) for a in attachments]
         actions.append(
             user_actions.user_action(
                 ctx, updated, "pushed", "push_to_service", {"externalService": msgspec.to_builtins(service)}
@@ -510,6 +506,18 @@ async def _save(
         (updated,) = await with_totals(tx, ctx, [updated])
     updated.comments = comments
     return updated
+
+
+async def _marked_pushed(tx: Tx, ctx: Context, case_id: str, attachment: Attachment, now: str) -> Attachment:
+    """An attachment the push read, marked pushed unless it was already (as Kibana's push marks every one
+    it read). One changed or deleted while the push ran is left as it is now: the next push sends it."""
+    if attachment.pushed_at is not None:
+        return attachment
+    pushed = msgspec.structs.replace(attachment, pushed_at=now, pushed_by=ctx.user)
+    try:
+        return await tx.update_attachment(ctx.space_id, case_id, pushed, attachment.version)
+    except VersionConflict:
+        return attachment
 
 
 async def _closes_by_pushing(tx: Tx, ctx: Context, owner: str) -> bool:

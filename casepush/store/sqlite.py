@@ -5,7 +5,7 @@ import dataclasses
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
@@ -754,6 +754,14 @@ class InlineStatement:
         await self._cursor.close()
 
 
+#: Values of a statement's ``?`` (in order) or ``:name`` parameters.
+Parameters = Iterable[Any] | Mapping[str, Any]
+
+
+def _bound(params: Parameters) -> tuple[Any, ...] | Mapping[str, Any]:
+    return params if isinstance(params, Mapping) else tuple(params)
+
+
 class InlineConnection:
     """The writer's connection, called on the event loop's thread.
 
@@ -766,14 +774,14 @@ class InlineConnection:
     def __init__(self, conn: sqlite3.Connection):
         self._conn = conn
 
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> InlineStatement:
-        return InlineStatement(self._conn.execute(sql, tuple(params)))
+    def execute(self, sql: str, params: Parameters = ()) -> InlineStatement:
+        return InlineStatement(self._conn.execute(sql, _bound(params)))
 
     async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
-    async def execute_fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        return self._conn.execute(sql, tuple(params)).fetchall()
+    async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:
+        return self._conn.execute(sql, _bound(params)).fetchall()
 
     async def begin(self, timeout: float) -> None:
         """``BEGIN IMMEDIATE``, waiting (without blocking) up to ``timeout`` s for another process."""

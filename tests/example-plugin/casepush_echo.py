@@ -10,8 +10,11 @@ import msgspec
 
 from casepush import hookimpl
 from casepush.connectors import (
+    ASSIGNEES,
     PUSH_TO_SERVICE,
+    STATUS,
     CaseForPush,
+    CaseState,
     CommentParam,
     Connector,
     ConnectorError,
@@ -49,6 +52,14 @@ class GetIncident(msgspec.Struct, forbid_unknown_fields=True):
     externalId: str
 
 
+class EchoStateOptions(msgspec.Struct, forbid_unknown_fields=True):
+    """The echo service's state for each case status."""
+
+    statuses: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"open": "new", "in-progress": "active", "closed": "done"}
+    )
+
+
 def validate(config: EchoConfig, secrets: EchoSecrets, context: ValidationContext) -> None:
     context.ensure_allowed(config.url, "error configuring echo action")
 
@@ -61,6 +72,8 @@ ECHO = ConnectorType(
     sub_actions={PUSH_TO_SERVICE: EchoPush, "getIncident": GetIncident},
     supported_feature_ids=("cases", "alerting"),
     validate=validate,
+    pushes_state=frozenset({STATUS, ASSIGNEES}),
+    state_options=EchoStateOptions,
 )
 
 
@@ -92,7 +105,12 @@ async def _call(connector: Connector, http: OutboundClient, method: str, path: s
         headers={"Authorization": f"Bearer {connector.secrets.token}"},
     )
     if response.status >= 400:
-        raise ConnectorError(f"[Action][Echo]: Unable to {method} {path}. Status: {response.status}")
+        retry_after = response.headers.get("Retry-After")
+        raise ConnectorError(
+            f"[Action][Echo]: Unable to {method} {path}. Status: {response.status}",
+            status=response.status,
+            retry_after=float(retry_after) if retry_after else None,
+        )
     return response.json()
 
 
@@ -112,6 +130,18 @@ async def push_to_service(connector: Connector, params: EchoPush, http: Outbound
         await _call(connector, http, "POST", f"/incidents/{answer['id']}/comments", {"text": comment.comment})
         pushed.append(PushedComment(comment.commentId, answer["updated"]))
     return PushedIncident(answer["id"], answer["title"], answer["url"], answer["updated"], pushed)
+
+
+@hookimpl
+async def push_case_state(
+    connector: Connector, external_id: str, state: CaseState, http: OutboundClient
+) -> None:
+    body = {}
+    if state.status is not None:
+        body["state"] = state.options.statuses[state.status]
+    if state.assignees is not None:
+        body["assignee"] = next((a.email for a in state.assignees if a.email), None)
+    await _call(connector, http, "PUT", f"/incidents/{external_id}/state", body)
 
 
 @hookimpl
