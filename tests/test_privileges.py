@@ -249,6 +249,25 @@ async def dry_push(w: World) -> tuple[str, Any]:
     return f"/api/cases/{case['id']}/connector/{made['id']}/_push?dry_run=true", {}
 
 
+async def automatic_push_setting(w: World) -> tuple[str, Any]:
+    return f"/api/casepush/automatic_push/cases/{(await w.connector())['id']}", {"mode": "updates"}
+
+
+async def existing_automatic_push_setting(w: World) -> tuple[str, Any]:
+    path, body = await automatic_push_setting(w)
+    status, made = await w.admin.put(w.prefix + path, body)
+    assert status == 200, made
+    return path, None
+
+
+async def case_automatic_push(w: World) -> tuple[str, Any]:
+    return f"/api/casepush/cases/{(await w.case())['id']}/automatic_push", None
+
+
+async def case_sync(w: World) -> tuple[str, Any]:
+    return f"/api/casepush/connectors/{(await w.connector())['id']}/case_sync", {"push_status": False}
+
+
 async def case_connectors(w: World) -> tuple[str, Any]:
     return f"/internal/cases/{(await w.case())['id']}/_connectors", None
 
@@ -339,6 +358,14 @@ RULES: dict[tuple[str, str], Call] = {
     ("GET", "/api/cases/configure/connectors/_find"): call("actions_read", 200),
     ("POST", "/api/cases/{case_id}/connector/{connector_id}/_push"): call("push", 200, dry_push),
     ("GET", "/internal/cases/{case_id}/_connectors"): call("read", 200, case_connectors),
+    ("GET", "/api/casepush/automatic_push"): call("list", 200),
+    ("PUT", "/api/casepush/automatic_push/{owner}/{connector_id}"): call("push", 200, automatic_push_setting),
+    ("DELETE", "/api/casepush/automatic_push/{owner}/{connector_id}"): call(
+        "push", 204, existing_automatic_push_setting
+    ),
+    ("GET", "/api/casepush/connectors/{connector_id}/case_sync"): call("actions_read", 200, case_sync),
+    ("PUT", "/api/casepush/connectors/{connector_id}/case_sync"): call("actions_write", 200, case_sync),
+    ("GET", "/api/casepush/cases/{case_id}/automatic_push"): call("read", 200, case_automatic_push),
     ("GET", "/api/cases/configure"): call("list", 200),
     ("POST", "/api/cases/configure"): call("write", 200, create_configuration),
     ("PATCH", "/api/cases/configure/{configuration_id}"): call("write", 200, patch_configuration),
