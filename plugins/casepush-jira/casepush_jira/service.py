@@ -1,6 +1,8 @@
 """Jira's REST API v2 as Kibana's connector calls it: requests, response checks and error messages."""
 
 import base64
+import email.utils
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -57,9 +59,34 @@ def error_reason(body: Any) -> str:
     return " ".join(str(value) for value in values).strip()
 
 
-def failure(what: str, error: str, reason: str = UNKNOWN) -> ConnectorError:
-    """Kibana's ``wrapError``: ``[Action][Jira]: <what>. Error: <error>. Reason: <reason>``."""
-    return ConnectorError(f"[Action][{NAME}]: {what}. Error: {error}. Reason: {reason}")
+def failure(
+    what: str,
+    error: str,
+    reason: str = UNKNOWN,
+    status: int | None = None,
+    retry_after: float | None = None,
+) -> ConnectorError:
+    """Kibana's ``wrapError``: ``[Action][Jira]: <what>. Error: <error>. Reason: <reason>``, with the
+    HTTP status of Jira's answer (None when none came) and the seconds its ``Retry-After`` asked for."""
+    message = f"[Action][{NAME}]: {what}. Error: {error}. Reason: {reason}"
+    return ConnectorError(message, status=status, retry_after=retry_after)
+
+
+def retry_after(response: OutboundResponse) -> float | None:
+    """The seconds Jira's ``Retry-After`` asks to wait (it is seconds or an HTTP date), None without one."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        return max((email.utils.parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 def jql_text(value: str) -> str:
@@ -97,19 +124,21 @@ class JiraService:
         body: Any = None,
         required: tuple[str, ...] = (),
     ) -> Any:
-        """A call whose failure becomes ``[Action][Jira]: <what>. Error: ... Reason: ...``."""
+        """A call whose failure becomes ``[Action][Jira]: <what>. Error: ... Reason: ...``, carrying the
+        status of Jira's answer (and its ``Retry-After``)."""
         url = f"{self.base}/rest/api/2{path}"
         try:
             response = await self.http.request(method, url, json=body, headers=self.headers, retry=retry)
         except OutboundError as exc:
             raise failure(what, exc.message) from None
         if response.status >= 300:
-            status = f"Request failed with status code {response.status}"
-            raise failure(what, status, error_reason(_error_body(response)))
+            error = f"Request failed with status code {response.status}"
+            reason = error_reason(_error_body(response))
+            raise failure(what, error, reason, response.status, retry_after(response))
         try:
             return _checked(response, required)
         except InvalidResponse as exc:
-            raise failure(what, str(exc)) from None
+            raise failure(what, str(exc), status=response.status) from None
 
     async def _read_back(self, issue_id: str, what: str) -> dict[str, Any]:
         """The issue just created or updated. Kibana reads it inside the create's (or update's) ``try``,
@@ -117,7 +146,7 @@ class JiraService:
         try:
             return await self.get_issue(issue_id)
         except ConnectorError as exc:
-            raise failure(what, exc.message) from None
+            raise failure(what, exc.message, status=exc.status, retry_after=exc.retry_after) from None
 
     def _fields(self, incident: Incident) -> dict[str, Any]:
         """Kibana's ``createFields``: set values only, ``otherFields`` merged last."""
