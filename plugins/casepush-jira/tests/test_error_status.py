@@ -15,6 +15,7 @@ from casepush_jira.schema import (
     Incident,
     JiraConfig,
     JiraSecrets,
+    JiraStateOptions,
     PushToService,
 )
 from casepush_jira.service import retry_after
@@ -23,6 +24,7 @@ from fake_jira import (
     EMAIL,
     PROJECT,
     TASK,
+    Canned,
     FakeJira,
     jira_error,
     server_error,
@@ -31,19 +33,21 @@ from fake_jira import (
 )
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from casepush.connectors import Connector, ConnectorError
+from casepush.connectors import CaseAssignee, CaseState, Connector, ConnectorError
 from casepush.http import OutboundClient, OutboundResponse, create_session
 from casepush.testing import FakeService
 
 ISSUE = "10000"
 UNKNOWN_ERRORS = "Reason: unknown: errorResponse.errors was null"
+ANN = CaseAssignee("ann", "ann@acme.com", "Ann Lee")
 
 
 @pytest.fixture
 async def jira(fake_service: Callable[[], FakeService]) -> FakeJira:
-    """A fake Jira Cloud holding one issue (``10000``)."""
+    """A fake Jira Cloud holding one issue (``10000``) and one user (``ann@acme.com``)."""
     fake = await start_jira(fake_service())
     fake.seed("Suspicious login")
+    fake.add_user("Ann Lee", "ann@acme.com")
     return fake
 
 
@@ -74,6 +78,7 @@ CALLS = {
     "get-incident": calling("execute_sub_action", "getIncident", GetIncident(ISSUE)),
     "issue-types": calling("execute_sub_action", "issueTypes", None),
     "find-incident": calling("find_incident", "5f0c"),
+    "case-state": calling("push_case_state", ISSUE, CaseState("in-progress", [ANN], JiraStateOptions())),
 }
 
 
@@ -94,6 +99,10 @@ CALLS = {
         ("get-incident", wrong_content_type(), f"GET /issue/{ISSUE}", 200, None),  # not Jira's JSON
         ("issue-types", jira_error(403, "Forbidden"), "GET /issue/createmeta", 403, None),
         ("find-incident", jira_error(400, "The JQL query is invalid."), "GET /search/jql", 400, None),
+        ("case-state", jira_error(404, "Issue does not exist"), f"GET /issue/{ISSUE}", 404, None),
+        ("case-state", jira_error(403, "Forbidden"), "GET /serverInfo", 403, None),
+        ("case-state", Canned(409, b"{}"), f"PUT /issue/{ISSUE}/assignee", 409, None),
+        ("case-state", server_error(503, **{"Retry-After": "7"}), "POST /transitions", 503, 7.0),
     ],
     ids=[
         "create-400",
@@ -104,6 +113,10 @@ CALLS = {
         "get-incident-html",
         "issue-types-403",
         "find-incident-400",
+        "case-state-issue-404",
+        "case-state-server-info-403",
+        "case-state-assign-409",
+        "case-state-transition-503-retry-after",
     ],
 )
 async def test_a_connector_error_carries_jiras_http_status_and_retry_after(
