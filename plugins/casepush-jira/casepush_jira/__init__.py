@@ -6,9 +6,13 @@ import msgspec
 
 from casepush import hookimpl
 from casepush.connectors import (
+    ASSIGNEES,
     PUSH_TO_SERVICE,
+    STATUS,
     CaseForPush,
+    CaseState,
     Connector,
+    ConnectorError,
     ConnectorType,
     PushComment,
     PushedIncident,
@@ -23,6 +27,7 @@ from casepush_jira.schema import (
     JiraConfig,
     JiraFields,
     JiraSecrets,
+    JiraStateOptions,
     Nothing,
     PushToService,
 )
@@ -51,6 +56,8 @@ JIRA = ConnectorType(
     supported_feature_ids=("alerting", "cases", "uptime", "siem"),
     minimum_license_required="gold",
     validate=validate,
+    pushes_state=frozenset({STATUS, ASSIGNEES}),
+    state_options=JiraStateOptions,
 )
 
 
@@ -107,6 +114,47 @@ async def push_to_service(
 @hookimpl
 async def find_incident(connector: Connector, case_id: str, http: OutboundClient) -> PushedIncident | None:
     return await _service(connector, http).find_case_issue(case_id)
+
+
+@hookimpl
+async def push_case_state(
+    connector: Connector, external_id: str, state: CaseState, http: OutboundClient
+) -> None:
+    """Assign the issue as the case is (first), then move it to the Jira status of the case's status.
+    Each is tried even when the other fails; the error then tells of both."""
+    options = state.options or JiraStateOptions()
+    targets = options.targets(state.status) if state.status is not None else []
+    if state.assignees is None and not targets:
+        return
+    service = _service(connector, http)
+    issue = await service.get_issue(external_id, fields="status,assignee")
+    errors: list[ConnectorError] = []
+    if state.assignees is not None:
+        try:
+            await service.assign(issue, state.assignees)
+        except ConnectorError as exc:
+            errors.append(exc)
+    if state.status is not None and targets:
+        try:
+            await service.move_to_status(issue, state.status, targets)
+        except ConnectorError as exc:
+            errors.append(exc)
+    if errors:
+        raise _together(errors)
+
+
+def _together(errors: list[ConnectorError]) -> ConnectorError:
+    """One error for the assignee's and the status's: both messages, and the status (and Retry-After) of
+    one that may pass on a retry if either may, so that an automatic push is retried for it."""
+    if len(errors) == 1:
+        return errors[0]
+    lead = next((error for error in errors if _may_pass(error)), errors[0])
+    return ConnectorError(" ".join(error.message for error in errors), lead.status, lead.retry_after)
+
+
+def _may_pass(error: ConnectorError) -> bool:
+    """What ``ConnectorError`` says automatic pushes retry: no answer, a 5xx, 408, 409, 425, 429."""
+    return error.status is None or error.status >= 500 or error.status in (408, 409, 425, 429)
 
 
 @hookimpl

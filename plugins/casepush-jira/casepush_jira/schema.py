@@ -1,4 +1,7 @@
-"""Kibana's Jira connector structs: config, secrets, case connector fields, sub-action params."""
+"""Kibana's Jira connector structs: config, secrets, case connector fields, sub-action params; and the
+options of pushing a case's status and assignees (casepush's own)."""
+
+from typing import Annotated
 
 import msgspec
 
@@ -84,3 +87,30 @@ class Issues(msgspec.Struct, forbid_unknown_fields=True):
 
 class Issue(msgspec.Struct, forbid_unknown_fields=True):
     id: str
+
+
+#: A Jira status name, as the issue shows it (``Done``); matched without regard to case or surrounding spaces.
+JiraStatusName = Annotated[str, msgspec.Meta(min_length=1)]
+#: The status, or the statuses, that stand for a case status in Jira: the issue is left alone while in any
+#: of them, and otherwise moved to the first of them that a transition leads to.
+JiraStatuses = JiraStatusName | Annotated[list[JiraStatusName], msgspec.Meta(min_length=1)] | None
+
+
+class JiraStateOptions(msgspec.Struct, forbid_unknown_fields=True):
+    """The Jira status an issue is moved to for each case status, when a connector pushes the status.
+
+    The values name the statuses to reach (a transition's ``to.name``), not the transitions; the
+    defaults are the statuses of Jira's default workflow. A list names several statuses that all stand
+    for the case status (the first reachable one is taken); ``None`` leaves the issue's status alone
+    while the case has that status.
+    """
+
+    open: JiraStatuses = "To Do"
+    in_progress: JiraStatuses = msgspec.field(default="In Progress", name="in-progress")
+    closed: JiraStatuses = "Done"
+
+    def targets(self, case_status: str) -> list[str]:
+        """The Jira statuses for a case status (``open``, ``in-progress``, ``closed``), in order of
+        preference; none when the status is not to be pushed."""
+        statuses = {"open": self.open, "in-progress": self.in_progress, "closed": self.closed}[case_status]
+        return [statuses] if isinstance(statuses, str) else list(statuses or [])

@@ -1,14 +1,18 @@
-"""Jira's REST API v2 as Kibana's connector calls it: requests, response checks and error messages."""
+"""Jira's REST API v2 as Kibana's connector calls it: requests, response checks and error messages; and,
+worded the same way, the calls beyond Kibana's that push a case's status and assignees."""
 
 import base64
+import email.utils
+import math
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import msgspec
 
-from casepush.connectors import ConnectorError, PushComment, PushedComment, PushedIncident
+from casepush.connectors import CaseAssignee, ConnectorError, PushComment, PushedComment, PushedIncident
 from casepush.http import IDEMPOTENT, RATE_LIMITED, OutboundClient, OutboundError, OutboundResponse, Retry
 from casepush_jira.schema import Incident, JiraConfig, JiraSecrets
 
@@ -57,9 +61,34 @@ def error_reason(body: Any) -> str:
     return " ".join(str(value) for value in values).strip()
 
 
-def failure(what: str, error: str, reason: str = UNKNOWN) -> ConnectorError:
-    """Kibana's ``wrapError``: ``[Action][Jira]: <what>. Error: <error>. Reason: <reason>``."""
-    return ConnectorError(f"[Action][{NAME}]: {what}. Error: {error}. Reason: {reason}")
+def failure(
+    what: str,
+    error: str,
+    reason: str = UNKNOWN,
+    status: int | None = None,
+    retry_after: float | None = None,
+) -> ConnectorError:
+    """Kibana's ``wrapError``: ``[Action][Jira]: <what>. Error: <error>. Reason: <reason>``, with the
+    HTTP status of Jira's answer (None when none came) and the seconds its ``Retry-After`` asked for."""
+    message = f"[Action][{NAME}]: {what}. Error: {error}. Reason: {reason}"
+    return ConnectorError(message, status=status, retry_after=retry_after)
+
+
+def retry_after(response: OutboundResponse) -> float | None:
+    """The seconds Jira's ``Retry-After`` asks to wait (it is seconds or an HTTP date), None without one."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        return max((email.utils.parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
 
 
 def jql_text(value: str) -> str:
@@ -96,20 +125,23 @@ class JiraService:
         retry: Retry,
         body: Any = None,
         required: tuple[str, ...] = (),
+        shape: type = dict,
     ) -> Any:
-        """A call whose failure becomes ``[Action][Jira]: <what>. Error: ... Reason: ...``."""
+        """A call whose failure becomes ``[Action][Jira]: <what>. Error: ... Reason: ...``, carrying the
+        status of Jira's answer (and its ``Retry-After``); ``shape`` is the JSON type the answer must be."""
         url = f"{self.base}/rest/api/2{path}"
         try:
             response = await self.http.request(method, url, json=body, headers=self.headers, retry=retry)
         except OutboundError as exc:
             raise failure(what, exc.message) from None
         if response.status >= 300:
-            status = f"Request failed with status code {response.status}"
-            raise failure(what, status, error_reason(_error_body(response)))
+            error = f"Request failed with status code {response.status}"
+            reason = error_reason(_error_body(response))
+            raise failure(what, error, reason, response.status, retry_after(response))
         try:
-            return _checked(response, required)
+            return _checked(response, required, shape)
         except InvalidResponse as exc:
-            raise failure(what, str(exc)) from None
+            raise failure(what, str(exc), status=response.status) from None
 
     async def _read_back(self, issue_id: str, what: str) -> dict[str, Any]:
         """The issue just created or updated. Kibana reads it inside the create's (or update's) ``try``,
@@ -117,7 +149,7 @@ class JiraService:
         try:
             return await self.get_issue(issue_id)
         except ConnectorError as exc:
-            raise failure(what, exc.message) from None
+            raise failure(what, exc.message, status=exc.status, retry_after=exc.retry_after) from None
 
     def _fields(self, incident: Incident) -> dict[str, Any]:
         """Kibana's ``createFields``: set values only, ``otherFields`` merged last."""
@@ -158,11 +190,14 @@ class JiraService:
             if "fieldId" in field
         }
 
-    async def get_issue(self, issue_id: str, what: str | None = None) -> dict[str, Any]:
+    async def get_issue(
+        self, issue_id: str, what: str | None = None, fields: str | None = None
+    ) -> dict[str, Any]:
+        """The issue, with all its fields or only ``fields`` (a comma list, e.g. ``status,assignee``)."""
         return await self._call(
             what or f"Unable to get incident with id {issue_id}",
             "GET",
-            f"/issue/{issue_id}",
+            f"/issue/{issue_id}" + (f"?fields={quote(fields, safe=',')}" if fields else ""),
             IDEMPOTENT,
             required=("id", "key"),
         )
@@ -227,6 +262,136 @@ class JiraService:
         issues = await self.search(jql, f"Unable to find the issue of case {case_id}")
         return self._pushed(issues[0], "created") if issues else None
 
+    # --- the case's status and assignees (casepush's own, beyond Kibana's connector)
+
+    async def is_cloud(self) -> bool:
+        """Whether the site is Jira Cloud (users are ``accountId``s) or Data Center (user ``name``s), as
+        its ``serverInfo`` says (``deploymentType``: ``Cloud``, or ``Server`` for Data Center)."""
+        info = await self._call("Unable to get the Jira server info", "GET", "/serverInfo", IDEMPOTENT)
+        return info.get("deploymentType") == "Cloud"
+
+    async def move_to_status(self, issue: dict[str, Any], case_status: str, targets: list[str]) -> None:
+        """Take the transition of the issue's workflow that leads to the first of the ``targets`` statuses it
+        can reach (matched on the transition's ``to.name``), unless the issue is in one of them already.
+        One step only: when no transition available from the issue's status leads to any of them, refuse,
+        naming those that are available."""
+        issue_id = issue["id"]
+        current = _status_name(issue)
+        if any(same_status(current, target) for target in targets):
+            return
+        answer = await self._call(
+            f"Unable to get the transitions of incident with id {issue_id}",
+            "GET",
+            f"/issue/{issue_id}/transitions",
+            IDEMPOTENT,
+            required=("transitions",),
+        )
+        transitions = [t for t in answer["transitions"] or [] if isinstance(t, dict)]
+        chosen = next(
+            (t for target in targets for t in transitions if same_status(_target_name(t), target)), None
+        )
+        if chosen is None:
+            mapped = " or ".join(f'"{target}"' for target in targets)
+            available = ", ".join(f'"{t.get("name")}" (to "{_target_name(t)}")' for t in transitions)
+            raise failure(
+                f"Unable to set the status of incident with id {issue_id}",
+                f"the case status {case_status} maps to the Jira status {mapped}, and no transition"
+                f' leads there from the issue\'s status "{current}"',
+                f"the transitions available are {available}" if available else "no transition is available",
+                # Jira's answer, not a failure that may pass: retrying finds the same workflow.
+                status=200,
+            )
+        await self._call(
+            f'Unable to move incident with id {issue_id} to the status "{_target_name(chosen)}"',
+            "POST",
+            f"/issue/{issue_id}/transitions",
+            RATE_LIMITED,  # a transition made twice fails the second time, or loops
+            {"transition": {"id": chosen.get("id")}},
+        )
+
+    async def assign(self, issue: dict[str, Any], assignees: Sequence[CaseAssignee]) -> None:
+        """Assign the issue to the Jira user whose email is that of the first case assignee with an email,
+        or unassign it when the case has no assignee; nothing when the issue is assigned so already."""
+        issue_id = issue["id"]
+        what = f"Unable to assign incident with id {issue_id}"
+        assigned = (issue.get("fields") or {}).get("assignee")
+        if not assignees:
+            if assigned is None:
+                return
+            cloud = await self.is_cloud()
+            await self._put_assignee(issue_id, cloud, None)
+            return
+        email = next((assignee.email for assignee in assignees if assignee.email), None)
+        if email is None:
+            uids = ", ".join(assignee.uid for assignee in assignees)
+            raise failure(
+                what,
+                f"none of the case's assignees ({uids}) has an email",
+                "Jira users are found by their email",
+            )
+        cloud = await self.is_cloud()
+        user = await self.find_user(email, cloud, what)
+        key = "accountId" if cloud else "name"
+        if isinstance(assigned, dict) and assigned.get(key) == user[key]:
+            return
+        await self._put_assignee(issue_id, cloud, user[key])
+
+    async def find_user(self, email: str, cloud: bool, what: str) -> dict[str, Any]:
+        """The active Jira user with this email: Cloud's search takes ``query``, Data Center's ``username``;
+        both match prefixes of names and emails, so the email must be the user's own. Jira Cloud hides
+        the email of users whose privacy settings say so: a search that finds one user only, with a
+        hidden email, finds that user."""
+        parameter, key = ("query", "accountId") if cloud else ("username", "name")
+        users = await self._call(
+            f"Unable to find the Jira user with email {email}",
+            "GET",
+            f"/user/search?{parameter}={quote(email, safe='')}",
+            IDEMPOTENT,
+            shape=list,
+        )
+        users = [user for user in users if isinstance(user, dict) and user.get(key)]
+        found = [user for user in users if (user.get("emailAddress") or "").casefold() == email.casefold()]
+        if not found and cloud and len(users) == 1 and not users[0].get("emailAddress"):
+            found = users
+        if len(found) > 1:
+            raise failure(
+                what,
+                f"several Jira users have the email {email}",
+                "they are " + ", ".join(str(user[key]) for user in found),
+                status=200,
+            )
+        if not found:
+            raise failure(
+                what, f"no Jira user has the email {email}", "Jira's user search found none", status=200
+            )
+        return found[0]
+
+    async def _put_assignee(self, issue_id: str, cloud: bool, user: str | None) -> None:
+        """Jira's assign call: ``{"accountId": ...}`` on Cloud, ``{"name": ...}`` on Data Center, null to
+        unassign."""
+        await self._call(
+            f"Unable to assign incident with id {issue_id}",
+            "PUT",
+            f"/issue/{issue_id}/assignee",
+            IDEMPOTENT,
+            {"accountId" if cloud else "name": user},
+        )
+
+
+def same_status(name: Any, target: str) -> bool:
+    """Jira status names compared as people read them: case and surrounding spaces aside."""
+    return isinstance(name, str) and name.strip().casefold() == target.strip().casefold()
+
+
+def _status_name(issue: dict[str, Any]) -> str | None:
+    status = (issue.get("fields") or {}).get("status")
+    return status.get("name") if isinstance(status, dict) else None
+
+
+def _target_name(transition: dict[str, Any]) -> str | None:
+    target = transition.get("to")
+    return target.get("name") if isinstance(target, dict) else None
+
 
 def _normalized_field(field: dict[str, Any]) -> dict[str, Any]:
     """Kibana's ``normalizeFields``: ``allowedValues`` and ``defaultValue`` defaulted; ``required``,
@@ -255,12 +420,13 @@ def _error_body(response: OutboundResponse) -> Any:
         return response.text()
 
 
-def _checked(response: OutboundResponse, required: tuple[str, ...]) -> Any:
+def _checked(response: OutboundResponse, required: tuple[str, ...], shape: type = dict) -> Any:
     """Kibana's ``throwIfResponseIsNotValid``: a 204 needs nothing; otherwise JSON holding ``required``.
     Its message shows the header as axios has it (``undefined`` when absent) and the method lower-case,
-    as axios' ``config.method``."""
+    as axios' ``config.method``. ``shape`` is the JSON type expected: an object, or a list for the calls
+    beyond Kibana's that answer one (the user search)."""
     if response.status == 204:
-        return {}
+        return shape()
     content_type = response.headers.get("Content-Type", "undefined")
     if "application/json" not in content_type:
         raise InvalidResponse(
@@ -268,7 +434,7 @@ def _checked(response: OutboundResponse, required: tuple[str, ...]) -> Any:
             " Supported content types: application/json"
         )
     body = _json_or_none(response)
-    if not isinstance(body, dict):
+    if not isinstance(body, shape):
         raise InvalidResponse("Response is not a valid JSON")
     if any(key not in body for key in required):
         raise InvalidResponse(

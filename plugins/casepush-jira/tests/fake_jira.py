@@ -8,7 +8,19 @@ It answers as Jira Cloud (or, with ``data_center=True``, Jira Data Center) does:
 - issues are stored (ids ``10000``, ``10001``..., keys ``CK-1``, ``CK-2``...) with their comments and
   Jira's dates, written in the server's zone (``now``, which tests may move);
 - searches understand the JQL the connector sends (``project = "..."``, ``labels = "..."``,
-  ``summary ~ "..."`` joined by ``and``), JQL's string escapes included.
+  ``summary ~ "..."`` joined by ``and``), JQL's string escapes included;
+- issues have a ``status`` (new ones start in the workflow's first, ``To Do``) that only the transitions
+  of a workflow (``workflow``: ``DEFAULT_WORKFLOW``, ``REVIEW_WORKFLOW``, stricter, or Jira's
+  ``CLASSIC_WORKFLOW``) change: ``GET .../transitions``
+  lists those available from the issue's status, ``POST .../transitions`` refuses any other with Jira's
+  400;
+- users (``add_user``) are found by ``GET /user/search`` (``query`` on Cloud, ``username`` on Data
+  Center, matching prefixes of names and emails) and assigned by ``PUT /issue/{key}/assignee``
+  (``accountId`` on Cloud, ``name`` on Data Center, null to unassign); ``GET /serverInfo`` tells the
+  edition (``deploymentType``). The refusals of a transition not valid from the issue's status and of
+  a user who "cannot be assigned issues" are worded as in Jira's own functional tests; the wording of
+  the refusals of wrong user parameters and of Cloud's 404 for an unknown account id is plausible,
+  not checked against a live Jira (the statuses are Jira's as documented and reported).
 
 ``fail_next`` makes the next matching calls answer something else (``jira_error``, ``server_error``,
 ``rate_limited``, ``wrong_content_type``, ``not_json``, ``answer``); ``break_all`` fails every call.
@@ -76,6 +88,82 @@ def jira_time(moment: datetime) -> str:
 
 def basic(email: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{email}:{token}".encode()).decode()
+
+
+# --- workflows ----------------------------------------------------------------------------------------
+
+#: The statuses a workflow may use: name -> (id, status category key).
+STATUSES = {
+    "To Do": ("10000", "new"),
+    "In Progress": ("3", "indeterminate"),
+    "In Review": ("10001", "indeterminate"),
+    "Done": ("10002", "done"),
+    # Jira's classic workflow
+    "Open": ("1", "new"),
+    "Reopened": ("4", "new"),
+    "Resolved": ("5", "done"),
+    "Closed": ("6", "done"),
+}
+#: Jira's three status categories, by key.
+CATEGORIES = {
+    "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
+    "indeterminate": {"id": 4, "key": "indeterminate", "colorName": "yellow", "name": "In Progress"},
+    "done": {"id": 3, "key": "done", "colorName": "green", "name": "Done"},
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A workflow transition: its id and name, the statuses it may be taken from, the status it leads to."""
+
+    id: str
+    name: str
+    sources: tuple[str, ...]
+    target: str
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """The status new issues start in, and the transitions between statuses."""
+
+    initial: str
+    transitions: tuple[Transition, ...]
+
+
+#: A workflow in the manner of Jira Software's: To Do -> In Progress -> Done, back from In Progress to To
+#: Do, and Done reopened to To Do. Transition names are not status names.
+DEFAULT_WORKFLOW = Workflow(
+    "To Do",
+    (
+        Transition("11", "Start Progress", ("To Do",), "In Progress"),
+        Transition("21", "Stop Progress", ("In Progress",), "To Do"),
+        Transition("31", "Done", ("In Progress",), "Done"),
+        Transition("41", "Reopen", ("Done",), "To Do"),
+    ),
+)
+#: A stricter workflow: a review before Done, which is final, and a transition named "Done" that leads to
+#: "In Review" (a team's "I am done coding"), so that only its target says where it goes.
+REVIEW_WORKFLOW = Workflow(
+    "To Do",
+    (
+        Transition("11", "Start Progress", ("To Do",), "In Progress"),
+        Transition("21", "Done", ("In Progress",), "In Review"),
+        Transition("31", "Approve", ("In Review",), "Done"),
+        Transition("41", "Reject", ("In Review",), "In Progress"),
+    ),
+)
+#: Jira's classic workflow (Data Center's default ``jira`` workflow), with its transition ids: a reopened
+#: issue is "Reopened", not "Open" again.
+CLASSIC_WORKFLOW = Workflow(
+    "Open",
+    (
+        Transition("4", "Start Progress", ("Open", "Reopened"), "In Progress"),
+        Transition("301", "Stop Progress", ("In Progress",), "Open"),
+        Transition("5", "Resolve Issue", ("Open", "In Progress", "Reopened"), "Resolved"),
+        Transition("2", "Close Issue", ("Open", "In Progress", "Reopened", "Resolved"), "Closed"),
+        Transition("3", "Reopen Issue", ("Resolved", "Closed"), "Reopened"),
+    ),
+)
 
 
 # --- canned answers -------------------------------------------------------------------------------------
@@ -196,12 +284,19 @@ def _text_matches(text: str, query: str) -> bool:
 class FakeJira:
     """Jira's REST API v2 on a ``FakeService`` (whose ``requests`` lists every call received)."""
 
-    def __init__(self, service: FakeService, data_center: bool = False):
+    def __init__(
+        self,
+        service: FakeService,
+        data_center: bool = False,
+        workflow: Workflow = DEFAULT_WORKFLOW,
+    ):
         self.service = service
         self.data_center = data_center
+        self.workflow = workflow
         self.now = START
         self.issues: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, list[dict[str, Any]]] = {}
+        self.users: list[dict[str, Any]] = []
         self._failures: list[_Failure] = []
         service.app.middlewares.extend([self._authenticate, self._fail, self._refusals])
         for method, path, handler in [
@@ -212,6 +307,11 @@ class FakeJira:
             ("PUT", "/issue/{key}", self._edit),
             ("POST", "/issue/{key}/comment", self._comment),
             ("GET", "/search/jql", self._search),
+            ("GET", "/serverInfo", self._server_info),
+            ("GET", "/issue/{key}/transitions", self._transitions),
+            ("POST", "/issue/{key}/transitions", self._transition),
+            ("PUT", "/issue/{key}/assignee", self._assign),
+            ("GET", "/user/search", self._user_search),
         ]:
             service.app.router.add_route(method, API + path, handler)
 
@@ -250,6 +350,46 @@ class FakeJira:
         """An issue made without a call, as if someone had created it in Jira."""
         fields = {"project": {"key": PROJECT}, "issuetype": {"id": TASK}, "summary": summary, **fields}
         return self._store(fields)
+
+    def add_user(
+        self, display_name: str, email: str, *, hidden_email: bool = False, active: bool = True
+    ) -> dict[str, Any]:
+        """A Jira user, as the edition shows users: Cloud by ``accountId`` (its email hidden when the user's
+        privacy settings say so), Data Center by ``name`` (and ``key``)."""
+        number = len(self.users)
+        user = {
+            "display_name": display_name,
+            "email": email,
+            "hidden_email": hidden_email,
+            "active": active,
+            "account_id": f"5b10ac8d82e05b22cc7d4e{number:02d}",
+            "name": email.partition("@")[0],
+            "key": f"JIRAUSER{10100 + number}",
+        }
+        self.users.append(user)
+        return self._user_json(user)
+
+    def status_of(self, issue_id: str) -> str:
+        return self.issues[issue_id]["fields"]["status"]["name"]
+
+    def move(self, issue_id: str, status: str) -> None:
+        """Put an issue in a status without a transition, as an admin's bulk edit may."""
+        self.issues[issue_id]["fields"]["status"] = self.status_json(status)
+
+    def status_json(self, name: str) -> dict[str, Any]:
+        """A status as issues and transitions show it."""
+        status_id, category = STATUSES[name]
+        return {
+            "self": f"{self.url}{API}/status/{status_id}",
+            "description": "",
+            "iconUrl": f"{self.url}/images/icons/statuses/generic.png",
+            "name": name,
+            "id": status_id,
+            "statusCategory": {
+                "self": f"{self.url}{API}/statuscategory/{CATEGORIES[category]['id']}",
+                **CATEGORIES[category],
+            },
+        }
 
     # --- middlewares
 
@@ -302,7 +442,11 @@ class FakeJira:
         return web.json_response({"id": issue["id"], "key": issue["key"], "self": issue["self"]}, status=201)
 
     async def _get(self, request: web.Request) -> web.Response:
+        """The issue; with ``fields=a,b``, only those of its fields (``*all`` or none: all of them)."""
         issue = self._issue(request.match_info["key"])
+        wanted = request.query.get("fields", "*all").split(",")
+        if "*all" not in wanted:
+            issue = {**issue, "fields": {k: v for k, v in issue["fields"].items() if k in wanted}}
         return web.json_response(issue)
 
     async def _edit(self, request: web.Request) -> web.Response:
@@ -339,7 +483,135 @@ class FakeJira:
         ]
         return web.json_response({"issues": issues, "isLast": True})
 
+    async def _server_info(self, request: web.Request) -> web.Response:
+        """Data Center calls itself ``Server`` (Jira's ``deploymentType`` has only the two values)."""
+        version = [9, 12, 0] if self.data_center else [1001, 0, 0]
+        info = {
+            "baseUrl": self.url,
+            "version": ".".join(map(str, version)) + ("" if self.data_center else "-SNAPSHOT"),
+            "versionNumbers": version,
+            "deploymentType": "Server" if self.data_center else "Cloud",
+            "buildNumber": 912000 if self.data_center else 100288,
+            "serverTime": jira_time(self.now),
+            "scmInfo": "9a2e3b0c5d1f4e6a8b7c9d0e1f2a3b4c5d6e7f80",
+            "serverTitle": "Jira",
+        }
+        return web.json_response(info)
+
+    async def _transitions(self, request: web.Request) -> web.Response:
+        """The transitions available from the issue's status, as Cloud (with its ``is...`` flags) or Data
+        Center (with ``opsbarSequence``) lists them."""
+        issue = self._issue(request.match_info["key"])
+        current = issue["fields"]["status"]["name"]
+        listed = []
+        for sequence, transition in enumerate(self.workflow.transitions, 1):
+            if current not in transition.sources:
+                continue
+            entry = {"id": transition.id, "name": transition.name, "to": self.status_json(transition.target)}
+            if self.data_center:
+                entry["opsbarSequence"] = sequence * 10
+            else:
+                flags = ("isGlobal", "isInitial", "isConditional", "isLooped")
+                entry.update({"hasScreen": False, **dict.fromkeys(flags, False), "isAvailable": True})
+            listed.append(entry)
+        return web.json_response({"expand": "transitions", "transitions": listed})
+
+    async def _transition(self, request: web.Request) -> web.Response:
+        issue = self._issue(request.match_info["key"])
+        transition_id = ((await _json_of(request)).get("transition") or {}).get("id")
+        if transition_id is None:
+            refuse(400, "Missing 'transition' identifier")
+        transition = next((t for t in self.workflow.transitions if t.id == str(transition_id)), None)
+        if transition is None:
+            refuse(400, f"Transition id '{transition_id}' is not valid for this issue.")
+        if issue["fields"]["status"]["name"] not in transition.sources:
+            refuse(
+                400,
+                f"It seems that you have tried to perform a workflow operation ({transition.name}) that is"
+                f" not valid for the current state of this issue ({issue['key']}). The likely cause is that"
+                " somebody has changed the issue recently, please look at the issue history for details.",
+            )
+        issue["fields"].update(status=self.status_json(transition.target), updated=jira_time(self.now))
+        return web.Response(status=204)
+
+    async def _assign(self, request: web.Request) -> web.Response:
+        """Cloud takes ``accountId`` only (GDPR strict mode), Data Center ``name``; null unassigns. An
+        unknown account id is Cloud's 404; an unknown or inactive name Data Center's 400."""
+        issue = self._issue(request.match_info["key"])
+        body = await _json_of(request)
+        key = "name" if self.data_center else "accountId"
+        if not self.data_center and ("name" in body or "key" in body):
+            refuse(400, "'accountId' must be the only user identifying query parameter in GDPR strict mode.")
+        if key not in body:
+            if self.data_center:
+                refuse(400, assignee="expected Object containing a 'name' property")
+            refuse(404, "The 'accountId' query parameter needs to be provided")
+        wanted = body[key]
+        if wanted is None:
+            user = None
+        else:
+            user = next(
+                (u for u in self.users if u["account_id" if key == "accountId" else key] == wanted), None
+            )
+            if user is None and not self.data_center:
+                refuse(404, f"The user with account id '{wanted}' does not exist.")
+            if user is None or not user["active"]:
+                refuse(400, assignee=f"User '{wanted}' cannot be assigned issues.")
+        issue["fields"].update(
+            assignee=user and self._user_json(user, public=True), updated=jira_time(self.now)
+        )
+        return web.Response(status=204)
+
+    async def _user_search(self, request: web.Request) -> web.Response:
+        """Active users whose name, display name (or a word of it) or email starts with the search
+        string, case aside; Cloud searches hidden emails too but does not show them."""
+        if self.data_center:
+            wanted = request.query.get("username")
+            if wanted is None:
+                refuse(400, "The username query parameter was not provided")
+        else:
+            if "username" in request.query or "key" in request.query:
+                refuse(
+                    400, "'accountId' must be the only user identifying query parameter in GDPR strict mode."
+                )
+            wanted = request.query.get("query")
+            if wanted is None:
+                refuse(400, "One of 'accountId', 'query' or 'property' query parameters must be provided.")
+        wanted = wanted.casefold()
+        found = []
+        for user in self.users:
+            words = [user["email"], user["display_name"], *user["display_name"].split()]
+            if self.data_center:
+                words.append(user["name"])
+            if user["active"] and any(word.casefold().startswith(wanted) for word in words):
+                found.append(self._user_json(user))
+        return web.json_response(found)
+
     # --- Jira's rules
+
+    def _user_json(self, user: dict[str, Any], public: bool = False) -> dict[str, Any]:
+        """A user as the edition shows one (``public``: as an issue's ``assignee``, without locale)."""
+        if self.data_center:
+            shown: dict[str, Any] = {
+                "self": f"{self.url}{API}/user?username={user['name']}",
+                "key": user["key"],
+                "name": user["name"],
+                "emailAddress": user["email"],
+            }
+        else:
+            shown = {
+                "self": f"{self.url}{API}/user?accountId={user['account_id']}",
+                "accountId": user["account_id"],
+                "accountType": "atlassian",
+            }
+            if not user["hidden_email"]:
+                shown["emailAddress"] = user["email"]
+        shown.update(displayName=user["display_name"], active=user["active"], timeZone="Europe/Paris")
+        if self.data_center:
+            shown["deleted"] = False
+        if not public:
+            shown["locale"] = "en_US"
+        return shown
 
     def _page(self, cloud_name: str, values: list[dict[str, Any]]) -> web.Response:
         """Cloud names the list (``issueTypes``, ``fields``); Data Center calls it ``values``."""
@@ -440,7 +712,13 @@ class FakeJira:
             "id": issue_id,
             "key": f"{PROJECT}-{len(self.issues) + 1}",
             "self": f"{self.url}{API}/issue/{issue_id}",
-            "fields": {**self._expanded(fields), "created": stamp, "updated": stamp},
+            "fields": {
+                "status": self.status_json(self.workflow.initial),
+                "assignee": None,
+                **self._expanded(fields),
+                "created": stamp,
+                "updated": stamp,
+            },
         }
         self.issues[issue_id] = issue
         self.comments[issue_id] = []

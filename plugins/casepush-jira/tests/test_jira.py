@@ -248,7 +248,17 @@ ISSUE_FIELDS = {
         ("issueTypes", {}, [{"id": TASK, "name": "Task"}, {"id": SUB_TASK, "name": "Sub-task"}]),
         ("issues", {"title": "LOGIN"}, [{"id": "10000", "key": "CK-1", "title": "Suspicious login (again)"}]),
         ("issue", {"id": "CK-1"}, {"id": "10000", "key": "CK-1", "title": "Suspicious login (again)"}),
-        ("getIncident", {"externalId": "10000"}, {"id": "10000", "key": "CK-1", **ISSUE_FIELDS}),
+        (
+            "getIncident",
+            {"externalId": "10000"},
+            lambda jira: {
+                "id": "10000",
+                "key": "CK-1",
+                **ISSUE_FIELDS,
+                "status": jira.status_json("To Do"),
+                "assignee": None,
+            },
+        ),
     ],
 )
 async def test_sub_actions_answer_kibanas_data(
@@ -256,7 +266,9 @@ async def test_sub_actions_answer_kibanas_data(
 ):
     jira.seed("Malware found")
 
-    assert await ok(casepush, connector["id"], sub_action, params) == expected
+    data = await ok(casepush, connector["id"], sub_action, params)
+
+    assert data == (expected(jira) if callable(expected) else expected)
 
 
 @BOTH_EDITIONS
