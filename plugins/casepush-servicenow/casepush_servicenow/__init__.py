@@ -5,8 +5,11 @@ from typing import Any
 
 from casepush import hookimpl
 from casepush.connectors import (
+    ASSIGNEES,
     PUSH_TO_SERVICE,
+    STATUS,
     CaseForPush,
+    CaseState,
     Connector,
     ConnectorType,
     InvalidConnector,
@@ -30,6 +33,7 @@ from casepush_servicenow.schema import (
     SirPush,
 )
 from casepush_servicenow.service import ServiceNowService, incident_fields
+from casepush_servicenow.state import ItsmStateOptions, SirStateOptions, push_state
 
 _OAUTH_FIELDS = "clientId, clientSecret, userIdentifierValue, jwtKeyId and privateKey"
 
@@ -87,6 +91,8 @@ SERVICENOW_ITSM = ConnectorType(
     supported_feature_ids=("alerting", "cases", "siem"),
     minimum_license_required="platinum",
     validate=validate,
+    pushes_state=frozenset({STATUS, ASSIGNEES}),
+    state_options=ItsmStateOptions,
 )
 
 SERVICENOW_SIR = ConnectorType(
@@ -99,6 +105,8 @@ SERVICENOW_SIR = ConnectorType(
     supported_feature_ids=("alerting", "cases", "siem"),
     minimum_license_required="platinum",
     validate=validate,
+    pushes_state=frozenset({STATUS, ASSIGNEES}),
+    state_options=SirStateOptions,
 )
 
 _PRODUCTS: dict[str, Itsm] = {SERVICENOW_ITSM.id: ITSM, SERVICENOW_SIR.id: SIR}
@@ -160,6 +168,16 @@ async def find_incident(connector: Connector, case_id: str, http: OutboundClient
     service = _service(connector, http)
     found = await service.find_by_correlation_id(case_id)
     return service.pushed(found, "sys_updated_on") if found else None
+
+
+@hookimpl
+async def push_case_state(
+    connector: Connector, external_id: str, state: CaseState, http: OutboundClient
+) -> None:
+    """casepush's own: the case's status as the incident's ``state`` (with the close code and notes when
+    it closes) and its first assignee with an email as ``assigned_to``, in one update."""
+    options = state.options if state.options is not None else connector.type.state_options()
+    await push_state(_service(connector, http), external_id, state, options)
 
 
 @hookimpl

@@ -78,7 +78,8 @@ class Auth:
 
     async def _request_token(self, http: OutboundClient) -> _Token:
         """Kibana's ``requestOAuthJWTToken``; a refusal becomes an error whose message is the server's
-        JSON answer (keys sorted, as ``stableStringify``), which the error wording then unpacks."""
+        JSON answer (keys sorted, as ``stableStringify``), which the error wording then unpacks, and
+        which carries the answer's status (Kibana's message shows none)."""
         started = time.time()
         body = urlencode(
             {
@@ -96,7 +97,8 @@ class Auth:
             raise ServiceNowError(exc.message, axios_code(exc.message)) from None
         answer = answer_body(response)
         if response.status != 200 or not isinstance(answer, dict) or "access_token" not in answer:
-            raise ServiceNowError(json.dumps(answer, sort_keys=True, separators=(",", ":")))
+            message = json.dumps(answer, sort_keys=True, separators=(",", ":"))
+            raise ServiceNowError.answered(message, response, shown=False)
         expires_in = answer.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, int | float | str) else 0.0
         return _Token(f"{answer.get('token_type')} {answer['access_token']}", started + lifetime)

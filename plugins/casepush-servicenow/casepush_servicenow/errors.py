@@ -6,8 +6,10 @@ Error: <previous message> Reason: <ServiceNow's error> [status=..] [method=..] [
 read-back after a create therefore names both, as in Kibana.
 """
 
+import email.utils
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from casepush.connectors import ConnectorError
@@ -18,22 +20,47 @@ _NO_REASON = "unknown: no error in error response"
 
 
 class ServiceNowError(ConnectorError):
-    """A failed call or operation. ``status`` is the HTTP status (or axios' error code) and ``data`` the
-    body of ServiceNow's answer, when one came: they stay with the error through every rewording."""
+    """A failed call or operation.
 
-    def __init__(self, message: str, status: int | str | None = None, data: Any = None):
-        super().__init__(message)
-        self.status = status
+    ``code`` is what Kibana's message shows as ``[status=...]``: the HTTP status, axios' error code of a
+    call that got no answer (``ECONNREFUSED``), or None. ``status`` is ``ConnectorError``'s: the HTTP
+    status of the answer the error comes from (by default ``code`` when that is one), None when no
+    answer came, and ``retry_after`` its ``Retry-After``; casepush retries automatic pushes by them.
+    ``data`` is the body of ServiceNow's answer. All stay with the error through every rewording.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: int | str | None = None,
+        data: Any = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        if status is None and isinstance(code, int):
+            status = code
+        super().__init__(message, status, retry_after)
+        self.code = code
         self.data = data
+
+    @classmethod
+    def answered(
+        cls, message: str, response: OutboundResponse, data: Any = None, shown: bool = True
+    ) -> "ServiceNowError":
+        """An error about ServiceNow's answer, with its status (shown in the message unless ``shown`` is
+        false, as Kibana shows none for a refused token or a hibernating instance) and Retry-After."""
+        code = response.status if shown else None
+        return cls(message, code, data, status=response.status, retry_after=retry_after(response))
 
     def reworded(self, what: str, method: str, endpoint: str) -> "ServiceNowError":
         error, reason = self._parts()
         parts = [f"{what}.", "Error:", error]
         if reason:
             parts += ["Reason:", reason]
-        status = "none" if self.status is None else self.status
-        parts += [f"[status={status}]", f"[method={method}]", f"[endpoint={endpoint}]"]
-        return ServiceNowError(f"[Action][{NAME}]: {' '.join(parts)}", self.status, self.data)
+        code = "none" if self.code is None else self.code
+        parts += [f"[status={code}]", f"[method={method}]", f"[endpoint={endpoint}]"]
+        message = f"[Action][{NAME}]: {' '.join(parts)}"
+        return ServiceNowError(message, self.code, self.data, self.status, self.retry_after)
 
     def _parts(self) -> tuple[str, str]:
         """Kibana's ``createErrorMessage``: ServiceNow's ``error.message: error.detail`` when it answered,
@@ -60,6 +87,24 @@ def axios_code(message: str) -> str | None:
     if found:
         return found.group(1)
     return "ECONNABORTED" if message.startswith("timeout of") else None
+
+
+def retry_after(response: OutboundResponse) -> float | None:
+    """The seconds ServiceNow's ``Retry-After`` asks to wait (given in seconds or as an HTTP date)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def answer_body(response: OutboundResponse) -> Any:

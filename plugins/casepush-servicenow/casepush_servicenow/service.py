@@ -84,11 +84,15 @@ class ServiceNowService:
             raise ServiceNowError(exc.message, axios_code(exc.message)) from None
         data = answer_body(response)
         if response.status >= 300:
-            raise ServiceNowError(f"Request failed with status code {response.status}", response.status, data)
+            raise ServiceNowError.answered(
+                f"Request failed with status code {response.status}", response, data
+            )
         if not isinstance(data, dict) or data.get("result") is None:
             # A hibernating developer instance answers 200 with an HTML page.
-            raise ServiceNowError(
-                f"There is an issue with your Service Now Instance. Please check {self._server_name()}."
+            raise ServiceNowError.answered(
+                f"There is an issue with your Service Now Instance. Please check {self._server_name()}.",
+                response,
+                shown=False,
             )
         return response.status, data["result"]
 
@@ -143,6 +147,40 @@ class ServiceNowService:
         if not self.table_api:
             await self.application_info()
 
+    async def find_user(self, email: str) -> dict[str, Any]:
+        """The active ``sys_user`` with this email (compared without case, as ServiceNow's query does):
+        ``{sys_id, user_name, name, email}``. No such user is an error naming the email."""
+        return await self._step(
+            f"Unable to get user with email {email}", "get", "table", self._find_user(email)
+        )
+
+    async def _find_user(self, email: str) -> dict[str, Any]:
+        query = {
+            "sysparm_query": f"active=true^email={email}",
+            "sysparm_fields": "sys_id,user_name,name,email",
+            "sysparm_limit": "1",
+        }
+        status, found = await self._answer(
+            "GET", f"{self.base}/api/now/table/sys_user", IDEMPOTENT, params=query
+        )
+        # A query ServiceNow cannot read may match other users (invalid conditions are dropped): only a
+        # user whose email is the one asked for will do.
+        for user in found or []:
+            if str(user.get("email") or "").casefold() == email.casefold():
+                return user
+        raise ServiceNowError(f"No active ServiceNow user has the email {email}.", status)
+
+    async def state_choices(self) -> list[dict[str, Any]]:
+        """The ``state`` choices of the product's table (``{label, value}``), to name them in errors."""
+        query = {
+            "sysparm_query": f"name={self.product.table}^element=state^inactive=false^language=en",
+            "sysparm_fields": "label,value",
+        }
+        url = f"{self.base}/api/now/table/sys_choice"
+        return await self._step(
+            "Unable to get choices", "get", "table", self._call("GET", url, IDEMPOTENT, params=query)
+        )
+
     async def fields(self) -> list[dict[str, Any]]:
         query = {
             "sysparm_query": f"name=task^ORname={self.product.table}^internal_type=string",
@@ -175,23 +213,27 @@ class ServiceNowService:
         fields unprefixed under them; the Table API takes the fields as they are and no additional ones."""
         if self.table_api:
             if additional is not None:
+                # Kibana's code '400'; no call was made, but as a 400 the refusal is never retried.
                 raise ServiceNowError(
-                    "ServiceNow additional fields are not supported for deprecated connectors.", "400"
+                    "ServiceNow additional fields are not supported for deprecated connectors.",
+                    "400",
+                    status=400,
                 )
             return fields
         return {**(additional or {}), **{f"{FIELD_PREFIX}{key}": value for key, value in fields.items()}}
 
-    async def _write(self, url: str, method: str, retry: Retry, body: dict[str, Any]) -> str:
-        """Send an incident; the ``sys_id`` written, after the Import Set API's own error report."""
+    async def _write(self, url: str, method: str, retry: Retry, body: dict[str, Any]) -> tuple[int, str]:
+        """Send an incident; the answer's status and the ``sys_id`` written, after the Import Set API's
+        own error report."""
         await self._ensure_application()
         status, result = await self._answer(method, url, retry, body)
         if self.table_api:
-            return result["sys_id"]
+            return status, result["sys_id"]
         if not result:
             raise ServiceNowError("Unexpected result", status)
         if result[0].get("status") == "error":
             raise ServiceNowError(str(result[0].get("error_message")), status)
-        return result[0]["sys_id"]
+        return status, result[0]["sys_id"]
 
     async def create(self, fields: dict[str, Any], additional: dict[str, Any] | None) -> PushedIncident:
         return await self._step(
@@ -201,7 +243,7 @@ class ServiceNowService:
     async def _create(self, fields: dict[str, Any], additional: dict[str, Any] | None) -> PushedIncident:
         body = self._body(fields, additional)
         url = self.table_url if self.table_api else self.import_set_url
-        sys_id = await self._write(url, "POST", RATE_LIMITED, body)
+        _, sys_id = await self._write(url, "POST", RATE_LIMITED, body)
         return self.pushed(await self.get_incident(sys_id), "sys_created_on")
 
     async def update(
@@ -209,8 +251,22 @@ class ServiceNowService:
     ) -> PushedIncident:
         """Update the incident; ``retry`` is ``RATE_LIMITED`` when the update adds a work note, which a
         second attempt would add twice."""
+        _, incident = await self.update_record(sys_id, fields, additional, retry)
+        return self.pushed(incident, "sys_updated_on")
+
+    async def update_record(
+        self,
+        sys_id: str,
+        fields: dict[str, Any],
+        additional: dict[str, Any] | None = None,
+        retry: Retry = IDEMPOTENT,
+        what: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Update the incident as Kibana does (``PATCH``, or the Import Set API's POST), failing as the
+        step ``what`` (by default Kibana's ``Unable to update incident with id X``); the status of the
+        write's answer and the incident as read back after it."""
         return await self._step(
-            f"Unable to update incident with id {sys_id}",
+            what or f"Unable to update incident with id {sys_id}",
             self.update_method,
             self.endpoint,
             self._update(sys_id, fields, additional, retry),
@@ -218,15 +274,15 @@ class ServiceNowService:
 
     async def _update(
         self, sys_id: str, fields: dict[str, Any], additional: dict[str, Any] | None, retry: Retry
-    ) -> PushedIncident:
+    ) -> tuple[int, dict[str, Any]]:
         body = self._body(fields, additional)
         if self.table_api:
-            written = await self._write(f"{self.table_url}/{sys_id}", "PATCH", retry, body)
+            status, written = await self._write(f"{self.table_url}/{sys_id}", "PATCH", retry, body)
         else:
-            written = await self._write(
+            status, written = await self._write(
                 self.import_set_url, "POST", retry, {**body, "elastic_incident_id": sys_id}
             )
-        return self.pushed(await self.get_incident(written), "sys_updated_on")
+        return status, await self.get_incident(written)
 
     async def close(self, sys_id: str | None, correlation_id: str | None) -> PushedIncident | None:
         """Kibana's ``closeIncident``: None when no incident is found, the incident as is when closed."""
