@@ -45,10 +45,16 @@ def casepush_plugins() -> list[object]:
 
 
 @pytest.fixture
-def casepush_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """The kit's settings, plus those an indirect parametrization gives (``allowed_hosts``)."""
+def casepush_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, casepush_database_url: str | None
+) -> Settings:
+    """The kit's settings (on SQLite, and on PostgreSQL when ``CASEPUSH_TEST_DATABASE_URL`` is set), plus
+    those an indirect parametrization gives (``allowed_hosts``)."""
     return Settings(
-        data_dir=str(tmp_path / "casepush"), elastic_password=PASSWORD, **getattr(request, "param", {})
+        data_dir=str(tmp_path / "casepush"),
+        database_url=casepush_database_url,
+        elastic_password=PASSWORD,
+        **getattr(request, "param", {}),
     )
 
 
