@@ -6,17 +6,31 @@ from typing import Any
 import msgspec
 
 from casepush import hookimpl
-from casepush.connectors import PUSH_TO_SERVICE, CaseForPush, Connector, ConnectorType, PushedIncident
+from casepush.connectors import (
+    ASSIGNEES,
+    PUSH_TO_SERVICE,
+    STATUS,
+    CaseForPush,
+    CaseState,
+    Connector,
+    ConnectorType,
+    PushedIncident,
+)
 from casepush.http import OutboundClient
 from casepush_webhook import cases_webhook, webhook
 from casepush_webhook.schema import (
     CasesWebhookConfig,
     CasesWebhookPush,
     CasesWebhookSecrets,
+    StateOptions,
     WebhookConfig,
     WebhookPush,
     WebhookSecrets,
 )
+
+#: Both types send the status and the assignees with the case (``CaseForPush.state``), so neither
+#: implements ``push_case_state``.
+STATE = frozenset({STATUS, ASSIGNEES})
 
 CASES_WEBHOOK = ConnectorType(
     id=".cases-webhook",
@@ -26,6 +40,8 @@ CASES_WEBHOOK = ConnectorType(
     sub_actions={PUSH_TO_SERVICE: CasesWebhookPush},
     minimum_license_required="gold",
     validate=cases_webhook.validate,
+    pushes_state=STATE,
+    state_options=StateOptions,
 )
 
 WEBHOOK = ConnectorType(
@@ -35,6 +51,8 @@ WEBHOOK = ConnectorType(
     secrets=WebhookSecrets,
     sub_actions={PUSH_TO_SERVICE: WebhookPush},
     validate=webhook.validate,
+    pushes_state=STATE,
+    state_options=StateOptions,
 )
 
 
@@ -43,18 +61,32 @@ def register_connector_types() -> list[ConnectorType]:
     return [CASES_WEBHOOK, WEBHOOK]
 
 
+def _state(state: CaseState | None) -> dict[str, Any]:
+    """What of the case's state is pushed: ``status`` and ``assignees`` (``{uid, email, full_name}``
+    each), only those the connector's case sync settings ask for."""
+    pushed: dict[str, Any] = {}
+    if state is not None and state.status is not None:
+        pushed["status"] = state.status
+    if state is not None and state.assignees is not None:
+        pushed["assignees"] = msgspec.to_builtins(state.assignees)
+    return pushed
+
+
 @hookimpl
 def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
     """``.cases-webhook``: Kibana's format (title, tags, id, severity, status, and the description as the
     case has it: the webhook's mapping is empty, so Kibana's "Added by" line never reaches it) and the
     comments as Cases words them. ``.webhook``: the case and its new user
-    comments as the API returns them."""
+    comments as the API returns them. Both: the state pushed, if any (for ``.cases-webhook`` apart from
+    Kibana's ``incident``, under ``state``)."""
+    state = _state(case.state)
     if connector.type is WEBHOOK:
         return {
             "case": msgspec.to_builtins(case.case),
             "external_id": case.external_id,
             "comments": msgspec.to_builtins(case.new_comments),
             "alerts_count": case.alerts_count,
+            **state,
         }
     incident = {
         "title": case.title,
@@ -65,10 +97,10 @@ def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
         "status": case.case.status,
         "externalId": case.external_id,
     }
-    return {
-        "incident": incident,
-        "comments": case.comment_params(),
-    }
+    params: dict[str, Any] = {"incident": incident, "comments": case.comment_params()}
+    if state:
+        params["state"] = state
+    return params
 
 
 @hookimpl

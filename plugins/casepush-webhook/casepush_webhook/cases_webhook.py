@@ -7,7 +7,9 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+from msgspec import UNSET, UnsetType
 
 from casepush.connectors import (
     ConnectorError,
@@ -27,6 +29,7 @@ from casepush.http import (
 )
 from casepush_webhook.common import (
     Failure,
+    JsonObject,
     checked_answer,
     checked_json,
     checked_url,
@@ -38,7 +41,14 @@ from casepush_webhook.common import (
     parses,
     render,
 )
-from casepush_webhook.schema import CasesWebhookConfig, CasesWebhookPush, CasesWebhookSecrets, Incident
+from casepush_webhook.schema import (
+    Assignee,
+    CasesWebhookConfig,
+    CasesWebhookPush,
+    CasesWebhookSecrets,
+    Incident,
+    PushedState,
+)
 
 NAME = "Webhook - Case Management"
 BASIC, SSL, OAUTH2 = (
@@ -150,8 +160,10 @@ def _system(external_id: str, title: str | None = None) -> dict[str, Any]:
     return {"external": {"system": system}}
 
 
-def _case_variables(incident: Incident) -> dict[str, Any]:
-    """Kibana's ``stringifyObjValues``: each value JSON-encoded, so templates add no quotes of their own."""
+def _case_variables(incident: Incident, state: PushedState | UnsetType = UNSET) -> dict[str, Any]:
+    """Kibana's ``stringifyObjValues``: each value JSON-encoded, so templates add no quotes of their own;
+    then the state's variables, when it is pushed (a pushed status replaces the incident's, which a
+    case push sets to the same case's status)."""
     values = {
         "description": incident.description or "",
         "id": incident.id or "",
@@ -160,7 +172,27 @@ def _case_variables(incident: Incident) -> dict[str, Any]:
         "tags": incident.tags or [],
         "title": incident.title,
     }
-    return {"case": {name: json_text(value) for name, value in values.items()}}
+    variables = {name: json_text(value) for name, value in values.items()}
+    return {"case": {**variables, **_state_variables(state)}}
+
+
+def _state_variables(state: PushedState | UnsetType) -> dict[str, Any]:
+    """casepush's variables of the pushed state, each JSON-encoded: ``status``; ``assignees``, an array
+    of ``{uid, email, full_name}``; and ``assignee``, the first of them (``{{{case.assignee}}}`` and
+    ``{{{case.assignee.email}}}``..., ``null`` when there is none). Not pushed, they are left out, and
+    render empty as every unknown variable does in Kibana (which has ``status`` only in incident
+    bodies, and no assignees)."""
+    if state is UNSET:
+        return {}
+    variables: dict[str, Any] = {}
+    if state.status is not UNSET:
+        variables["status"] = json_text(state.status)
+    if state.assignees is not UNSET:
+        assignees = msgspec.to_builtins(state.assignees)
+        first = assignees[0] if assignees else None
+        variables["assignees"] = json_text(assignees)
+        variables["assignee"] = JsonObject(first, first or dict.fromkeys(Assignee.__struct_fields__))
+    return variables
 
 
 @contextmanager
@@ -215,30 +247,33 @@ class CasesWebhookService:
         url = self._url(self.config.viewIncidentUrl, variables, "View case URL")
         return PushedIncident(external_id, title, url, now_iso())
 
-    async def create(self, incident: Incident) -> PushedIncident:
+    async def create(self, incident: Incident, state: PushedState | UnsetType = UNSET) -> PushedIncident:
         config, key = self.config, self.config.createIncidentResponseKey
         with _failing_as("Unable to create case"):
             url = checked_url(config.createIncidentUrl, self.http.allowed_hosts, "Create case URL")
             body = checked_json(
-                render(config.createIncidentJson, _case_variables(incident)), "Create case JSON body"
+                render(config.createIncidentJson, _case_variables(incident, state)), "Create case JSON body"
             )
             response = await self._call(config.createIncidentMethod, url, body, RATE_LIMITED)
             external_id = js_string(lookup(checked_answer(response, (key,)), key))
             return await self._pushed(external_id)
 
-    async def update(self, external_id: str, incident: Incident) -> PushedIncident:
+    async def update(
+        self, external_id: str, incident: Incident, state: PushedState | UnsetType = UNSET
+    ) -> PushedIncident:
         """A PUT sets the same fields again if repeated, so it is retried; a POST or PATCH may not."""
         config = self.config
         retry = IDEMPOTENT if config.updateIncidentMethod == "put" else RATE_LIMITED
         with _failing_as(f"Unable to update case with id {external_id}"):
             url = self._url(config.updateIncidentUrl, _system(uri_component(external_id)), "Update case URL")
-            variables = {**_case_variables(incident), **_system(json_text(external_id))}
+            variables = {**_case_variables(incident, state), **_system(json_text(external_id))}
             body = checked_json(render(config.updateIncidentJson, variables), "Update case JSON body")
             checked_answer(await self._call(config.updateIncidentMethod, url, body, retry))
             return await self._pushed(external_id)
 
-    async def comment(self, external_id: str, text: str) -> None:
-        """Add a comment; without a comment URL, JSON and method, comments are skipped, as in Kibana."""
+    async def comment(self, external_id: str, text: str, state: PushedState | UnsetType = UNSET) -> None:
+        """Add a comment; without a comment URL, JSON and method, comments are skipped, as in Kibana.
+        Kibana gives its body only ``case.comment``; casepush adds the state pushed, if any."""
         config = self.config
         if not (config.createCommentUrl and config.createCommentJson and config.createCommentMethod):
             return
@@ -246,7 +281,8 @@ class CasesWebhookService:
             url = self._url(
                 config.createCommentUrl, _system(uri_component(external_id)), "Create comment URL"
             )
-            variables = {"case": {"comment": json_text(text)}, **_system(json_text(external_id))}
+            case = {**_state_variables(state), "comment": json_text(text)}
+            variables = {"case": case, **_system(json_text(external_id))}
             body = checked_json(render(config.createCommentJson, variables), "Create comment JSON body")
             checked_answer(await self._call(config.createCommentMethod, url, body, RATE_LIMITED))
 
@@ -257,12 +293,12 @@ async def push(service: CasesWebhookService, params: CasesWebhookPush) -> Pushed
     incident = params.incident
     try:
         if incident.externalId is not None:
-            pushed = await service.update(incident.externalId, incident)
+            pushed = await service.update(incident.externalId, incident, params.state)
         else:
-            pushed = await service.create(incident)
+            pushed = await service.create(incident, params.state)
         for comment in params.comments or []:
             if comment.comment:
-                await service.comment(pushed.id, comment.comment)
+                await service.comment(pushed.id, comment.comment, params.state)
                 pushed.comments.append(PushedComment(comment.commentId, pushed.pushed_date))
     except Failure as failure:
         raise failure.connector_error() from None

@@ -1,8 +1,10 @@
 """What both webhook types share: Kibana's mustache rendering, lodash-style paths into answers, URL
 checks, header merging, and Kibana's ``addServiceMessageToError`` wording of failures."""
 
+import math
 import re
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -135,12 +137,23 @@ def merged_headers(*layers: dict[str, str] | None) -> CIMultiDict[str]:
 
 
 class Failure(Exception):
-    """A failed step on its way to Kibana's message; keeps the answer, which each wrapping quotes."""
+    """A failed step on its way to Kibana's message; keeps the answer, which each wrapping quotes.
 
-    def __init__(self, message: str, response: OutboundResponse | None = None):
+    ``status`` and ``retry_after`` are those of the external answer the step failed on, when there was
+    one (also a 2xx answer the step could not use, which ``response`` leaves unquoted, as Kibana does):
+    the ``ConnectorError`` carries them, for automatic pushes to tell a failure that may pass from one
+    that cannot.
+    """
+
+    def __init__(
+        self, message: str, response: OutboundResponse | None = None, answer: OutboundResponse | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.response = response
+        answer = answer or response
+        self.status = answer.status if answer else None
+        self.retry_after = retry_after(answer) if answer else None
 
     def wrapped(self, connector_name: str, what: str) -> "Failure":
         """Kibana's ``addServiceMessageToError``, which rewrites the error's message in place, so that an
@@ -152,7 +165,23 @@ class Failure(Exception):
         return self
 
     def connector_error(self) -> ConnectorError:
-        return ConnectorError(self.message)
+        return ConnectorError(self.message, status=self.status, retry_after=self.retry_after)
+
+
+def retry_after(response: OutboundResponse) -> float | None:
+    """The seconds an answer's ``Retry-After`` asks to wait (given in seconds or as an HTTP date; a date
+    past is 0), None without one or when it cannot be read."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def http_failure(response: OutboundResponse) -> Failure:
@@ -191,15 +220,37 @@ def checked_answer(response: OutboundResponse, required: tuple[str, ...] = ()) -
     where = f"{response.method.lower()} {response.url}"
     content_type = response.headers.get("Content-Type")
     if content_type is None:
-        raise Failure(f"Missing content type header in {where}. Supported content types: application/json")
+        raise Failure(
+            f"Missing content type header in {where}. Supported content types: application/json",
+            answer=response,
+        )
     if "application/json" not in content_type:
         raise Failure(
-            f"Unsupported content type: {content_type} in {where}. Supported content types: application/json"
+            f"Unsupported content type: {content_type} in {where}. Supported content types: application/json",
+            answer=response,
         )
     if not _empty(data) and isinstance(data, str):
-        raise Failure("Response is not a valid JSON")
+        raise Failure("Response is not a valid JSON", answer=response)
     missing = [path for path in required if not found(lookup(data, path))]
     if missing:
         noun = "fields" if len(missing) > 1 else "field"
-        raise Failure(f"Response is missing the expected {noun}: {', '.join(missing)}")
+        raise Failure(f"Response is missing the expected {noun}: {', '.join(missing)}", answer=response)
     return data
+
+
+class JsonObject(dict):
+    """A JSON object in a template: ``{{{case}}}`` is the whole object's JSON and ``{{{case.title}}}`` its
+    member's, so values land in the body as valid JSON (``null`` renders an object that is None)."""
+
+    def __init__(self, value: dict[str, Any] | None, members: dict[str, Any] | None = None):
+        members = members if members is not None else (value or {})
+        super().__init__({name: template_value(item) for name, item in members.items()})
+        self.text = json_text(value)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def template_value(value: Any) -> Any:
+    """A value as templates get it: JSON-encoded, objects also member by member."""
+    return JsonObject(value) if isinstance(value, dict) else json_text(value)

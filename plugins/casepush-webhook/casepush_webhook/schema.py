@@ -1,9 +1,11 @@
 """The structs of both types: Kibana's ``.cases-webhook`` (``CS/cases_webhook/schemas/v1.ts`` and the
-shared auth schema) and casepush's own ``.webhook``."""
+shared auth schema) and casepush's own ``.webhook``, and what both push of a case's state beyond Kibana
+(its status and assignees)."""
 
 from typing import Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from casepush.connectors import CommentParam
 
@@ -55,6 +57,31 @@ class CasesWebhookSecrets(msgspec.Struct, forbid_unknown_fields=True):
     secretHeaders: dict[str, str] | None = None
 
 
+#: A case's status, as the Cases API words it.
+Status = Literal["open", "in-progress", "closed"]
+
+
+class StateOptions(msgspec.Struct, forbid_unknown_fields=True):
+    """The options of pushing the state (the types' ``state_options``): none, as both types send the
+    status and the assignees as they are, for the receiver or the templates to map."""
+
+
+class Assignee(msgspec.Struct, forbid_unknown_fields=True):
+    """A pushed assignee: their casepush user name, and their email and full name when known."""
+
+    uid: str
+    email: str | None = None
+    full_name: str | None = None
+
+
+class PushedState(msgspec.Struct, forbid_unknown_fields=True):
+    """casepush's own addition to ``.cases-webhook``'s params: the status and the assignees, each
+    present only when the connector's case sync settings push it."""
+
+    status: Status | UnsetType = UNSET
+    assignees: list[Assignee] | UnsetType = UNSET
+
+
 class Incident(msgspec.Struct, forbid_unknown_fields=True):
     title: str
     description: str | None = None
@@ -68,6 +95,8 @@ class Incident(msgspec.Struct, forbid_unknown_fields=True):
 class CasesWebhookPush(msgspec.Struct, forbid_unknown_fields=True):
     incident: Incident
     comments: list[CommentParam] | None = None
+    #: Not Kibana's (whose params are only ``incident`` and ``comments``): absent unless state is pushed.
+    state: PushedState | UnsetType = UNSET
 
 
 class WebhookConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -92,9 +121,12 @@ class WebhookSecrets(msgspec.Struct, forbid_unknown_fields=True):
 
 class WebhookPush(msgspec.Struct, forbid_unknown_fields=True):
     """The document a push sends (``action`` follows from ``external_id``): the case and its user
-    comments as the API returns them."""
+    comments as the API returns them, and the status and assignees when they are pushed (absent, not
+    null, when they are not)."""
 
     case: dict[str, Any]
     external_id: str | None = None
     comments: list[dict[str, Any]] = []
     alerts_count: int = 0
+    status: Status | UnsetType = UNSET
+    assignees: list[Assignee] | UnsetType = UNSET

@@ -7,7 +7,9 @@ import hmac
 import time
 from typing import Any
 
+import msgspec
 import pystache
+from msgspec import UNSET
 from pystache.parser import ParsingError
 
 from casepush.connectors import (
@@ -28,6 +30,7 @@ from casepush_webhook.common import (
     parses,
     present,
     render,
+    template_value,
 )
 from casepush_webhook.schema import WebhookConfig, WebhookPush, WebhookSecrets
 
@@ -61,30 +64,20 @@ def signature(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-class _JsonObject(dict):
-    """A JSON object in a ``body`` template: ``{{{case}}}`` is the whole object's JSON and
-    ``{{{case.title}}}`` its member's, so values land in the body as valid JSON."""
-
-    def __init__(self, value: dict[str, Any]):
-        super().__init__({name: template_value(item) for name, item in value.items()})
-        self.text = json_text(value)
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def template_value(value: Any) -> Any:
-    return _JsonObject(value) if isinstance(value, dict) else json_text(value)
-
-
 def document(params: WebhookPush) -> dict[str, Any]:
-    return {
+    """The CONTRACT's document; the status and the assignees only when they are pushed."""
+    sent = {
         "action": "update" if params.external_id else "create",
         "external_id": params.external_id,
         "case": params.case,
         "comments": params.comments,
         "alerts_count": params.alerts_count,
     }
+    if params.status is not UNSET:
+        sent["status"] = params.status
+    if params.assignees is not UNSET:
+        sent["assignees"] = msgspec.to_builtins(params.assignees)
+    return sent
 
 
 def _headers(config: WebhookConfig, secrets: WebhookSecrets, body: bytes) -> Any:

@@ -5,7 +5,8 @@
   ``/api/issues/_search`` (``{"fields": {"key": "T-1"}}``), update (a 204) and comments;
 - ``/hook``: a ``.webhook`` receiver that verifies ``X-Casepush-Signature`` when it knows the secret.
 
-It checks Basic auth when given ``credentials``; ``fail_next`` answers a canned response instead.
+It checks Basic auth when given ``credentials``; ``fail_next`` answers a canned response instead (to
+any request, or only to those of one ``"METHOD /path"``).
 """
 
 import hashlib
@@ -27,16 +28,19 @@ class Canned:
     status: int
     body: bytes = b""
     content_type: str | None = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
     def response(self) -> web.Response:
-        response = web.Response(status=self.status, body=self.body)
+        response = web.Response(status=self.status, body=self.body, headers=dict(self.headers))
         if self.content_type:
             response.headers["Content-Type"] = self.content_type
         return response
 
 
-def answer(status: int, body: Any, content_type: str | None = "application/json") -> Canned:
-    return Canned(status, msgspec.json.encode(body), content_type)
+def answer(status: int, body: Any, content_type: str | None = "application/json", **headers: str) -> Canned:
+    """A canned JSON answer; ``headers`` with ``_`` for ``-`` (``Retry_After="5"``)."""
+    named = tuple((name.replace("_", "-"), value) for name, value in headers.items())
+    return Canned(status, msgspec.json.encode(body), content_type, named)
 
 
 def verify_signature(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
@@ -59,7 +63,7 @@ class FakeTarget:
     hook_answer: Canned | None = None
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)
     comments: list[tuple[str, Any]] = field(default_factory=list)
-    _failures: list[Canned] = field(default_factory=list)
+    _failures: list[tuple[str | None, Canned]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.service.app.middlewares.extend([self._authenticate, self._fail])
@@ -89,8 +93,9 @@ class FakeTarget:
     def calls(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in self.requests]
 
-    def fail_next(self, canned: Canned, times: int = 1) -> None:
-        self._failures.extend([canned] * times)
+    def fail_next(self, canned: Canned, times: int = 1, call: str | None = None) -> None:
+        """Answer ``canned`` to the next ``times`` requests (only those of ``call``, ``"PUT /hook"``)."""
+        self._failures.extend([(call, canned)] * times)
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -100,8 +105,11 @@ class FakeTarget:
 
     @web.middleware
     async def _fail(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self._failures:
-            return self._failures.pop(0).response()
+        call = f"{request.method} {request.path}"
+        for index, (only, canned) in enumerate(self._failures):
+            if only in (None, call):
+                del self._failures[index]
+                return canned.response()
         return await handler(request)
 
     async def _create(self, request: web.Request) -> web.Response:

@@ -1,11 +1,15 @@
 """Both webhook types through casepush's HTTP API, against a fake target (``fake_target``) and, for the
-README's Jira config, the Jira plugin's fake Jira."""
+README's Jira config, the Jira plugin's fake Jira; the state pushed and the error statuses also through
+the plugin's hooks (``transform_case``, then ``push_to_service``), as the core calls them."""
 
 import base64
 import re
+import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +17,34 @@ import casepush_webhook
 import msgspec
 import pytest
 import trustme
+from casepush_webhook import CASES_WEBHOOK, WEBHOOK
 from casepush_webhook.cases_webhook import CasesWebhookService, push
-from casepush_webhook.schema import CasesWebhookConfig, CasesWebhookPush, CasesWebhookSecrets
+from casepush_webhook.common import retry_after
+from casepush_webhook.schema import CasesWebhookConfig, CasesWebhookPush, CasesWebhookSecrets, StateOptions
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, load_pem_private_key, pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 from fake_target import PASSWORD as TARGET_PASSWORD
 from fake_target import USER, Canned, FakeTarget, answer, verify_signature
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from casepush.config import Settings
-from casepush.connectors import ConnectorError
-from casepush.http import OutboundClient, create_session
+from casepush.connectors import (
+    ASSIGNEES,
+    PUSH_TO_SERVICE,
+    STATUS,
+    CaseAssignee,
+    CaseForPush,
+    CaseState,
+    Connector,
+    ConnectorError,
+    ConnectorType,
+    PushComment,
+    PushedIncident,
+)
+from casepush.http import OutboundClient, OutboundResponse, create_session
 from casepush.testing import PASSWORD, Api, FakeService
 from casepush.testing.contract import ConnectorContract
+from casepush.types import Case, UserComment
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1] / "casepush-jira" / "tests"))
@@ -34,6 +54,8 @@ CASES = "[Action][Webhook - Case Management]"
 SIGNING_SECRET = "whsec-signing-secret"
 BASIC = {"user": USER, "password": TARGET_PASSWORD}
 SERVER_ERROR = answer(500, {"error": "boom"})
+#: The keys of ``.webhook``'s document, as the CONTRACT fixes them.
+DOCUMENT = {"action", "external_id", "case", "comments", "alerts_count"}
 
 
 # --- fixtures and helpers -------------------------------------------------------------------------------
@@ -45,10 +67,16 @@ def casepush_plugins() -> list[object]:
 
 
 @pytest.fixture
-def casepush_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """The kit's settings, plus those an indirect parametrization gives (``allowed_hosts``)."""
+def casepush_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, casepush_database_url: str | None
+) -> Settings:
+    """The kit's settings (on SQLite, and on PostgreSQL when ``CASEPUSH_TEST_DATABASE_URL`` is set), plus
+    those an indirect parametrization gives (``allowed_hosts``)."""
     return Settings(
-        data_dir=str(tmp_path / "casepush"), elastic_password=PASSWORD, **getattr(request, "param", {})
+        data_dir=str(tmp_path / "casepush"),
+        database_url=casepush_database_url,
+        elastic_password=PASSWORD,
+        **getattr(request, "param", {}),
     )
 
 
@@ -613,6 +641,7 @@ async def test_case_push_through_both_types(casepush: Api, target: FakeTarget) -
         status, pushed = await casepush.post(f"/api/cases/{case['id']}/connector/{connector}/_push", {})
         assert status == 200, pushed
     document = target.requests[0].json()
+    assert set(document) == DOCUMENT  # no status or assignees unless the case sync settings push them
     assert document["action"] == "create" and document["case"]["id"] == case["id"]
     assert [c["comment"] for c in document["comments"]] == ["Checked."]
     assert document["alerts_count"] == 0
@@ -620,6 +649,416 @@ async def test_case_push_through_both_types(casepush: Api, target: FakeTarget) -
     assert created["summary"] == "Suspicious login" and "Added by" not in created["body"]
     assert target.comments[0][1]["text"].startswith("Checked.\n\nAdded by ")
     assert pushed["external_service"]["external_title"] == "T-1"
+
+
+# --- the case's state: status and assignees, beyond Kibana -----------------------------------------------
+
+ALICE = CaseAssignee("alice", "alice@example.com", "Alice Archer")
+BOB = CaseAssignee("bob")  # no casepush user of that name: no email, no full name
+BOTH = CaseState(status="in-progress", assignees=[ALICE, BOB], options=StateOptions())
+ALICE_OUT = {"uid": "alice", "email": "alice@example.com", "full_name": "Alice Archer"}
+BOB_OUT = {"uid": "bob", "email": None, "full_name": None}
+ELASTIC = {"username": "elastic", "full_name": None, "email": None}
+
+
+def a_case() -> Case:
+    return msgspec.convert(
+        {
+            "id": "case-1",
+            "version": "WzEsMV0=",
+            "title": 'Login "storm"',
+            "description": "Many logins",
+            "tags": ["auth", "t2"],
+            "status": "in-progress",
+            "severity": "high",
+            "owner": "cases",
+            "assignees": [{"uid": "alice"}, {"uid": "bob"}],
+            "settings": {"syncAlerts": False},
+            "connector": {"id": "none", "name": "none", "type": ".none", "fields": None},
+            "created_at": "2026-01-02T03:04:05.000Z",
+            "created_by": ELASTIC,
+        },
+        Case,
+    )
+
+
+def for_push(
+    state: CaseState | None = None, external_id: str | None = None, comments: Any = ()
+) -> CaseForPush:
+    """A case as the core hands it to ``transform_case``, with the state its case sync settings push."""
+    case = a_case()
+    return CaseForPush(
+        case=case,
+        title=case.title,
+        description=f"{case.description}\n\nAdded by elastic.",
+        comments=[PushComment(cid, f"{text}\n\nAdded by elastic.") for cid, text in comments],
+        external_id=external_id,
+        new_comments=[
+            UserComment(
+                id=cid, comment=text, owner="cases", created_at=case.created_at, created_by=case.created_by
+            )
+            for cid, text in comments
+        ],
+        alerts_count=1,
+        state=state,
+    )
+
+
+def a_connector(connector_type: ConnectorType, config: dict, secrets: dict) -> Connector:
+    return Connector(
+        "connector-1",
+        "Target",
+        connector_type,
+        msgspec.convert(config, connector_type.config),
+        msgspec.convert(secrets, connector_type.secrets),
+    )
+
+
+def params_for(connector: Connector, case: CaseForPush) -> Any:
+    """What the core makes of ``transform_case``'s answer: the type's ``pushToService`` struct."""
+    params = casepush_webhook.transform_case(connector=connector, case=case)
+    return msgspec.convert(msgspec.to_builtins(params), connector.type.sub_actions[PUSH_TO_SERVICE])
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[OutboundClient]:
+    async with create_session() as session:
+        yield OutboundClient(session, ["127.0.0.1"], 10, 1 << 20)
+
+
+async def push_case(connector: Connector, case: CaseForPush, http: OutboundClient) -> PushedIncident:
+    return await casepush_webhook.push_to_service(
+        connector=connector, params=params_for(connector, case), http=http
+    )
+
+
+def signed_hook(target: FakeTarget, **config: Any) -> Connector:
+    return a_connector(WEBHOOK, hook_config(target.url, **config), {**BASIC, "signingSecret": SIGNING_SECRET})
+
+
+def test_both_types_push_the_state_with_the_case_and_take_no_options() -> None:
+    for connector_type in (WEBHOOK, CASES_WEBHOOK):
+        assert connector_type.pushes_state == {STATUS, ASSIGNEES}
+        assert connector_type.state_options is StateOptions
+    assert msgspec.convert({}, StateOptions) == StateOptions()
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"statuses": {"open": "To Do"}}, StateOptions)
+    assert not hasattr(casepush_webhook, "push_case_state")
+
+
+async def test_webhook_document_without_state_is_the_contracts(
+    target: FakeTarget, http: OutboundClient
+) -> None:
+    connector = signed_hook(target)
+    for state in (None, CaseState(status=None, assignees=None, options=StateOptions())):
+        params = casepush_webhook.transform_case(connector=connector, case=for_push(state))
+        assert set(params) == {"case", "external_id", "comments", "alerts_count"}
+        await push_case(connector, for_push(state, comments=[("c1", "Note")]), http)
+        sent = target.requests[-1]
+        assert set(sent.json()) == DOCUMENT
+        assert verify_signature(SIGNING_SECRET, sent.headers["X-Casepush-Signature"], sent.body)
+    assert target.requests[0].json() == target.requests[1].json()
+
+
+async def test_webhook_document_with_state(target: FakeTarget, http: OutboundClient) -> None:
+    connector = signed_hook(target)
+    pushed = await push_case(connector, for_push(BOTH, comments=[("c1", "Note")]), http)
+    assert pushed.id == "case-1"
+    sent = target.requests[0]
+    document = sent.json()
+    assert set(document) == DOCUMENT | {"status", "assignees"}
+    assert document["status"] == "in-progress"
+    assert document["assignees"] == [ALICE_OUT, BOB_OUT]
+    # the rest is the document as without state; the case keeps Kibana's own assignees ({uid})
+    assert document["case"]["assignees"] == [{"uid": "alice"}, {"uid": "bob"}]
+    assert [c["comment"] for c in document["comments"]] == ["Note"]
+    assert (document["action"], document["external_id"], document["alerts_count"]) == ("create", None, 1)
+    assert verify_signature(SIGNING_SECRET, sent.headers["X-Casepush-Signature"], sent.body)
+
+    await push_case(connector, for_push(CaseState("closed", None, StateOptions()), "case-1"), http)
+    await push_case(connector, for_push(CaseState(None, [], StateOptions()), "case-1"), http)
+    status_only, nobody = target.requests[1].json(), target.requests[2].json()
+    assert set(status_only) == DOCUMENT | {"status"} and status_only["status"] == "closed"
+    assert set(nobody) == DOCUMENT | {"assignees"} and nobody["assignees"] == []
+
+
+async def test_webhook_body_template_gets_the_state(target: FakeTarget, http: OutboundClient) -> None:
+    target.signing_secret = None
+    body = (
+        '{"id": {{{case.id}}}, "what": {{{action}}}{{#status}}, "state": {{{status}}}{{/status}}'
+        '{{#assignees}}, "people": {{{assignees}}}{{/assignees}}}'
+    )
+    connector = a_connector(WEBHOOK, hook_config(target.url, body=body), BASIC)
+    await push_case(connector, for_push(BOTH), http)
+    await push_case(connector, for_push(), http)
+    assert target.requests[0].json() == {
+        "id": "case-1",
+        "what": "create",
+        "state": "in-progress",
+        "people": [ALICE_OUT, BOB_OUT],
+    }
+    assert target.requests[1].json() == {"id": "case-1", "what": "create"}
+
+
+async def test_webhook_execute_takes_the_state_too(casepush: Api, target: FakeTarget) -> None:
+    target.signing_secret = None
+    cid = await connector_id(casepush, ".webhook", hook_config(target.url), BASIC)
+    params = {**hook_params(), "status": "closed", "assignees": [{"uid": "alice"}]}
+    await ok(casepush, cid, params)
+    document = target.requests[0].json()
+    assert document["status"] == "closed"
+    assert document["assignees"] == [{"uid": "alice", "email": None, "full_name": None}]
+    body = {"params": {"subAction": "pushToService", "subActionParams": {**hook_params(), "status": "done"}}}
+    status, answer_ = await casepush.post(f"/api/actions/connector/{cid}/_execute", body)
+    assert status == 200 and answer_["status"] == "error", answer_
+    assert answer_["message"].startswith("error validating action params: [subActionParams.status]: ")
+    assert len(target.requests) == 1
+
+
+STATE_TEMPLATES = {
+    "createIncidentJson": (
+        '{"summary": {{{case.title}}}, "status": {{{case.status}}}, "assignees": {{{case.assignees}}},'
+        ' "assignee": {{{case.assignee}}}, "email": {{{case.assignee.email}}},'
+        ' "name": {{{case.assignee.full_name}}}}'
+    ),
+    "updateIncidentJson": (
+        '{"status": {{{case.status}}}, "owner": {{{case.assignee.uid}}}, "ref": {{{external.system.id}}}}'
+    ),
+    "createCommentJson": (
+        '{"text": {{{case.comment}}}, "status": {{{case.status}}}, "by": {{{case.assignee.email}}}}'
+    ),
+}
+
+
+async def test_cases_webhook_templates_get_the_state(target: FakeTarget, http: OutboundClient) -> None:
+    connector = a_connector(CASES_WEBHOOK, cases_config(target.url, **STATE_TEMPLATES), BASIC)
+    params = params_for(connector, for_push(BOTH))
+    assert msgspec.to_builtins(params)["state"] == {
+        "status": "in-progress",
+        "assignees": [ALICE_OUT, BOB_OUT],
+    }
+    pushed = await push_case(connector, for_push(BOTH, comments=[("c1", "First")]), http)
+    assert (pushed.id, pushed.title) == ("100", "T-1")
+    assert target.requests[0].json() == {
+        "summary": 'Login "storm"',
+        "status": "in-progress",
+        "assignees": [ALICE_OUT, BOB_OUT],
+        "assignee": ALICE_OUT,
+        "email": "alice@example.com",
+        "name": "Alice Archer",
+    }
+    assert target.comments == [
+        ("100", {"text": "First\n\nAdded by elastic.", "status": "in-progress", "by": "alice@example.com"})
+    ]
+
+    closed_nobody = CaseState(status="closed", assignees=[], options=StateOptions())
+    await push_case(connector, for_push(closed_nobody, "100", [("c2", "Done")]), http)
+    assert target.calls()[3:] == [
+        "PUT /api/issues/100",
+        "GET /api/issues/100",
+        "POST /api/issues/100/comments",
+    ]
+    assert target.requests[3].json() == {"status": "closed", "owner": None, "ref": "100"}
+    assert target.comments[1] == (
+        "100",
+        {"text": "Done\n\nAdded by elastic.", "status": "closed", "by": None},
+    )
+
+    config = cases_config(target.url, createIncidentJson='{"assignee": {{{case.assignee}}}}')
+    nobody = CaseState(status=None, assignees=[], options=StateOptions())
+    await push_case(a_connector(CASES_WEBHOOK, config, BASIC), for_push(nobody), http)
+    assert target.requests[-2].json() == {"assignee": None}
+
+
+async def test_cases_webhook_without_state_renders_as_kibana(
+    target: FakeTarget, http: OutboundClient
+) -> None:
+    """Without state the params are Kibana's, ``case.status`` is Kibana's in incident bodies, and the
+    state's variables render empty as Kibana renders any unknown one (a section can test for them)."""
+    guarded = cases_config(
+        target.url,
+        createIncidentJson=(
+            '{"summary": {{{case.title}}}, "status": {{{case.status}}}'
+            '{{#case.assignees}}, "assignees": {{{case.assignees}}}{{/case.assignees}}}'
+        ),
+        createCommentJson=(
+            '{"text": {{{case.comment}}}{{#case.status}}, "status": {{{case.status}}}{{/case.status}}}'
+        ),
+    )
+    connector = a_connector(CASES_WEBHOOK, guarded, BASIC)
+    assert set(msgspec.to_builtins(params_for(connector, for_push()))) == {"incident", "comments"}
+    await push_case(connector, for_push(comments=[("c1", "First")]), http)
+    assert target.requests[0].json() == {"summary": 'Login "storm"', "status": "in-progress"}
+    assert target.comments == [("100", {"text": "First\n\nAdded by elastic."})]
+
+    bare = a_connector(CASES_WEBHOOK, cases_config(target.url, **STATE_TEMPLATES), BASIC)
+    with pytest.raises(ConnectorError) as raised:
+        await push_case(bare, for_push(), http)
+    assert raised.value.message == (
+        f"{CASES}: Unable to create case. Error: JSON Error: Create case JSON body must be valid JSON.  "
+    )
+    assert raised.value.status is None
+    assert len(target.requests) == 3  # nothing sent for the bare template
+
+
+async def test_cases_webhook_execute_takes_the_state(casepush: Api, target: FakeTarget) -> None:
+    config = cases_config(target.url, **STATE_TEMPLATES)
+    cid = await connector_id(casepush, ".cases-webhook", config, BASIC)
+    params = {
+        **incident(),
+        "state": {"status": "open", "assignees": [{"uid": "bob", "email": "b@example.com"}]},
+    }
+    await ok(casepush, cid, params)
+    sent = target.requests[0].json()
+    assert (sent["status"], sent["email"], sent["name"]) == ("open", "b@example.com", None)
+
+
+# --- error statuses: what automatic pushes retry --------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("canned", "times", "status", "wait"),
+    [
+        (SERVER_ERROR, 1, 500, None),
+        (answer(503, {"error": "busy"}, Retry_After="120"), 1, 503, 120.0),
+        (answer(429, {"error": "slow down"}, Retry_After="0.01"), 3, 429, 0.01),
+        (answer(400, {"error": "bad"}), 1, 400, None),
+        (answer(403, {"error": "forbidden"}), 1, 403, None),
+    ],
+    ids=["500", "503-retry-after", "429-retried-then-given-up", "400", "403"],
+)
+async def test_webhook_errors_carry_the_answers_status(
+    target: FakeTarget, http: OutboundClient, canned: Canned, times: int, status: int, wait: float | None
+) -> None:
+    target.fail_next(canned, times=times)
+    with pytest.raises(ConnectorError) as raised:
+        await push_case(signed_hook(target), for_push(BOTH), http)
+    assert (raised.value.status, raised.value.retry_after) == (status, wait)
+    assert raised.value.message.startswith(
+        f"[Action][Webhook]: Unable to create case. Error: Request failed with status code {status}. "
+    )
+    assert len(target.requests) == times  # only a 429 is retried, and only three times in all
+
+
+async def test_webhook_refused_signature_and_no_answer(target: FakeTarget, http: OutboundClient) -> None:
+    connector = a_connector(WEBHOOK, hook_config(target.url), {**BASIC, "signingSecret": "other"})
+    with pytest.raises(ConnectorError) as raised:
+        await push_case(connector, for_push(), http)
+    assert raised.value.status == 401
+    nowhere = a_connector(WEBHOOK, {"url": f"http://127.0.0.1:{closed_port()}/hook"}, {})
+    with pytest.raises(ConnectorError) as raised:
+        await push_case(nowhere, for_push(), http)
+    assert (raised.value.status, raised.value.retry_after) == (None, None)
+    assert raised.value.message.startswith("[Action][Webhook]: Unable to create case. Error: ")
+
+
+@pytest.mark.parametrize(
+    ("external_id", "config", "secrets", "call", "canned", "status", "message"),
+    [
+        (
+            None,
+            {},
+            BASIC,
+            "POST /api/issues",
+            answer(400, {"errors": ["summary"]}),
+            400,
+            "Unable to create case. Error: Request failed with status code 400.",
+        ),
+        (
+            "100",
+            {},
+            {"user": USER, "password": "nope"},
+            None,
+            None,
+            401,
+            "Unable to update case with id 100. Error: Request failed with status code 401.",
+        ),
+        (
+            None,
+            {"createIncidentResponseKey": "data.key"},
+            BASIC,
+            None,
+            None,
+            201,  # the create answered, and may have made the incident: not a failure to retry
+            "Unable to create case. Error: Response is missing the expected field: data.key.  ",
+        ),
+        (
+            None,
+            {"getIncidentUrl": "{base}/api/issues/x{{{{{{external.system.id}}}}}}"},
+            BASIC,
+            None,
+            None,
+            404,
+            f"Unable to create case. Error: {CASES}: Unable to get case with id 100."
+            " Error: Request failed with status code 404.",
+        ),
+        (
+            None,
+            {},
+            BASIC,
+            "POST /api/issues/100/comments",
+            answer(503, {"error": "busy"}, Retry_After="7"),
+            503,
+            "Unable to create comment at case with id 100. Error: Request failed with status code 503.",
+        ),
+        (
+            None,
+            {},
+            {"secretHeaders": {"X-Token": "t"}},
+            None,
+            None,
+            None,  # no answer: casepush's own refusal of the connector's configuration
+            "",
+        ),
+    ],
+    ids=["create-400", "update-401", "create-201-unusable", "read-back-404", "comment-503", "no-answer"],
+)
+async def test_cases_webhook_errors_carry_the_answers_status(
+    target: FakeTarget,
+    http: OutboundClient,
+    external_id: str | None,
+    config: dict,
+    secrets: dict,
+    call: str | None,
+    canned: Canned | None,
+    status: int | None,
+    message: str,
+) -> None:
+    if external_id:
+        target.issues[external_id] = {"key": "T-1"}
+    if canned:
+        target.fail_next(canned, call=call)
+    overrides = {name: value.format(base=target.url) for name, value in config.items()}
+    connector = a_connector(CASES_WEBHOOK, cases_config(target.url, **overrides), secrets)
+    with pytest.raises(ConnectorError) as raised:
+        await push_case(connector, for_push(BOTH, external_id, [("c1", "First")]), http)
+    assert raised.value.status == status
+    assert raised.value.retry_after == (7.0 if status == 503 else None)
+    if message:
+        assert raised.value.message.startswith(f"{CASES}: {message}")
+    else:
+        assert raised.value.message == "[Action]Webhook - Case Management: Wrong configuration."
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    def response(value: str | None) -> OutboundResponse:
+        headers = CIMultiDictProxy(CIMultiDict({"Retry-After": value} if value is not None else {}))
+        return OutboundResponse("POST", "http://127.0.0.1/hook", 429, headers, b"")
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    past = format_datetime(datetime.now(UTC) - timedelta(seconds=120), usegmt=True)
+    assert retry_after(response("30")) == 30.0
+    assert 110 < retry_after(response(soon)) <= 120
+    assert retry_after(response(past)) == 0.0
+    assert retry_after(response("-3")) == 0.0
+    for unreadable in (None, "", "soon", "inf", "nan"):
+        assert retry_after(response(unreadable)) is None
 
 
 # --- contracts ----------------------------------------------------------------------------------------
