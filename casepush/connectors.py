@@ -165,16 +165,35 @@ class ConnectorError(Exception):
     (``[Action][Jira]: Unable to create incident. Error: ...``).
 
     ``status`` is the external system's HTTP status, when it answered, and ``retry_after`` the seconds
-    it asked to wait (its ``Retry-After``). Automatic pushes retry what may pass later (no answer, a
-    5xx, 408, 409, 425, 429) and stop at once on the other refusals (bad credentials, invalid fields),
-    which retrying cannot fix; without a status a failure counts as one that may pass.
+    it asked to wait (``OutboundResponse.retry_after``). Automatic pushes retry what may pass later
+    (``may_pass``: no answer, a 5xx, 408, 409, 425, 429) and stop at once on the other refusals (bad
+    credentials, invalid fields), which retrying cannot fix. ``retryable`` says it outright, for failures
+    the status does not tell (a setting the plugin finds wrong before any call: ``False``).
     """
 
-    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.retry_after = retry_after
+        self.retryable = retryable
+
+    @property
+    def may_pass(self) -> bool:
+        """Whether the same call may pass later."""
+        if self.retryable is not None:
+            return self.retryable
+        return self.status is None or self.status >= 500 or self.status in RETRYABLE_STATUSES
+
+
+#: External statuses after which the same call may pass later (besides every 5xx).
+RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
 
 class InvalidConnector(Exception):

@@ -11,6 +11,7 @@ import copy
 import email.message
 import email.utils
 import errno
+import math
 import socket
 import ssl
 import tempfile
@@ -137,9 +138,12 @@ def _seconds_until(retry_after: str) -> float | None:
     except ValueError:
         pass
     try:
-        return (email.utils.parsedate_to_datetime(retry_after) - datetime.now(UTC)).total_seconds()
+        moment = email.utils.parsedate_to_datetime(retry_after)
     except (TypeError, ValueError):
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime.now(UTC)).total_seconds()
 
 
 IDEMPOTENT = Retry()
@@ -173,6 +177,14 @@ class OutboundResponse:
     def json(self) -> Any:
         """The body as JSON; raises ``ValueError`` (``msgspec.DecodeError``) when it is not."""
         return msgspec.json.decode(self.body)
+
+    @property
+    def retry_after(self) -> float | None:
+        """The seconds the answer's ``Retry-After`` asks to wait (it gives seconds or an HTTP date; a date
+        past is 0), or None without one or when it cannot be read."""
+        value = self.headers.get("Retry-After", "").strip()
+        seconds = _seconds_until(value) if value else None
+        return max(seconds, 0.0) if seconds is not None and math.isfinite(seconds) else None
 
 
 @dataclass(frozen=True)

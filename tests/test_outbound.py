@@ -16,6 +16,7 @@ import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer, unused_port
 from cryptography.hazmat.primitives import serialization
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from casepush.config import Settings
 from casepush.http import (
@@ -24,6 +25,7 @@ from casepush.http import (
     HostNotAllowed,
     OutboundClient,
     OutboundError,
+    OutboundResponse,
     ResponseTooLarge,
     Retry,
     TlsOptions,
@@ -610,3 +612,33 @@ def test_the_delay_follows_retry_after_in_seconds_or_as_a_date_within_the_cap():
     assert policy.delay(1, "3600") == 30
     assert policy.delay(1, "soon") == 0.5
     assert [policy.delay(attempt, None) for attempt in (1, 2, 3)] == [0.5, 1.0, 2.0]
+
+
+# --- Retry-After ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("30", 30.0),
+        ("1.5", 1.5),
+        ("-4", 0.0),
+        ("inf", None),
+        ("soon", None),
+        (email.utils.format_datetime(datetime.now(UTC) - timedelta(minutes=5), usegmt=True), 0.0),
+    ],
+    ids=["none", "seconds", "fraction", "negative", "infinite", "garbage", "past-date"],
+)
+def test_retry_after_reads_seconds_or_an_http_date(header, seconds):
+    headers = CIMultiDict({"Retry-After": header} if header else {})
+    response = OutboundResponse("GET", "https://example.com", 429, CIMultiDictProxy(headers), b"")
+
+    assert response.retry_after == seconds
+
+
+def test_retry_after_reads_a_future_http_date():
+    moment = email.utils.format_datetime(datetime.now(UTC) + timedelta(minutes=2), usegmt=True)
+    headers = CIMultiDictProxy(CIMultiDict({"Retry-After": moment}))
+
+    assert 100 < OutboundResponse("GET", "https://j", 503, headers, b"").retry_after <= 120

@@ -92,15 +92,16 @@ class PushFailed(KibanaError):
         self.retry_after = retry_after
 
 
-#: External statuses after which the same push may pass later.
-RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
-
-
-def push_failed(exc: ConnectorError | OutboundError) -> PushFailed:
+def push_failed(exc: ConnectorError | OutboundError, blind_create: bool = False) -> PushFailed:
+    """Kibana's 424 for a failed call. ``blind_create``: the call was a create that no lookup can find
+    again (the type has no ``find_incident``), so a failure after which the incident may exist (no
+    answer, a 5xx) is not tried again unattended: that could make a second incident."""
     if isinstance(exc, OutboundError):  # no answer, unless the call was refused before it was made
-        return PushFailed(exc.message, retryable=not isinstance(exc, HostNotAllowed | ResponseTooLarge))
-    status = exc.status
-    retryable = status is None or status >= 500 or status in RETRYABLE_STATUSES
+        refused_first = isinstance(exc, HostNotAllowed | ResponseTooLarge)
+        return PushFailed(exc.message, retryable=not refused_first and not blind_create)
+    retryable = exc.may_pass
+    if blind_create and (exc.status is None or exc.status >= 500):
+        retryable = False
     return PushFailed(exc.message, retryable=retryable, retry_after=exc.retry_after)
 
 
@@ -415,7 +416,8 @@ async def _push_claimed(
                 await tx.update_push_claim(claim.token, 0)
             else:
                 await tx.release_push_claim(claim.token)
-        raise push_failed(exc) from None
+        blind = external_id is None and not rt.plugins.implements(connector.type, "find_incident")
+        raise push_failed(exc, blind_create=blind) from None
     saved = await _save(ctx, connector, incident, claim, loaded)
     return Pushed(saved, await _push_state(rt, connector, incident, loaded, saved))
 

@@ -148,13 +148,9 @@ def _together(errors: list[ConnectorError]) -> ConnectorError:
     one that may pass on a retry if either may, so that an automatic push is retried for it."""
     if len(errors) == 1:
         return errors[0]
-    lead = next((error for error in errors if _may_pass(error)), errors[0])
-    return ConnectorError(" ".join(error.message for error in errors), lead.status, lead.retry_after)
-
-
-def _may_pass(error: ConnectorError) -> bool:
-    """What ``ConnectorError`` says automatic pushes retry: no answer, a 5xx, 408, 409, 425, 429."""
-    return error.status is None or error.status >= 500 or error.status in (408, 409, 425, 429)
+    lead = next((error for error in errors if error.may_pass), errors[0])
+    message = " ".join(error.message for error in errors)
+    return ConnectorError(message, lead.status, lead.retry_after, lead.retryable)
 
 
 @hookimpl

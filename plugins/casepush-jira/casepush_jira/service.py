@@ -2,8 +2,6 @@
 worded the same way, the calls beyond Kibana's that push a case's status and assignees."""
 
 import base64
-import email.utils
-import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -67,28 +65,13 @@ def failure(
     reason: str = UNKNOWN,
     status: int | None = None,
     retry_after: float | None = None,
+    retryable: bool | None = None,
 ) -> ConnectorError:
     """Kibana's ``wrapError``: ``[Action][Jira]: <what>. Error: <error>. Reason: <reason>``, with the
-    HTTP status of Jira's answer (None when none came) and the seconds its ``Retry-After`` asked for."""
+    HTTP status of Jira's answer (None when none came), the seconds its ``Retry-After`` asked for, and
+    ``retryable`` when Jira's answer says more than its status (``ConnectorError``)."""
     message = f"[Action][{NAME}]: {what}. Error: {error}. Reason: {reason}"
-    return ConnectorError(message, status=status, retry_after=retry_after)
-
-
-def retry_after(response: OutboundResponse) -> float | None:
-    """The seconds Jira's ``Retry-After`` asks to wait (it is seconds or an HTTP date), None without one."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(seconds, 0.0) if math.isfinite(seconds) else None
-    try:
-        return max((email.utils.parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(), 0.0)
-    except (TypeError, ValueError):
-        return None
+    return ConnectorError(message, status=status, retry_after=retry_after, retryable=retryable)
 
 
 def jql_text(value: str) -> str:
@@ -137,7 +120,7 @@ class JiraService:
         if response.status >= 300:
             error = f"Request failed with status code {response.status}"
             reason = error_reason(_error_body(response))
-            raise failure(what, error, reason, response.status, retry_after(response))
+            raise failure(what, error, reason, response.status, response.retry_after)
         try:
             return _checked(response, required, shape)
         except InvalidResponse as exc:
@@ -299,7 +282,7 @@ class JiraService:
                 f' leads there from the issue\'s status "{current}"',
                 f"the transitions available are {available}" if available else "no transition is available",
                 # Jira's answer, not a failure that may pass: retrying finds the same workflow.
-                status=200,
+                retryable=False,
             )
         await self._call(
             f'Unable to move incident with id {issue_id} to the status "{_target_name(chosen)}"',
@@ -328,6 +311,7 @@ class JiraService:
                 what,
                 f"none of the case's assignees ({uids}) has an email",
                 "Jira users are found by their email",
+                retryable=False,
             )
         cloud = await self.is_cloud()
         user = await self.find_user(email, cloud, what)
@@ -358,11 +342,11 @@ class JiraService:
                 what,
                 f"several Jira users have the email {email}",
                 "they are " + ", ".join(str(user[key]) for user in found),
-                status=200,
+                retryable=False,
             )
         if not found:
             raise failure(
-                what, f"no Jira user has the email {email}", "Jira's user search found none", status=200
+                what, f"no Jira user has the email {email}", "Jira's user search found none", retryable=False
             )
         return found[0]
 

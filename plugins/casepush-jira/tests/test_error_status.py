@@ -4,8 +4,6 @@ core's real ``OutboundClient``, against the fake Jira (``fake_jira``)."""
 
 import socket
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from typing import Any
 
 import casepush_jira
@@ -18,7 +16,6 @@ from casepush_jira.schema import (
     JiraStateOptions,
     PushToService,
 )
-from casepush_jira.service import retry_after
 from fake_jira import (
     API_TOKEN,
     EMAIL,
@@ -31,10 +28,9 @@ from fake_jira import (
     start_jira,
     wrong_content_type,
 )
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from casepush.connectors import CaseAssignee, CaseState, Connector, ConnectorError
-from casepush.http import OutboundClient, OutboundResponse, create_session
+from casepush.http import OutboundClient, create_session
 from casepush.testing import FakeService
 
 ISSUE = "10000"
@@ -150,30 +146,3 @@ async def test_no_answer_is_no_status(http):
 
     assert raised.value.status is None
     assert "ECONNREFUSED" in raised.value.message
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        (None, None),
-        ("30", 30.0),
-        ("1.5", 1.5),
-        ("-4", 0.0),
-        ("inf", None),
-        ("soon", None),
-        (format_datetime(datetime.now(UTC) - timedelta(minutes=5), usegmt=True), 0.0),
-    ],
-    ids=["none", "seconds", "fraction", "negative", "infinite", "garbage", "past-date"],
-)
-def test_retry_after_reads_seconds_or_an_http_date(header, seconds):
-    headers = CIMultiDict({"Retry-After": header} if header else {})
-    response = OutboundResponse("GET", "https://jira.example.com", 429, CIMultiDictProxy(headers), b"")
-
-    assert retry_after(response) == seconds
-
-
-def test_retry_after_reads_a_future_http_date():
-    moment = format_datetime(datetime.now(UTC) + timedelta(minutes=2), usegmt=True)
-    headers = CIMultiDictProxy(CIMultiDict({"Retry-After": moment}))
-
-    assert 100 < retry_after(OutboundResponse("GET", "https://j", 503, headers, b"")) <= 120

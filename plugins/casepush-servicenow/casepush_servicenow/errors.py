@@ -6,10 +6,8 @@ Error: <previous message> Reason: <ServiceNow's error> [status=..] [method=..] [
 read-back after a create therefore names both, as in Kibana.
 """
 
-import email.utils
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from casepush.connectors import ConnectorError
@@ -25,7 +23,8 @@ class ServiceNowError(ConnectorError):
     ``code`` is what Kibana's message shows as ``[status=...]``: the HTTP status, axios' error code of a
     call that got no answer (``ECONNREFUSED``), or None. ``status`` is ``ConnectorError``'s: the HTTP
     status of the answer the error comes from (by default ``code`` when that is one), None when no
-    answer came, and ``retry_after`` its ``Retry-After``; casepush retries automatic pushes by them.
+    answer came, and ``retry_after`` its ``Retry-After``; casepush retries automatic pushes by them (and
+    by ``retryable``, when the status does not tell).
     ``data`` is the body of ServiceNow's answer. All stay with the error through every rewording.
     """
 
@@ -36,10 +35,11 @@ class ServiceNowError(ConnectorError):
         data: Any = None,
         status: int | None = None,
         retry_after: float | None = None,
+        retryable: bool | None = None,
     ):
         if status is None and isinstance(code, int):
             status = code
-        super().__init__(message, status, retry_after)
+        super().__init__(message, status, retry_after, retryable)
         self.code = code
         self.data = data
 
@@ -50,7 +50,7 @@ class ServiceNowError(ConnectorError):
         """An error about ServiceNow's answer, with its status (shown in the message unless ``shown`` is
         false, as Kibana shows none for a refused token or a hibernating instance) and Retry-After."""
         code = response.status if shown else None
-        return cls(message, code, data, status=response.status, retry_after=retry_after(response))
+        return cls(message, code, data, status=response.status, retry_after=response.retry_after)
 
     def reworded(self, what: str, method: str, endpoint: str) -> "ServiceNowError":
         error, reason = self._parts()
@@ -60,7 +60,7 @@ class ServiceNowError(ConnectorError):
         code = "none" if self.code is None else self.code
         parts += [f"[status={code}]", f"[method={method}]", f"[endpoint={endpoint}]"]
         message = f"[Action][{NAME}]: {' '.join(parts)}"
-        return ServiceNowError(message, self.code, self.data, self.status, self.retry_after)
+        return ServiceNowError(message, self.code, self.data, self.status, self.retry_after, self.retryable)
 
     def _parts(self) -> tuple[str, str]:
         """Kibana's ``createErrorMessage``: ServiceNow's ``error.message: error.detail`` when it answered,
@@ -87,24 +87,6 @@ def axios_code(message: str) -> str | None:
     if found:
         return found.group(1)
     return "ECONNABORTED" if message.startswith("timeout of") else None
-
-
-def retry_after(response: OutboundResponse) -> float | None:
-    """The seconds ServiceNow's ``Retry-After`` asks to wait (given in seconds or as an HTTP date)."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def answer_body(response: OutboundResponse) -> Any:

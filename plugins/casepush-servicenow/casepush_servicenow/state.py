@@ -40,7 +40,8 @@ class StateOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if found is None:
             raise ConnectorError(
                 f"[Action][{NAME}]: Unable to push the case status {status}: it is none of"
-                f" {OPEN}, {IN_PROGRESS} and {CLOSED}."
+                f" {OPEN}, {IN_PROGRESS} and {CLOSED}.",
+                retryable=False,
             )
         return (found,) if isinstance(found, str) else found
 
@@ -137,7 +138,9 @@ def _email(assignees: list[CaseAssignee], sys_id: str) -> str | None:
             return assignee.email
     names = ", ".join(assignee.uid for assignee in assignees)
     raise ServiceNowError(
-        f"None of the case's assignees ({names}) has an email, by which casepush finds their ServiceNow user."
+        f"None of the case's assignees ({names}) has an email,"
+        " by which casepush finds their ServiceNow user.",
+        retryable=False,
     ).reworded(f"Unable to assign incident with id {sys_id}", "get", "table")
 
 

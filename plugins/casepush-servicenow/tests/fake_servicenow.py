@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import casepush_servicenow
 import jwt
+import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -464,3 +466,23 @@ class FakeServiceNow:
             found = [{name: user.get(name, "") for name in fields.split(",")} for user in found]
         limit = int(request.query.get("sysparm_limit", len(found)))
         return web.json_response({"result": found[:limit]})
+
+
+# --- fixtures (imported by the test modules: a conftest.py here would clash with casepush's own) --------
+
+
+@pytest.fixture(scope="module")
+def private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def casepush_plugins() -> list[object]:
+    return [casepush_servicenow]
+
+
+@pytest.fixture
+async def sn(fake_service: Callable[[], FakeService], private_key: rsa.RSAPrivateKey) -> FakeServiceNow:
+    fake = FakeServiceNow(fake_service(), private_key.public_key())
+    await fake.service.start()
+    return fake

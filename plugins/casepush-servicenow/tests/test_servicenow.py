@@ -18,7 +18,10 @@ from fake_servicenow import (
     USERNAME,
     FakeServiceNow,
     basic,
+    casepush_plugins,
     oauth,
+    private_key,
+    sn,
 )
 
 from casepush.config import Settings

@@ -1,10 +1,8 @@
 """What both webhook types share: Kibana's mustache rendering, lodash-style paths into answers, URL
 checks, header merging, and Kibana's ``addServiceMessageToError`` wording of failures."""
 
-import math
 import re
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -153,7 +151,7 @@ class Failure(Exception):
         self.response = response
         answer = answer or response
         self.status = answer.status if answer else None
-        self.retry_after = retry_after(answer) if answer else None
+        self.retry_after = answer.retry_after if answer else None
 
     def wrapped(self, connector_name: str, what: str) -> "Failure":
         """Kibana's ``addServiceMessageToError``, which rewrites the error's message in place, so that an
@@ -166,22 +164,6 @@ class Failure(Exception):
 
     def connector_error(self) -> ConnectorError:
         return ConnectorError(self.message, status=self.status, retry_after=self.retry_after)
-
-
-def retry_after(response: OutboundResponse) -> float | None:
-    """The seconds an answer's ``Retry-After`` asks to wait (given in seconds or as an HTTP date; a date
-    past is 0), None without one or when it cannot be read."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
-        except (TypeError, ValueError):
-            return None
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 def http_failure(response: OutboundResponse) -> Failure:

@@ -8,8 +8,6 @@ import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,11 @@ import pytest
 import trustme
 from casepush_webhook import CASES_WEBHOOK, WEBHOOK
 from casepush_webhook.cases_webhook import CasesWebhookService, push
-from casepush_webhook.common import retry_after
 from casepush_webhook.schema import CasesWebhookConfig, CasesWebhookPush, CasesWebhookSecrets, StateOptions
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, load_pem_private_key, pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 from fake_target import PASSWORD as TARGET_PASSWORD
 from fake_target import USER, Canned, FakeTarget, answer, verify_signature
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from casepush.config import Settings
 from casepush.connectors import (
@@ -41,7 +37,7 @@ from casepush.connectors import (
     PushComment,
     PushedIncident,
 )
-from casepush.http import OutboundClient, OutboundResponse, create_session
+from casepush.http import OutboundClient, create_session
 from casepush.testing import PASSWORD, Api, FakeService
 from casepush.testing.contract import ConnectorContract
 from casepush.types import Case, UserComment
@@ -1044,21 +1040,6 @@ async def test_cases_webhook_errors_carry_the_answers_status(
         assert raised.value.message.startswith(f"{CASES}: {message}")
     else:
         assert raised.value.message == "[Action]Webhook - Case Management: Wrong configuration."
-
-
-def test_retry_after_in_seconds_or_as_a_date() -> None:
-    def response(value: str | None) -> OutboundResponse:
-        headers = CIMultiDictProxy(CIMultiDict({"Retry-After": value} if value is not None else {}))
-        return OutboundResponse("POST", "http://127.0.0.1/hook", 429, headers, b"")
-
-    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
-    past = format_datetime(datetime.now(UTC) - timedelta(seconds=120), usegmt=True)
-    assert retry_after(response("30")) == 30.0
-    assert 110 < retry_after(response(soon)) <= 120
-    assert retry_after(response(past)) == 0.0
-    assert retry_after(response("-3")) == 0.0
-    for unreadable in (None, "", "soon", "inf", "nan"):
-        assert retry_after(response(unreadable)) is None
 
 
 # --- contracts ----------------------------------------------------------------------------------------

@@ -7,10 +7,17 @@ from typing import Any
 import casepush_servicenow
 import msgspec
 import pytest
-from casepush_servicenow.errors import retry_after
 from casepush_servicenow.state import ItsmStateOptions, SirStateOptions
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fake_servicenow import LEGACY_CLOSE_CODES, FakeServiceNow, basic, oauth
+from fake_servicenow import (
+    LEGACY_CLOSE_CODES,
+    FakeServiceNow,
+    basic,
+    casepush_plugins,
+    oauth,
+    private_key,
+    sn,
+)
 
 from casepush.connectors import (
     ASSIGNEES,
@@ -500,17 +507,3 @@ async def test_every_push_error_carries_its_status(host, http, sn: FakeServiceNo
     sn.answer("POST", "/oauth_token.do", 503, "busy", times=3, **{"Retry-After": "0"})
     error = await failure(Pusher(host, http, ITSM, oauth(sn, private_key, usesTableApi=True)))
     assert (error.status, error.retry_after) == (503, 0.0)
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [(None, None), ("30", 30.0), ("-5", 0.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0), ("soon", None)],
-)
-def test_retry_after_is_read_in_seconds_or_as_a_date(header: str | None, seconds: float | None):
-    from multidict import CIMultiDict, CIMultiDictProxy
-
-    from casepush.http import OutboundResponse
-
-    headers = CIMultiDict({"Retry-After": header} if header else {})
-    response = OutboundResponse("GET", "http://sn", 503, CIMultiDictProxy(headers), b"")
-    assert retry_after(response) == seconds
