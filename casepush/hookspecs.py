@@ -40,12 +40,15 @@ def transform_case(connector: "Connector", case: "CaseForPush") -> "msgspec.Stru
 
 @hookspec(firstresult=True)
 def push_to_service(
-    connector: "Connector", params: "msgspec.Struct", http: "OutboundClient"
+    connector: "Connector", params: "msgspec.Struct", http: "OutboundClient", state: "CaseState | None"
 ) -> "PushedIncident":
     """Create the external incident (no external id in ``params``) or update it, then add the comments.
 
     :param params: the type's ``pushToService`` params, from ``transform_case`` or from ``_execute``.
     :param http: the core's HTTP client; plugins make every outbound call through it.
+    :param state: the case's status and assignees to send with the incident, for types that send them
+        with it rather than through ``push_case_state`` (None from ``_execute``, and when the
+        connector's case sync settings ask for neither). Kibana's params stay Kibana's.
     :returns: the incident's id, title, url and pushed date.
     :raises casepush.connectors.ConnectorError: with the message the user sees.
     """

@@ -86,14 +86,18 @@ class PluginHost:
         )
 
     async def push_to_service(
-        self, connector: Connector, params: msgspec.Struct, http: OutboundClient
+        self,
+        connector: Connector,
+        params: msgspec.Struct,
+        http: OutboundClient,
+        state: CaseState | None = None,
     ) -> PushedIncident:
         """Push through the type's plugin, with every plugin told before and after."""
         http = http.for_connector_type(connector.type.id)
         await self._broadcast("before_push", connector=connector, params=params)
         try:
             hook = self._owner_hook(connector, "push_to_service")
-            incident = await await_me_maybe(hook(connector=connector, params=params, http=http))
+            incident = await await_me_maybe(hook(connector=connector, params=params, http=http, state=state))
         except ConnectorError as exc:
             await self._broadcast(
                 "after_push", connector=connector, params=params, incident=None, error=exc.message

@@ -392,21 +392,15 @@ async def _push_claimed(
     external_id = recorded_id
     if recorded_id is None and claim.interrupted_create:
         external_id = await _recover(rt, connector, case_id)
+    sent_state = _sent_with_case(rt, loaded, connector)
     case = case_for_push(
-        rt,
-        ctx,
-        loaded.case,
-        loaded.attachments,
-        loaded.actions,
-        connector,
-        external_id,
-        _sent_with_case(rt, loaded, connector),
+        rt, ctx, loaded.case, loaded.attachments, loaded.actions, connector, external_id, sent_state
     )
     params = await _transformed(rt, connector, case)
     if external_id is None:
         await _journal_create(ctx, rt, claim)
     try:
-        incident = await rt.plugins.push_to_service(connector, params, rt.http)
+        incident = await rt.plugins.push_to_service(connector, params, rt.http, sent_state)
     except (ConnectorError, OutboundError) as exc:
         async with ctx.store.write() as tx:
             if recorded_id is None:

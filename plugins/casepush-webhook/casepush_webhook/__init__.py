@@ -4,6 +4,7 @@ describe any case-management API, and casepush's own ``.webhook``, which sends t
 from typing import Any
 
 import msgspec
+from msgspec import UNSET
 
 from casepush import hookimpl
 from casepush.connectors import (
@@ -22,6 +23,7 @@ from casepush_webhook.schema import (
     CasesWebhookConfig,
     CasesWebhookPush,
     CasesWebhookSecrets,
+    PushedState,
     StateOptions,
     WebhookConfig,
     WebhookPush,
@@ -77,16 +79,15 @@ def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
     """``.cases-webhook``: Kibana's format (title, tags, id, severity, status, and the description as the
     case has it: the webhook's mapping is empty, so Kibana's "Added by" line never reaches it) and the
     comments as Cases words them. ``.webhook``: the case and its new user
-    comments as the API returns them. Both: the state pushed, if any (for ``.cases-webhook`` apart from
-    Kibana's ``incident``, under ``state``)."""
-    state = _state(case.state)
+    comments as the API returns them, and the state pushed, if any (``.cases-webhook`` gets it in
+    ``push_to_service``: its params stay Kibana's)."""
     if connector.type is WEBHOOK:
         return {
             "case": msgspec.to_builtins(case.case),
             "external_id": case.external_id,
             "comments": msgspec.to_builtins(case.new_comments),
             "alerts_count": case.alerts_count,
-            **state,
+            **_state(case.state),
         }
     incident = {
         "title": case.title,
@@ -97,15 +98,15 @@ def transform_case(connector: Connector, case: CaseForPush) -> dict[str, Any]:
         "status": case.case.status,
         "externalId": case.external_id,
     }
-    params: dict[str, Any] = {"incident": incident, "comments": case.comment_params()}
-    if state:
-        params["state"] = state
-    return params
+    return {"incident": incident, "comments": case.comment_params()}
 
 
 @hookimpl
-async def push_to_service(connector: Connector, params: Any, http: OutboundClient) -> PushedIncident:
+async def push_to_service(
+    connector: Connector, params: Any, http: OutboundClient, state: CaseState | None
+) -> PushedIncident:
     if connector.type is WEBHOOK:
         return await webhook.push(connector.config, connector.secrets, params, http)
     service = cases_webhook.CasesWebhookService(http, connector.config, connector.secrets)
-    return await cases_webhook.push(service, params)
+    pushed = msgspec.convert(_state(state), PushedState) if state is not None else UNSET
+    return await cases_webhook.push(service, params, pushed)

@@ -287,18 +287,21 @@ class CasesWebhookService:
             checked_answer(await self._call(config.createCommentMethod, url, body, RATE_LIMITED))
 
 
-async def push(service: CasesWebhookService, params: CasesWebhookPush) -> PushedIncident:
+async def push(
+    service: CasesWebhookService, params: CasesWebhookPush, state: PushedState | UnsetType = UNSET
+) -> PushedIncident:
     """Kibana's ``pushToServiceHandler``: create or update, then each non-empty comment, reported pushed
-    at the incident's date (even when the connector has no comment URL)."""
+    at the incident's date (even when the connector has no comment URL); with casepush's ``state``
+    (the status and assignees pushed) in the templates' variables too."""
     incident = params.incident
     try:
         if incident.externalId is not None:
-            pushed = await service.update(incident.externalId, incident, params.state)
+            pushed = await service.update(incident.externalId, incident, state)
         else:
-            pushed = await service.create(incident, params.state)
+            pushed = await service.create(incident, state)
         for comment in params.comments or []:
             if comment.comment:
-                await service.comment(pushed.id, comment.comment, params.state)
+                await service.comment(pushed.id, comment.comment, state)
                 pushed.comments.append(PushedComment(comment.commentId, pushed.pushed_date))
     except Failure as failure:
         raise failure.connector_error() from None

@@ -75,8 +75,8 @@ class Assignee(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PushedState(msgspec.Struct, forbid_unknown_fields=True):
-    """casepush's own addition to ``.cases-webhook``'s params: the status and the assignees, each
-    present only when the connector's case sync settings push it."""
+    """What ``.cases-webhook``'s templates get beyond Kibana's variables: the status and the assignees,
+    each present only when the connector's case sync settings push it."""
 
     status: Status | UnsetType = UNSET
     assignees: list[Assignee] | UnsetType = UNSET
@@ -95,8 +95,6 @@ class Incident(msgspec.Struct, forbid_unknown_fields=True):
 class CasesWebhookPush(msgspec.Struct, forbid_unknown_fields=True):
     incident: Incident
     comments: list[CommentParam] | None = None
-    #: Not Kibana's (whose params are only ``incident`` and ``comments``): absent unless state is pushed.
-    state: PushedState | UnsetType = UNSET
 
 
 class WebhookConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -723,8 +723,9 @@ async def http() -> AsyncIterator[OutboundClient]:
 
 
 async def push_case(connector: Connector, case: CaseForPush, http: OutboundClient) -> PushedIncident:
+    """A push as the core makes it: ``transform_case``'s params, and the case's state apart."""
     return await casepush_webhook.push_to_service(
-        connector=connector, params=params_for(connector, case), http=http
+        connector=connector, params=params_for(connector, case), http=http, state=case.state
     )
 
 
@@ -828,11 +829,8 @@ STATE_TEMPLATES = {
 
 async def test_cases_webhook_templates_get_the_state(target: FakeTarget, http: OutboundClient) -> None:
     connector = a_connector(CASES_WEBHOOK, cases_config(target.url, **STATE_TEMPLATES), BASIC)
-    params = params_for(connector, for_push(BOTH))
-    assert msgspec.to_builtins(params)["state"] == {
-        "status": "in-progress",
-        "assignees": [ALICE_OUT, BOB_OUT],
-    }
+    # Kibana's params stay Kibana's: the state reaches the templates apart from them.
+    assert set(msgspec.to_builtins(params_for(connector, for_push(BOTH)))) == {"incident", "comments"}
     pushed = await push_case(connector, for_push(BOTH, comments=[("c1", "First")]), http)
     assert (pushed.id, pushed.title) == ("100", "T-1")
     assert target.requests[0].json() == {
@@ -897,16 +895,21 @@ async def test_cases_webhook_without_state_renders_as_kibana(
     assert len(target.requests) == 3  # nothing sent for the bare template
 
 
-async def test_cases_webhook_execute_takes_the_state(casepush: Api, target: FakeTarget) -> None:
+async def test_cases_webhook_execute_refuses_a_state_as_kibanas_schema_does(
+    casepush: Api, target: FakeTarget
+) -> None:
     config = cases_config(target.url, **STATE_TEMPLATES)
     cid = await connector_id(casepush, ".cases-webhook", config, BASIC)
-    params = {
-        **incident(),
-        "state": {"status": "open", "assignees": [{"uid": "bob", "email": "b@example.com"}]},
-    }
-    await ok(casepush, cid, params)
-    sent = target.requests[0].json()
-    assert (sent["status"], sent["email"], sent["name"]) == ("open", "b@example.com", None)
+    params = {**incident(), "state": {"status": "open"}}
+
+    status, result = await casepush.post(
+        f"/api/actions/connector/{cid}/_execute",
+        {"params": {"subAction": "pushToService", "subActionParams": params}},
+    )
+
+    assert status == 200 and result["status"] == "error", result
+    assert result["message"].endswith("[subActionParams.state]: definition for this key is missing")
+    assert target.requests == []
 
 
 # --- error statuses: what automatic pushes retry --------------------------------------------------------
