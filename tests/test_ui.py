@@ -12,13 +12,15 @@ from typing import Literal
 import aiohttp
 import msgspec
 import pytest
+from markupsafe import escape
 from multidict import MultiDict
 from yarl import URL
 
 from casepush.errors import KibanaError
+from casepush.plugins import load_plugins
 from casepush.web.ui.forms import form_fields, read_form
 from casepush.web.ui.session import SESSION_COOKIE
-from conftest import PASSWORD, TOKEN, Api, case_body, connector_body
+from conftest import PASSWORD, TOKEN, Api, case_body, casepush_echo, connector_body
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
 
@@ -506,3 +508,341 @@ async def test_pages_forbid_framing_and_foreign_scripts_and_the_stylesheet_needs
     anonymous = await browser(None)
     stylesheet = await anonymous.get("/app/static/ui.css")
     assert (stylesheet.status, anonymous.last_response.content_type) == (200, "text/css")
+
+
+# --- automatic push ------------------------------------------------------------------------------------
+
+#: The worker looks for due pushes every 50 ms (as in test_automatic_push.py).
+FAST_AUTOMATIC_PUSH = {"automatic_push_poll_interval": 0.05, "automatic_push_backoff": 0.2}
+BOTH_ALL = {"base": [], "feature": {"generalCases": ["all"], "actions": ["all"]}, "spaces": ["*"]}
+
+
+class OptionsSample(msgspec.Struct, forbid_unknown_fields=True):
+    open: str | list[str] | None = "To Do"
+    closed: str | tuple[str, ...] = ("6", "7")
+    close_code: str | None = "Solved"
+    statuses: dict[str, str] = {}
+
+
+def test_an_options_form_takes_lists_comma_separated_and_an_empty_input_as_none():
+    fields = form_fields(OptionsSample, "options")
+    assert [(f.name, f.kind, f.nullable) for f in fields] == [
+        ("options.open", "list", True),
+        ("options.closed", "list", False),
+        ("options.close_code", "text", True),
+        ("options.statuses", "json", False),
+    ]
+    assert [f.shown(f.default) for f in fields[:3]] == ["To Do", "6, 7", "Solved"]
+    form = {"options.open": "To Do, Backlog ", "options.closed": "6", "options.close_code": " "}
+    # One name is a string, unless the field's default is a list.
+    assert read_form(fields, MultiDict(form), blank_is_none=True) == {
+        "open": ["To Do", "Backlog"],
+        "closed": ["6"],
+        "close_code": None,
+    }
+    assert read_form(fields, MultiDict({"options.open": "Backlog"}))["open"] == "Backlog"
+    # Without blank_is_none (the connector forms), an empty input is left to the type's default.
+    assert read_form(fields, MultiDict(form)) == {"open": ["To Do", "Backlog"], "closed": ["6"]}
+
+
+@pytest.mark.parametrize(
+    ("type_id", "changed"),
+    [
+        (".jira", {"open": None, "closed": ["Done", "Closed"]}),
+        (".servicenow", {"close_code": None, "closed": ["6"]}),
+        (".servicenow-sir", {"in-progress": ["16"]}),
+        (".cases-webhook", {}),
+        (".echo", {"statuses": {"closed": "gone"}}),
+    ],
+)
+def test_each_bundled_types_options_saved_unchanged_from_their_form_stay_as_they_were(type_id, changed):
+    host = load_plugins(["casepush-jira", "casepush-servicenow", "casepush-webhook"], extra=[casepush_echo])
+    options_type = host.types[type_id].state_options
+    fields = form_fields(options_type, "options")
+    for options in (options_type(), msgspec.convert(changed, options_type)):
+        shown = msgspec.to_builtins(options)  # as the API's case sync settings give them
+        form = MultiDict({f.name: f.shown(shown[f.key]) for f in fields})
+        assert msgspec.convert(read_form(fields, form, blank_is_none=True), options_type) == options
+
+
+@pytest.fixture
+async def fast_api(api_with: Callable[..., Awaitable[Api]]) -> Api:
+    return await api_with(**FAST_AUTOMATIC_PUSH)
+
+
+async def echo_connector(api: Api, echo) -> dict:
+    status, connector = await api.post("/api/actions/connector", connector_body(echo.url))
+    assert status == 200, connector
+    return connector
+
+
+async def pushed_case(api: Api, connector: dict) -> dict:
+    """A case on the echo connector, pushed once by hand (so that ``updates`` mode takes it)."""
+    named = {"id": connector["id"], "name": "Echo", "type": ".echo", "fields": None}
+    case = await api.create_case(connector=named)
+    status, pushed = await api.post(f"/api/cases/{case['id']}/connector/{connector['id']}/_push", {})
+    assert status == 200, pushed
+    return case
+
+
+async def turn_on(api: Api, connector: dict, **settings) -> None:
+    body = {"mode": "updates", "quiet_period": 0.1, **settings}
+    status, setting = await api.put(f"/api/casepush/automatic_push/cases/{connector['id']}", body)
+    assert status == 200, setting
+
+
+async def automatic_state(api: Api, case_id: str, until: Callable[[dict], bool]) -> dict:
+    """The case's automatic push state (through the API) once ``until`` holds of it."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        status, found = await api.get(f"/api/casepush/cases/{case_id}/automatic_push")
+        assert status == 200, found
+        state = found["automatic_pushes"][0]
+        if until(state):
+            return state
+        assert asyncio.get_running_loop().time() < deadline, state
+        await asyncio.sleep(0.05)
+
+
+def automatic_section(page: Page) -> str:
+    """The case page's automatic push part, tags and blanks squeezed, for readable assertions."""
+    found = re.search(r'<section class="automatic".*?</section>', page.text, re.S)
+    assert found, page.text
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found[0])).strip()
+
+
+async def comment_as(api: Api, case_id: str, text: str) -> None:
+    status, body = await api.post(
+        f"/api/cases/{case_id}/comments", {"type": "user", "comment": text, "owner": "cases"}
+    )
+    assert status == 200, body
+
+
+async def test_the_case_page_says_when_automatic_push_is_off_and_why(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    named = {"id": connector["id"], "name": "Echo", "type": ".echo", "fields": None}
+    case = await api.create_case(connector=named)
+    person = await browser()
+    page = await person.get(f"/app/cases/{case['id']}")
+    # Off and never used: that alone, and where to turn it on.
+    assert automatic_section(page) == "Automatic push Setting Off for this connector and owner ( settings )"
+    assert 'href="/app/settings#automatic-push-cases"' in page.text
+    await turn_on(api, connector, quiet_period=30)
+    page = await person.get(f"/app/cases/{case['id']}")
+    assert "never pushed, so push it once by hand to start" in automatic_section(page)
+    await turn_on(api, connector, mode="all", quiet_period=90)
+    page = await person.get(f"/app/cases/{case['id']}")
+    assert automatic_section(page) == (
+        "Automatic push Setting On for every change, the first push too, 1 min 30 s after the latest change"
+        " Now Nothing waiting Last attempt none yet Last automatic push never"
+    )
+
+
+async def test_the_case_page_shows_a_waiting_automatic_push_its_due_time_and_who_caused_it(fast_api, echo):
+    api = fast_api
+    connector = await echo_connector(api, echo)
+    case = await pushed_case(api, connector)
+    await turn_on(api, connector, quiet_period=60)
+    await api.create_role("both", BOTH_ALL)
+    bob = await api.create_user("bob", "both", full_name="Bob")
+    await comment_as(bob, case["id"], "Seen again.")
+    state = await automatic_state(api, case["id"], lambda s: s["state"] == "pending")
+
+    async with browsing(api) as person:
+        await person.login()
+        page = await person.get(f"/app/cases/{case['id']}")
+    section = automatic_section(page)
+    assert (
+        "Setting On for updates of cases already pushed to it once, 1 min after the latest change" in section
+    )
+    due = state["due_at"].replace("T", " ")[:19]
+    assert f"Now Waiting to push a change by Bob: due {due} (in " in section
+    assert f'<time datetime="{state["due_at"]}">' in page.text
+    assert "reload it to see how it goes" in section
+    assert "Needs to be pushed" in page.text
+
+
+async def test_the_case_page_shows_a_failed_automatic_push_with_its_error(fast_api, echo):
+    api = fast_api
+    connector = await echo_connector(api, echo)
+    case = await pushed_case(api, connector)
+    await turn_on(api, connector)
+    echo.fail(401)
+    await comment_as(api, case["id"], "With a revoked token.")
+    state = await automatic_state(api, case["id"], lambda s: s["state"] == "failed")
+
+    async with browsing(api) as person:
+        await person.login()
+        page = await person.get(f"/app/cases/{case['id']}")
+    section = automatic_section(page)
+    assert (
+        "Now Failed after 1 attempt to push a change by elastic; not tried again until the case changes"
+        in (section)
+    )
+    assert "Status: 401" in state["last_error"]
+    assert f'<span class="error-text">Error: {escape(state["last_error"])}</span>' in page.text
+    attempted = state["last_attempt_at"].replace("T", " ")[:19]
+    assert f"Last attempt {attempted} : failed Last automatic push never" in section
+
+
+async def test_the_case_page_shows_a_retrying_automatic_push_its_next_attempt_and_the_error(api_with, echo):
+    api = await api_with(automatic_push_poll_interval=0.05, automatic_push_backoff=60)
+    connector = await echo_connector(api, echo)
+    case = await pushed_case(api, connector)
+    await turn_on(api, connector)
+    echo.fail(503)
+    await comment_as(api, case["id"], "While it is down.")
+    state = await automatic_state(api, case["id"], lambda s: s["state"] == "retrying")
+
+    async with browsing(api) as person:
+        await person.login()
+        page = await person.get(f"/app/cases/{case['id']}")
+    section = automatic_section(page)
+    due = state["due_at"].replace("T", " ")[:19]
+    assert f"Now Retrying a change by elastic after 1 failed attempt: next attempt {due} (in " in section
+    assert "Status: 503" in state["last_error"]
+    assert f'<span class="error-text">Error: {escape(state["last_error"])}</span>' in page.text
+    assert "reload it to see how it goes" in section
+
+
+async def test_the_case_page_shows_an_automatic_push_done_without_a_click(fast_api, echo):
+    api = fast_api
+    connector = await echo_connector(api, echo)
+    case = await pushed_case(api, connector)
+    await turn_on(api, connector)
+    await api.create_role("both", BOTH_ALL)
+    bob = await api.create_user("bob", "both", full_name="Bob")
+    await comment_as(bob, case["id"], "Pushed by itself.")
+    state = await automatic_state(
+        api, case["id"], lambda s: s["state"] == "idle" and s["last_outcome"] == "success"
+    )
+
+    async with browsing(api) as person:
+        await person.login()
+        page = await person.get(f"/app/cases/{case['id']}")
+    section = automatic_section(page)
+    pushed = state["last_pushed_at"].replace("T", " ")[:19]
+    assert "Now Nothing waiting" in section and " : succeeded " in section
+    assert f"Last automatic push {pushed} , a change by Bob" in section
+    assert "Up to date" in page.text
+    assert echo.incidents["1"]["comments"] == ["Pushed by itself.\n\nAdded by Bob."]
+
+
+async def test_automatic_push_is_turned_on_and_off_on_the_settings_page(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    person = await browser()
+    page = await person.get("/app/settings")
+    form_id = f'id="automatic-push-cases-{connector["id"]}"'
+    assert form_id in page.text and 'placeholder="5"' in page.text
+    path = f"/app/settings/cases/automatic-push/{connector['id']}"
+    page = await person.post(path, {"enabled": "on", "mode": "all"}, csrf="forged")
+    assert page.status == 403 and "did not come from this site" in page.text
+    assert await api.get("/api/casepush/automatic_push") == (200, {"settings": []})
+    await person.get("/app/settings")
+    page = await person.post(path, {"enabled": "on", "mode": "all", "quiet_period": "2.5"})
+    assert (
+        "Automatic push of Stack Management cases to Echo is on, for every change, the first push too,"
+        " 2.5 s after the latest change." in page.text
+    )
+    _, found = await api.get("/api/casepush/automatic_push")
+    [setting] = found["settings"]
+    assert (setting["enabled"], setting["mode"], setting["quiet_period"]) == (True, "all", 2.5)
+    assert setting["owner"] == "cases" and setting["updated_by"]["username"] == "elastic"
+    shown = page.text[page.text.index(form_id) :]
+    assert 'name="enabled" checked' in shown and 'value="2.5"' in shown
+    assert '<option value="all" selected>' in shown
+
+    page = await person.post(path, {"mode": "updates", "quiet_period": ""})
+    assert "Automatic push of Stack Management cases to Echo is off." in page.text
+    _, found = await api.get("/api/casepush/automatic_push")
+    assert [(s["enabled"], s["mode"], s["quiet_period"]) for s in found["settings"]] == [
+        (False, "updates", 5.0)
+    ]
+
+    for typed, message in [
+        ("-1", "quiet_period must be between 0 and 86400 seconds"),
+        ("soon", "The quiet period must be a number of seconds."),
+    ]:
+        page = await person.post(path, {"enabled": "on", "mode": "all", "quiet_period": typed})
+        assert f"Automatic push of Stack Management not saved: {message}" in page.text
+    page = await person.post(path, {"enabled": "on", "mode": "sometimes"})
+    assert "Automatic push of Stack Management not saved:" in page.text and "mode" in page.text
+    _, found = await api.get("/api/casepush/automatic_push")
+    assert [s["enabled"] for s in found["settings"]] == [False]
+
+
+async def test_automatic_push_settings_are_hidden_and_refused_without_all_on_cases_and_actions(
+    api, browser, echo
+):
+    connector = await echo_connector(api, echo)
+    await turn_on(api, connector)
+    await api.create_role("handler", {"base": [], "feature": {"generalCases": ["all"]}, "spaces": ["*"]})
+    await api.create_user("handler", "handler")
+    await read_only_user(api)
+    path = f"/app/settings/cases/automatic-push/{connector['id']}"
+    for username, refusal in [
+        ("handler", "Unauthorized to update automatic push settings of actions"),
+        ("reader", "Unauthorized to update automatic push settings"),
+    ]:
+        person = await browser(username)
+        page = await person.get("/app/settings")
+        assert "automatic-push-cases-" not in page.text, username
+        assert "Changing it needs <b>all</b> on these cases and on Actions and Connectors." in page.text
+        # What is set is shown, read-only.
+        assert '<table class="list automatic-push-settings">' in page.text
+        assert "<td>On</td>" in page.text
+        page = await person.post(path, {"enabled": "on", "mode": "all", "quiet_period": "1"})
+        assert page.status == 403 and refusal in page.text, (username, page.text)
+    _, found = await api.get("/api/casepush/automatic_push")
+    assert [(s["mode"], s["quiet_period"]) for s in found["settings"]] == [("updates", 0.1)]
+
+
+async def test_case_sync_is_set_on_the_connectors_page_with_a_form_of_the_types_options(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    person = await browser()
+    page = await person.get("/app/connectors")
+    sync_path = f"/app/connectors/{connector['id']}/case-sync"
+    assert f'href="{sync_path}"' in page.text
+    page = await person.get(f"/app/connectors/{connector['id']}")
+    assert f'href="{sync_path}"' in page.text
+    page = await person.get(sync_path)
+    assert 'name="push_status">' in page.text and 'name="push_assignees">' in page.text
+    assert "The echo service&#39;s state for each case status." in page.text
+    defaults = '{"open":"new","in-progress":"active","closed":"done"}'
+    assert f'<textarea name="options.statuses" rows="2">{escape(defaults)}</textarea>' in page.text
+
+    form = {"push_status": "on", "options.statuses": '{"closed": "gone"}'}
+    page = await person.post(sync_path, form, csrf="")
+    assert page.status == 403 and "did not come from this site" in page.text
+    await person.get(sync_path)
+    page = await person.post(sync_path, form)
+    assert "Case sync of Echo saved." in page.text
+    assert 'name="push_status" checked>' in page.text and 'name="push_assignees">' in page.text
+    _, sync = await api.get(f"/api/casepush/connectors/{connector['id']}/case_sync")
+    assert (sync["push_status"], sync["push_assignees"], sync["options"]) == (
+        True,
+        False,
+        {"statuses": {"closed": "gone"}},
+    )
+
+    for typed, message in [("{", "statuses must be JSON"), ('{"closed": 1}', "Invalid case sync options")]:
+        page = await person.post(sync_path, {"push_assignees": "on", "options.statuses": typed})
+        assert page.status == 400 and message in page.text, page.text
+        # The form is shown as it was typed, to be corrected.
+        assert f'<textarea name="options.statuses" rows="2">{escape(typed)}</textarea>' in page.text
+        assert 'name="push_status">' in page.text and 'name="push_assignees" checked>' in page.text
+    assert (await api.get(f"/api/casepush/connectors/{connector['id']}/case_sync"))[1] == sync
+
+
+async def test_case_sync_is_read_only_and_refused_without_all_on_actions(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    await read_only_user(api)
+    reader = await browser("reader")
+    sync_path = f"/app/connectors/{connector['id']}/case-sync"
+    page = await reader.get(sync_path)
+    assert page.status == 200 and "<fieldset disabled>" in page.text
+    assert "Save case sync" not in page.text and "Changing it needs <b>all</b> on Actions" in page.text
+    page = await reader.post(sync_path, {"push_status": "on"})
+    assert page.status == 403 and "Unauthorized to update actions" in page.text
+    _, sync = await api.get(f"/api/casepush/connectors/{connector['id']}/case_sync")
+    assert sync["push_status"] is False

@@ -1,8 +1,11 @@
 """The web UI in headless Chromium (Debian's ``chromium``, driven by Playwright) against a real server
-process and a fake Jira: a person's way from logging in to pushing a case twice, and a read-only user's.
-The screenshots of docs/ui/ are taken here."""
+process and a fake Jira: a person's way from logging in to pushing a case twice, automatic push turned on
+and seen to push by itself (and to fail), and a read-only user's. The screenshots of docs/ui/ are taken
+here."""
 
+import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from processes import call, start, stop
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "plugins" / "casepush-jira" / "tests"))
-from fake_jira import API_TOKEN, EMAIL, PROJECT, FakeJira, start_jira  # noqa: E402
+from fake_jira import API_TOKEN, EMAIL, PROJECT, FakeJira, jira_error, start_jira  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "ui"
@@ -23,9 +26,13 @@ PASSWORD = "changeme"
 
 @pytest.fixture
 async def server(settings: Settings) -> AsyncIterator[str]:
-    """casepush with the Jira plugin, as ``python -m casepush serve`` runs it."""
+    """casepush with the Jira plugin, as ``python -m casepush serve`` runs it (its automatic push worker
+    looking for due pushes every 0.2 s)."""
     process, url = await start(
-        settings, CASEPUSH_ELASTIC_PASSWORD=PASSWORD, CASEPUSH_LOAD_PLUGINS="casepush-jira"
+        settings,
+        CASEPUSH_ELASTIC_PASSWORD=PASSWORD,
+        CASEPUSH_LOAD_PLUGINS="casepush-jira",
+        CASEPUSH_AUTOMATIC_PUSH_POLL_INTERVAL="0.2",
     )
     yield url
     await stop(process)
@@ -145,7 +152,6 @@ async def test_a_case_is_created_commented_previewed_and_pushed_twice_to_jira(se
     await screenshot(page, "cases")
     await page.get_by_role("link", name="Settings").click()
     await expect(page.get_by_role("heading", name="Case settings")).to_be_visible()
-    await screenshot(page, "settings")
 
 
 async def test_a_read_only_user_sees_no_push_button_and_is_refused_when_posting_anyway(server, chromium):
@@ -177,3 +183,76 @@ async def test_a_read_only_user_sees_no_push_button_and_is_refused_when_posting_
     )
     assert refused.status == 403
     assert "Unauthorized to push case" in await refused.text()
+
+
+async def reload_until(page: Page, selector: str, text: str, timeout: float = 20) -> None:
+    """Reload the page (it does not change by itself) until ``selector`` shows ``text``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await page.reload()
+        shown = await page.locator(selector).inner_text()
+        if text in shown:
+            return
+        assert time.monotonic() < deadline, f"never showed {text!r}: {shown!r}"
+        await asyncio.sleep(0.3)
+
+
+async def test_automatic_push_turned_on_in_the_settings_pushes_an_edited_case_by_itself(
+    server, jira, chromium
+):
+    connector = {"name": "Team Jira", "connector_type_id": ".jira"}
+    connector |= {"config": {"apiUrl": jira.url, "projectKey": PROJECT}}
+    connector |= {"secrets": {"email": EMAIL, "apiToken": API_TOKEN}}
+    status, answer = await call(server, "POST", "/api/actions/connector/team-jira", connector)
+    assert status == 200, answer
+    case = {"title": "Malware on laptop-7", "description": "The scanner found a trojan.", "tags": ["malware"]}
+    case |= {"owner": "cases", "settings": {"syncAlerts": False}}
+    case |= {"connector": {"id": "team-jira", "name": "Team Jira", "type": ".jira", "fields": None}}
+    status, created = await call(server, "POST", "/api/cases", case)
+    assert status == 200, created
+    page = await signed_in(chromium, server, "elastic", PASSWORD)
+
+    # The connector's pushes send the case's status too.
+    await page.get_by_role("link", name="Connectors").click()
+    await page.get_by_role("link", name="Case sync of Team Jira").click()
+    await page.get_by_label("The case's status").check()
+    await expect(page.locator('[name="options.in-progress"]')).to_have_value("In Progress")
+    await page.get_by_role("button", name="Save case sync").click()
+    await see(page, "Case sync of Team Jira saved.")
+    await screenshot(page, "case-sync")
+
+    # Automatic push on for Stack Management's cases on Team Jira, their first push too.
+    await page.get_by_role("link", name="Settings").click()
+    form = page.locator("#automatic-push-cases-team-jira")
+    await form.get_by_label("Push automatically").check()
+    await form.get_by_label("Mode").select_option("all")
+    await form.get_by_label("Quiet period").fill("2")
+    await form.get_by_role("button", name="Save").click()
+    await see(page, "Automatic push of Stack Management cases to Team Jira is on, for every change")
+    await expect(form.get_by_label("Push automatically")).to_be_checked()
+    await screenshot(page, "settings")
+
+    # An edit, and nothing else: the case is pushed by itself after the quiet period.
+    await page.goto(f"{server}/app/cases/{created['id']}")
+    state = page.locator(".push .automatic-state")
+    await expect(page.locator(".push .switch")).to_contain_text("On for every change, the first push too")
+    await expect(state).to_have_text("Nothing waiting")
+    await page.get_by_label("Status").select_option("in-progress")
+    await page.get_by_role("button", name="Save case").click()
+    await see(page, "Case saved.")
+    await expect(state).to_contain_text("Waiting to push a change by elastic: due")
+    await reload_until(page, ".push .outcome", "succeeded")
+    await expect(state).to_have_text("Nothing waiting")
+    await expect(page.locator(".push .state")).to_have_text("Up to date")
+    await expect(page.locator(".push .last-push")).to_contain_text("a change by elastic")
+    await expect(page.locator("a.external")).to_have_text("CK-1")
+    assert jira.status_of("10000") == "In Progress"
+    await screenshot(page, "automatic-push")
+
+    # Jira refuses the next push: the case page says so, with Jira's error.
+    jira.break_all(jira_error(400, "Issue is locked for maintenance."))
+    await comment(page, "The trojan came in a mail attachment.")
+    await reload_until(page, ".push .automatic-state", "Failed after 1 attempt")
+    await expect(state).to_contain_text("Issue is locked for maintenance.")
+    await expect(page.locator(".push .state")).to_have_text("Needs to be pushed")
+    await screenshot(page, "automatic-push-failed")

@@ -5,13 +5,23 @@ messages are the API's.
 """
 
 import math
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
 from aiohttp import web
 
-from casepush.domain import Context, case_connectors, cases, comments, connectors, push, user_actions
+from casepush.domain import (
+    Context,
+    automatic_push,
+    case_connectors,
+    cases,
+    comments,
+    connectors,
+    push,
+    user_actions,
+)
 from casepush.domain.connectors import ConnectorRuntime
 from casepush.errors import KibanaError, bad_request
 from casepush.security.authz import ACTIONS_FEATURE, Level
@@ -20,7 +30,9 @@ from casepush.types import (
     STATUSES,
     AddUserComment,
     AlertComment,
+    AutomaticPushSetting,
     Case,
+    CaseAutomaticPush,
     CaseConnectorInfo,
     CasePatch,
     CreateCase,
@@ -33,7 +45,7 @@ from casepush.types import (
 from casepush.web import decode
 from casepush.web.cases import FindCasesQuery, find_query
 from casepush.web.state import CONNECTORS, context
-from casepush.web.ui.render import redirect, render
+from casepush.web.ui.render import duration, redirect, render
 from casepush.web.ui.routing import Pages
 
 pages = Pages()
@@ -181,6 +193,64 @@ def describe(action: UserAction) -> str:
     return f"changed the {action.type}"
 
 
+#: What each automatic push mode pushes, in words.
+AUTOMATIC_PUSH_MODES = {
+    "updates": "updates of cases already pushed to it once",
+    "all": "every change, the first push too",
+}
+#: The modes as the settings' form offers them.
+AUTOMATIC_PUSH_MODE_CHOICES = {
+    "updates": "Updates only (of cases pushed once by hand)",
+    "all": "All (the first push too)",
+}
+
+
+@dataclass(frozen=True)
+class AutomaticPushView:
+    """A case's automatic push to one connector, for its card on the case page: the state as the API
+    gives it, and whether it is on (``switch``, in words)."""
+
+    state: CaseAutomaticPush
+    on: bool
+    switch: str
+
+
+def _switch(
+    case: Case, connector_id: str, state: CaseAutomaticPush, setting: AutomaticPushSetting | None
+) -> str:
+    """Whether automatic push is on for the case and the connector, in words, and why not when it is off."""
+    if state.enabled and setting is not None:
+        return (
+            f"On for {AUTOMATIC_PUSH_MODES[setting.mode]}, {duration(setting.quiet_period)} after the latest"
+            " change"
+        )
+    if setting is None or not setting.enabled:
+        return "Off for this connector and owner"
+    if connector_id != case.connector.id:
+        return "Off: this is no longer the case's connector"
+    return (
+        "On for updates of cases already pushed to this connector: this case's latest push went"
+        " elsewhere or it was never pushed, so push it once by hand to start"
+    )
+
+
+async def _automatic_pushes(ctx: Context, case: Case) -> dict[str, AutomaticPushView]:
+    """The case's automatic push state by connector id."""
+    settings = {
+        setting.connector_id: setting
+        for setting in await automatic_push.list_settings(ctx)
+        if setting.owner == case.owner
+    }
+    return {
+        state.connector_id: AutomaticPushView(
+            state,
+            state.enabled,
+            _switch(case, state.connector_id, state, settings.get(state.connector_id)),
+        )
+        for state in await automatic_push.case_pushes(ctx, case.id)
+    }
+
+
 def _case_form(case: Case) -> dict[str, str]:
     return {
         "title": case.title,
@@ -213,6 +283,7 @@ async def _case_page(request: web.Request, status: int = 200, **values: Any) -> 
         ],
         "activity": [(action, describe(action)) for action in activity.userActions],
         "pushes": list((await case_connectors.get(ctx, rt, case_id)).values()),
+        "automatic": await _automatic_pushes(ctx, case),
         "may_edit": may_edit,
         "may_push": may_edit and may_run_connectors(ctx),
         "connectors": await connector_choices(ctx, rt) if may_edit else [],

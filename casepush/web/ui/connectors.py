@@ -1,15 +1,18 @@
-"""The UI's connectors: the list, forms made from each type's structs (secrets write-only), and a test."""
+"""The UI's connectors: the list, forms made from each type's structs (secrets write-only), a test, and
+each connector's case sync settings (what its pushes send beyond Kibana's fields, with the type's options
+as a form made from its ``state_options`` struct)."""
 
+import inspect
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from casepush.connectors import ConnectorType
-from casepush.domain import connectors
+from casepush.connectors import CASES_FEATURE, ConnectorType
+from casepush.domain import automatic_push, connectors
 from casepush.errors import KibanaError, bad_request
 from casepush.security.authz import ACTIONS_FEATURE, Level
-from casepush.types import UNSET, CreateConnector, UpdateConnector
+from casepush.types import UNSET, CaseSyncRequest, CreateConnector, UpdateConnector
 from casepush.web import decode
 from casepush.web.state import CONNECTORS, context
 from casepush.web.ui.forms import FormField, form_fields, read_form
@@ -26,6 +29,11 @@ def _fields(connector_type: ConnectorType) -> list[FormField]:
     return form_fields(connector_type.config, "config") + form_fields(connector_type.secrets, "secrets")
 
 
+def syncs_case_state(connector_type: ConnectorType) -> bool:
+    """Whether the type's pushes can send a case's status or assignees (it has case sync settings)."""
+    return bool(connector_type.pushes_state) and CASES_FEATURE in connector_type.supported_feature_ids
+
+
 @pages.get("/app/connectors")
 async def list_connectors(request: web.Request) -> web.Response:
     ctx, rt = context(request), request.app[CONNECTORS]
@@ -38,6 +46,7 @@ async def list_connectors(request: web.Request) -> web.Response:
         may_manage=level is Level.ALL,
         may_test=level is not None,
         unset=UNSET,
+        syncs_case_state=syncs_case_state,
     )
 
 
@@ -52,6 +61,7 @@ async def _form_page(
         status,
         type=connector_type,
         fields=_fields(connector_type),
+        case_sync=syncs_case_state(connector_type),
         **(page | values),
     )
 
@@ -164,3 +174,67 @@ async def test_connector(request: web.Request) -> web.Response:
         )
     problem = result.service_message or result.message
     redirect(request, "/app/connectors", ("error", f"{info.name}: {params['subAction']} failed: {problem}"))
+
+
+# --- case sync -----------------------------------------------------------------------------------------
+
+
+def _options_fields(connector_type: ConnectorType) -> list[FormField]:
+    options = connector_type.state_options
+    return form_fields(options, "options") if options is not None else []
+
+
+def _about_options(connector_type: ConnectorType) -> list[str]:
+    """The paragraphs of the options struct's docstring, for the form: what the options mean."""
+    doc = connector_type.state_options.__doc__ if connector_type.state_options is not None else None
+    if not doc:
+        return []
+    paragraphs = inspect.cleandoc(doc).replace("``", "").split("\n\n")
+    return [" ".join(paragraph.split()) for paragraph in paragraphs if paragraph.strip()]
+
+
+async def _case_sync_page(request: web.Request, status: int = 200, **values: Any) -> web.Response:
+    """The connector's case sync settings; ``values`` keep a refused form as it was typed (``typed``)."""
+    ctx, rt = context(request), request.app[CONNECTORS]
+    info = await connectors.get(ctx, rt, request.match_info["connector_id"])
+    connector_type = connectors.registered_type(rt.plugins, info.connector_type_id)
+    sync = await automatic_push.get_case_sync(ctx, rt, info.id)
+    page = {
+        "info": info,
+        "type": connector_type,
+        "sync": sync,
+        "fields": _options_fields(connector_type),
+        "about_options": _about_options(connector_type),
+        "may_manage": ctx.access.levels.get(ACTIONS_FEATURE) is Level.ALL,
+        "typed": None,
+        "error": None,
+    }
+    return await render(request, "case_sync.html", status, **(page | values))
+
+
+@pages.get("/app/connectors/{connector_id}/case-sync")
+async def show_case_sync(request: web.Request) -> web.Response:
+    return await _case_sync_page(request)
+
+
+@pages.post("/app/connectors/{connector_id}/case-sync")
+async def save_case_sync(request: web.Request) -> web.Response:
+    """Save what pushes to the connector send beyond Kibana's fields, and the type's options: an empty
+    option that may be none is none (as the page shows it)."""
+    ctx, rt = context(request), request.app[CONNECTORS]
+    info = await connectors.get(ctx, rt, request.match_info["connector_id"])
+    connector_type = connectors.registered_type(rt.plugins, info.connector_type_id)
+    form = await request.post()
+    try:
+        body = {
+            "push_status": "push_status" in form,
+            "push_assignees": "push_assignees" in form,
+            "options": read_form(_options_fields(connector_type), form, blank_is_none=True),
+        }
+        await automatic_push.put_case_sync(ctx, rt, info.id, decode.convert(body, CaseSyncRequest))
+    except KibanaError as exc:
+        if exc.status != 400:
+            raise
+        typed = {name: value for name, value in form.items() if isinstance(value, str)}
+        return await _case_sync_page(request, 400, typed=typed, error=exc.message)
+    redirect(request, f"/app/connectors/{info.id}/case-sync", ("ok", f"Case sync of {info.name} saved."))

@@ -1,5 +1,6 @@
-"""Connector forms generated from a type's ``config`` and ``secrets`` structs, and read back into the
-dicts the connectors API takes (the type's own validation then checks them)."""
+"""Forms generated from a connector type's structs (its ``config`` and ``secrets``, and the options of its
+case sync, ``state_options``), and read back into the dicts the API takes (the type's own validation then
+checks them)."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ import msgspec.inspect as mi
 
 from casepush.errors import bad_request
 
-#: ``text``, ``number``, ``checkbox``, ``select`` (``choices``) or ``json`` (lists, objects, mixes).
+#: ``text``, ``number``, ``checkbox``, ``select`` (``choices``), ``list`` (one string or several:
+#: comma-separated) or ``json`` (lists, objects, mixes).
 Kind = str
 
 
@@ -24,6 +26,8 @@ class FormField:
     required: bool
     choices: tuple[str, ...] = ()
     default: Any = None
+    #: The type takes None (``null``) for it.
+    nullable: bool = False
 
     @property
     def name(self) -> str:
@@ -39,6 +43,8 @@ class FormField:
             return ""
         if self.kind == "json":
             return msgspec.json.encode(value).decode()
+        if self.kind == "list" and isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
         return str(value)
 
 
@@ -57,7 +63,19 @@ def _kind(type_: mi.Type) -> tuple[Kind, tuple[str, ...], bool]:
             return "number", (), nullable
         if isinstance(only, mi.LiteralType):
             return "select", tuple(str(value) for value in only.values), nullable
+    if _one_or_more_strings(present):
+        return "list", (), nullable
     return "json", (), nullable
+
+
+def _one_or_more_strings(types: list[mi.Type]) -> bool:
+    """``str | list[str]`` (or a tuple of them): a name, or several that stand for the same thing."""
+    sequences = (mi.ListType, mi.VarTupleType)
+    return (
+        len(types) == 2
+        and any(isinstance(t, mi.StrType) for t in types)
+        and any(isinstance(t, sequences) and isinstance(t.item_type, mi.StrType) for t in types)
+    )
 
 
 def form_fields(struct: type[msgspec.Struct], part: str) -> list[FormField]:
@@ -66,14 +84,20 @@ def form_fields(struct: type[msgspec.Struct], part: str) -> list[FormField]:
         kind, choices, nullable = _kind(info.type)
         default = None if info.default is mi.NODEFAULT else info.default
         fields.append(
-            FormField(part, info.encode_name, kind, info.required and not nullable, choices, default)
+            FormField(
+                part, info.encode_name, kind, info.required and not nullable, choices, default, nullable
+            )
         )
     return fields
 
 
-def read_form(fields: list[FormField], form: Mapping[str, Any]) -> dict[str, Any]:
+def read_form(
+    fields: list[FormField], form: Mapping[str, Any], blank_is_none: bool = False
+) -> dict[str, Any]:
     """The submitted values by key; an empty input is left out, so that the type's default applies
-    (or, for a required field, the type's own message says it is missing)."""
+    (or, for a required field, the type's own message says it is missing). With ``blank_is_none``, an
+    empty input of a field that takes None is None instead: a form showing values that may be None
+    (shown empty) then saves them as they were."""
     values: dict[str, Any] = {}
     for field in fields:
         if field.kind == "checkbox":
@@ -81,6 +105,8 @@ def read_form(fields: list[FormField], form: Mapping[str, Any]) -> dict[str, Any
             continue
         raw = form.get(field.name, "")
         if not isinstance(raw, str) or not raw.strip():
+            if blank_is_none and field.nullable:
+                values[field.key] = None
             continue
         values[field.key] = _parsed(field, raw if field.secret else raw.strip())
     return values
@@ -97,4 +123,10 @@ def _parsed(field: FormField, raw: str) -> Any:
             return msgspec.json.decode(raw)
         except msgspec.DecodeError:
             raise bad_request(f"{field.key} must be JSON") from None
+    if field.kind == "list":
+        # One name is a string, as the type takes it, unless the field's default is a list (the type's
+        # own way to write that field).
+        items = [item.strip() for item in raw.split(",") if item.strip()]
+        one_is_a_string = not isinstance(field.default, list | tuple)
+        return items[0] if len(items) == 1 and one_is_a_string else items
     return raw

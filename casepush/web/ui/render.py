@@ -1,6 +1,7 @@
 """Pages from Jinja2 templates (autoescaped), sealed cookies, flash messages and redirects."""
 
 import time
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, NoReturn, TypeVar
 
@@ -8,7 +9,7 @@ import jinja2
 import msgspec
 from aiohttp import web
 
-from casepush.domain import spaces
+from casepush.domain import parse_iso, spaces
 from casepush.errors import KibanaError
 from casepush.security.authz import ACTIONS_FEATURE
 from casepush.security.secrets import SecretsUnavailable
@@ -37,6 +38,27 @@ def _link(url: str | None) -> str | None:
     return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
+def duration(seconds: float) -> str:
+    """``0.5 s``, ``4 s``, ``3 min 20 s``, ``2 h 5 min``: a span of time in words."""
+    if seconds < 60:
+        return f"{round(max(0.0, seconds), 1):g} s"
+    if seconds < 3600:
+        minutes, rest = divmod(int(seconds), 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(int(seconds) // 60, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _from_now(iso: str | None) -> str:
+    """How far from now a time is, as the page is made: ``in 4 s``, ``2 min ago``, ``now``."""
+    if not iso:
+        return ""
+    seconds = (parse_iso(iso) - datetime.now(UTC)).total_seconds()
+    if abs(seconds) < 1:
+        return "now"
+    return f"in {duration(round(seconds))}" if seconds > 0 else f"{duration(round(-seconds))} ago"
+
+
 ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("casepush.web.ui"),
     autoescape=True,
@@ -45,6 +67,8 @@ ENV = jinja2.Environment(
 )
 ENV.filters["link"] = _link
 ENV.filters["when"] = lambda iso: (iso or "").replace("T", " ")[:19]
+ENV.filters["from_now"] = _from_now
+ENV.filters["duration"] = duration
 
 
 def base_path(request: web.Request) -> str:
