@@ -439,3 +439,22 @@ async def test_the_case_state_needs_read_on_the_owner(api, connector):
 
     assert (await other.get(f"/api/casepush/cases/{case['id']}/automatic_push"))[0] == 403
     assert (await api.get("/api/casepush/cases/missing/automatic_push"))[0] == 404
+
+
+async def test_a_case_held_by_another_push_is_tried_again_without_counting_an_attempt(api_with, echo):
+    api = await api_with(**FAST, push_lease=0.2)
+    _, connector = await api.post("/api/actions/connector", connector_body(echo.url))
+    case = await new_case(api, connector)
+    await push_now(api, case, connector)
+    await turn_on(api, connector, quiet_period=0)
+    echo.gate = asyncio.Event()  # a manual push holds the case while the external system answers slowly
+    manual = asyncio.create_task(api.post(f"/api/cases/{case['id']}/connector/{connector['id']}/_push", {}))
+    await asyncio.sleep(0.1)
+    await comment(api, case["id"], "while another push runs")
+
+    busy = await settled(api, case["id"], lambda s: s["state"] == "retrying")
+    echo.gate.set()
+
+    assert busy["attempts"] == 0 and "is being pushed to connector" in busy["last_error"]
+    assert (await manual)[0] == 200
+    await settled(api, case["id"], idle_after_push)

@@ -422,7 +422,9 @@ class AutomaticPusher:
         """A failed attempt: retried when it may pass later, else failed until the case changes."""
         retryable = getattr(exc, "retryable", False)
         if exc.status == 409:  # another push of the case holds it: try again soon, not a failure
-            return Settlement("retrying", "failure", exc.message, _ms(time.time() + BUSY_RETRY))
+            return Settlement(
+                "retrying", "failure", exc.message, _ms(time.time() + BUSY_RETRY), counted=False
+            )
         if not retryable or push.attempts + 1 >= self.settings.automatic_push_max_attempts:
             return Settlement("failed", "failure", exc.message)
         delay = backoff(

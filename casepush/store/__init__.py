@@ -159,6 +159,8 @@ class Settlement:
     outcome: str
     error: str | None = None
     retry_at_ms: int | None = None
+    #: Whether the attempt counts towards the attempts' limit (not when another push held the case).
+    counted: bool = True
 
 
 #: The outbox states in which a push is waiting or running.

@@ -59,7 +59,7 @@ WHERE {_KEY} AND lease_owner = :lease_owner AND state = 'running'
 _SETTLE = f"""
 UPDATE automatic_pushes SET
     state = CASE WHEN generation = :generation THEN :state ELSE 'pending' END,
-    attempts = CASE WHEN generation <> :generation OR :state = 'idle' THEN 0 ELSE attempts + 1 END,
+    attempts = CASE WHEN generation <> :generation OR :state = 'idle' THEN 0 ELSE attempts + :counted END,
     due_ms = CASE WHEN generation = :generation THEN :retry_at_ms ELSE due_ms END,
     pending_since_ms = CASE WHEN generation = :generation AND :state <> 'retrying'
         THEN NULL ELSE pending_since_ms END,
@@ -220,6 +220,7 @@ class OutboxTx(abc.ABC):
             outcome=settled.outcome,
             error=settled.error,
             retry_at_ms=settled.retry_at_ms,
+            counted=int(settled.counted),
         )
         await self._run_named(_SETTLE, values)
 
