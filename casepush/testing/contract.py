@@ -9,6 +9,9 @@ Subclass ``ConnectorContract`` in a test module (its name must start with ``Test
 - ``contract_push_params``: a function ``(external_id, comments) -> subActionParams`` of
   ``pushToService``, where ``comments`` is a list of ``(comment_id, text)``;
 - ``contract_break``: a function that makes the fake service fail every later call.
+
+A type that pushes a case's status or assignees (``pushes_state``) needs a fake service that takes them
+(its workflow's states, a user with the email ``assignee@example.com``).
 """
 
 from collections.abc import Callable
@@ -124,3 +127,37 @@ class ConnectorContract:
         assert answer["message"].startswith("error validating action type ")
         status, connectors = await casepush.get("/api/actions/connectors")
         assert connectors == []
+
+    async def test_the_state_it_can_push_is_declared_and_taken(
+        self, casepush: Api, contract_type_id: str, contract_connector: dict
+    ) -> None:
+        """What the type says it can push beyond Kibana's fields (``pushes_state``) is what its case sync
+        settings accept, with its ``state_options`` defaults; asked for, a push sends it without a
+        ``Warning`` (a type that pushes nothing more is refused any of it)."""
+        connector = await self._create(casepush, contract_type_id, contract_connector)
+        path = f"/api/casepush/connectors/{connector['id']}/case_sync"
+        status, sync = await casepush.get(path)
+        assert status == 200, sync
+        pushable = set(sync["pushable"])
+        assert pushable <= {"status", "assignees"}
+        wanted = {"push_status": "status" in pushable, "push_assignees": "assignees" in pushable}
+        status, saved = await casepush.put(path, {**wanted, "options": sync["options"]})
+        assert status == 200, saved
+        assert saved["options"] == sync["options"]  # the defaults, as the type's options take them
+        for name in {"status", "assignees"} - pushable:
+            status, refused = await casepush.put(path, {f"push_{name}": True})
+            assert status == 400, refused
+        if not pushable:
+            return
+        await casepush.create_user("contract-assignee", "editor", email="assignee@example.com")
+        status, case = await casepush.post("/api/cases", case_body(assignees=[{"uid": "contract-assignee"}]))
+        assert status == 200, case
+        push = f"/api/cases/{case['id']}/connector/{connector['id']}/_push"
+        for status_now in ("open", "in-progress", "closed"):
+            if status_now != "open":
+                status, current = await casepush.get(f"/api/cases/{case['id']}")
+                patch = {"cases": [{"id": case["id"], "version": current["version"], "status": status_now}]}
+                assert (await casepush.patch("/api/cases", patch))[0] == 200
+            status, pushed = await casepush.post(push, {})
+            assert status == 200, pushed
+            assert "Warning" not in casepush.last_headers, casepush.last_headers["Warning"]

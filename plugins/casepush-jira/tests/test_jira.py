@@ -760,6 +760,7 @@ class TestJiraContract(ConnectorContract):
 
     @pytest.fixture
     def contract_connector(self, jira: FakeJira) -> dict:
+        jira.add_user("Contract Assignee", "assignee@example.com")  # whom the contract's case is assigned to
         return {"config": {"apiUrl": jira.url, "projectKey": PROJECT}, "secrets": SECRETS}
 
     @pytest.fixture

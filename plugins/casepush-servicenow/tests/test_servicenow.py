@@ -628,6 +628,15 @@ async def test_an_interrupted_create_is_found_by_correlation_id(casepush: Api, s
 class _Contract(ConnectorContract):
     @pytest.fixture
     def contract_connector(self, sn: FakeServiceNow) -> dict:
+        # Whom the contract's case is assigned to.
+        sn.users.append(
+            {
+                "sys_id": "usr-contract",
+                "user_name": "contract",
+                "name": "Contract Assignee",
+                "email": "assignee@example.com",
+            }
+        )
         return basic(sn)
 
     @pytest.fixture
