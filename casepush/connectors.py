@@ -5,7 +5,7 @@ core is their API.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -46,6 +46,17 @@ class ConnectorType:
     #: The options of pushing that state (a status mapping, close codes...), with their defaults; a
     #: connector's case sync settings give them as ``options``. Needed when ``pushes_state`` is not empty.
     state_options: type[msgspec.Struct] | None = None
+    #: What of an external incident the type can bring back to its case (two-way sync): ``"status"``,
+    #: ``"comments"``, ``"title"``, ``"description"``; through ``parse_inbound`` (webhooks) and
+    #: ``fetch_changes`` (polling), whichever the plugin implements.
+    pulls: frozenset[str] = frozenset()
+    #: How the external system authenticates its calls of the connector's inbound webhook, which the core
+    #: checks against the connector's inbound secret before ``parse_inbound`` sees the call:
+    #: ``"hub-signature"`` (``X-Hub-Signature: sha256=<hex HMAC-SHA256 of the raw body>``, as Jira signs),
+    #: ``"bearer"`` (``Authorization: Bearer <secret>``, as a ServiceNow REST message sends it) or
+    #: ``"casepush-signature"`` (``X-Casepush-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
+    #: "<t>.<raw body>">``, as ``.webhook`` signs what it sends).
+    inbound_auth: Literal["hub-signature", "bearer", "casepush-signature"] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,8 @@ class CaseForPush:
 class PushedComment:
     comment_id: str
     pushed_date: str
+    #: The comment's id in the external system, when known: two-way sync never brings it back.
+    external_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,85 @@ class PushedIncident:
     url: str
     pushed_date: str
     comments: list[PushedComment] = field(default_factory=list)
+
+
+# --- two-way sync --------------------------------------------------------------------------------------
+
+#: What an external incident can bring back to its case.
+COMMENTS, TITLE, DESCRIPTION = "comments", "title", "description"
+
+
+@dataclass(frozen=True)
+class ExternalComment:
+    """A comment of the external incident: its external ``id``, its text, who wrote it (their name in
+    the external system) and when (ISO 8601 in UTC); ``updated_at`` when it was edited."""
+
+    id: str
+    body: str
+    author: str
+    created_at: str
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ExternalChange:
+    """One change of an external incident, as a webhook reports it or a poll finds it.
+
+    ``incident_id`` is the incident's id as the push recorded it (``external_service.external_id``).
+    ``change_id`` identifies the change itself, stably: the same change reported twice (a webhook sent
+    again, a poll overlapping a webhook) has the same id, and is applied once. ``at`` is when it was made
+    in the external system (ISO 8601 in UTC) and ``author`` who made it (a name), for the case's user
+    actions. ``by_integration`` marks a change made with the connector's own credentials (casepush's
+    pushes coming back): it is never applied.
+
+    A change carries one of: ``status`` (the case status the external state maps to, by the
+    connector's status mapping; ``external_status`` is the external one, shown), ``title``,
+    ``description``, or ``comment`` (created or edited).
+    """
+
+    incident_id: str
+    change_id: str
+    at: str
+    author: str | None = None
+    by_integration: bool = False
+    status: str | None = None
+    external_status: str | None = None
+    title: str | None = None
+    description: str | None = None
+    comment: ExternalComment | None = None
+
+
+@dataclass(frozen=True)
+class InboundCall:
+    """A call of a connector's inbound webhook, its authentication checked: its headers and raw body."""
+
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """What an inbound call reports: its changes, and when the external system sent it (ISO 8601 in UTC,
+    None when the call does not say), by which the core refuses a call replayed long after."""
+
+    changes: list[ExternalChange]
+    sent_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a poll found: the changes, and the cursor the next poll starts from (opaque to the core)."""
+
+    changes: list[ExternalChange]
+    cursor: str | None
+
+
+class InboundRefused(Exception):
+    """An inbound call that is not what the external system sends (a 400 with ``message``)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 class ConnectorError(Exception):

@@ -13,7 +13,16 @@ from pluggy import HookspecMarker
 if TYPE_CHECKING:
     import msgspec
 
-    from casepush.connectors import CaseForPush, CaseState, Connector, ConnectorType, PushedIncident
+    from casepush.connectors import (
+        CaseForPush,
+        CaseState,
+        Changes,
+        Connector,
+        ConnectorType,
+        Inbound,
+        InboundCall,
+        PushedIncident,
+    )
     from casepush.http import OutboundClient
 
 hookspec = HookspecMarker("casepush")
@@ -94,6 +103,48 @@ def push_case_state(
         ``state_options``, e.g. which workflow transition each status takes).
     :raises casepush.connectors.ConnectorError: e.g. when the incident's workflow offers no transition
         to the status's mapped state, naming the status and the transitions available.
+    """
+
+
+@hookspec(firstresult=True)
+def parse_inbound(
+    connector: "Connector", call: "InboundCall", options: Any, http: "OutboundClient"
+) -> "Inbound":
+    """Turn a call of the connector's inbound webhook into the changes of external incidents it reports.
+
+    Two-way sync, for types whose ``pulls`` is not empty. The core has checked the call's authentication
+    (the type's ``inbound_auth``, with the connector's inbound secret) and its size; it applies each change
+    once, to the case pushed to that incident, and drops changes made with the connector's own
+    credentials (``by_integration``) and comments casepush pushed.
+
+    :param call: the call's headers and raw body.
+    :param options: the connector's status mapping and other options (the type's ``state_options``), to
+        map an external status to a case status.
+    :param http: the core's HTTP client, for what the call does not say (e.g. which external account is
+        the connector's own, to mark its changes ``by_integration``).
+    :returns: the changes (none for an event the type does not sync) and when the call was sent.
+    :raises casepush.connectors.InboundRefused: for a body that is not what the system sends (a 400).
+    """
+
+
+@hookspec(firstresult=True)
+def fetch_changes(
+    connector: "Connector",
+    incident_ids: list[str],
+    cursor: str | None,
+    since: str,
+    options: Any,
+    http: "OutboundClient",
+) -> "Changes":
+    """Find what changed in these incidents since the last poll (two-way sync by polling).
+
+    :param incident_ids: the external ids of the incidents casepush pushed with this connector.
+    :param cursor: where the previous poll stopped, as it said; None on the first poll.
+    :param since: on the first poll, the time (ISO 8601 in UTC) from which changes count.
+    :param options: the connector's ``state_options``, as for ``parse_inbound``.
+    :returns: the changes and the cursor of the next poll. Overlapping polls are fine: a change seen
+        twice (same ``change_id``) is applied once.
+    :raises casepush.connectors.ConnectorError: when the system fails (the poll is tried again later).
     """
 
 

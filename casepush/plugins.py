@@ -11,7 +11,16 @@ import msgspec
 import pluggy
 
 from casepush import hookspecs
-from casepush.connectors import CaseState, Connector, ConnectorError, ConnectorType, PushedIncident
+from casepush.connectors import (
+    CaseState,
+    Changes,
+    Connector,
+    ConnectorError,
+    ConnectorType,
+    Inbound,
+    InboundCall,
+    PushedIncident,
+)
 from casepush.http import OutboundClient
 
 log = logging.getLogger(__name__)
@@ -112,6 +121,34 @@ class PluginHost:
         http = http.for_connector_type(connector.type.id)
         hook = self._owner_hook(connector, "push_case_state")
         await await_me_maybe(hook(connector=connector, external_id=external_id, state=state, http=http))
+
+    async def parse_inbound(
+        self, connector: Connector, call: InboundCall, options: Any, http: OutboundClient
+    ) -> Inbound:
+        http = http.for_connector_type(connector.type.id)
+        hook = self._owner_hook(connector, "parse_inbound")
+        return await await_me_maybe(hook(connector=connector, call=call, options=options, http=http))
+
+    async def fetch_changes(
+        self,
+        connector: Connector,
+        incident_ids: list[str],
+        cursor: str | None,
+        since: str,
+        options: Any,
+        http: OutboundClient,
+    ) -> Changes:
+        http = http.for_connector_type(connector.type.id)
+        hook = self._owner_hook(connector, "fetch_changes")
+        found = hook(
+            connector=connector,
+            incident_ids=incident_ids,
+            cursor=cursor,
+            since=since,
+            options=options,
+            http=http,
+        )
+        return await await_me_maybe(found)
 
     def implements(self, connector_type: ConnectorType, hook_name: str) -> bool:
         """Whether the plugin that registered the type implements the hook."""
