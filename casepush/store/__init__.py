@@ -11,7 +11,10 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from casepush.store.sync import SyncState
 
 from casepush.types import (
     Attachment,
@@ -472,6 +475,78 @@ class Tx(abc.ABC):
     @abc.abstractmethod
     async def automatic_push_queue(self) -> tuple[int, int | None]:
         """How many pushes wait or run, in every space, and since when the oldest has waited."""
+
+    # two-way sync (``casepush.store.sync``)
+    @abc.abstractmethod
+    async def link_external(self, space_id: str, connector_id: str, external_id: str, case_id: str) -> None:
+        """Record the case an incident belongs to (every push does)."""
+
+    @abc.abstractmethod
+    async def case_of_external(self, space_id: str, connector_id: str, external_id: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def external_ids(self, space_id: str, connector_id: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def remember_pushed_comments(
+        self, space_id: str, connector_id: str, external_ids: list[str]
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def is_pushed_comment(self, space_id: str, connector_id: str, external_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def imported_attachment(self, space_id: str, connector_id: str, external_id: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def remember_imported(
+        self, space_id: str, connector_id: str, external_id: str, attachment_id: str
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def imported_attachments(self, space_id: str, connector_id: str, case_id: str) -> set[str]: ...
+
+    @abc.abstractmethod
+    async def set_inbound_secret(self, space_id: str, connector_id: str, sealed: str | None) -> None: ...
+
+    @abc.abstractmethod
+    async def get_inbound_secret(self, space_id: str, connector_id: str) -> str | None: ...
+
+    @abc.abstractmethod
+    async def list_inbound_secrets(self) -> list[tuple[str, str, str]]: ...
+
+    @abc.abstractmethod
+    async def claim_change(self, space_id: str, connector_id: str, change_id: str, now_ms: int) -> bool:
+        """Record that an external change is applied; False when it was already."""
+
+    @abc.abstractmethod
+    async def forget_changes_before(self, before_ms: int) -> int: ...
+
+    @abc.abstractmethod
+    async def get_sync_state(self, space_id: str, connector_id: str) -> "SyncState | None": ...
+
+    @abc.abstractmethod
+    async def start_sync_state(
+        self, space_id: str, connector_id: str, since_ms: int, due_ms: int | None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def claim_due_polls(
+        self, lease_owner: str, now_ms: int, lease_until_ms: int, limit: int
+    ) -> "list[SyncState]": ...
+
+    @abc.abstractmethod
+    async def finish_poll(
+        self, state: "SyncState", now_ms: int, cursor: str | None, next_due_ms: int | None, error: str | None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def note_inbound(
+        self, space_id: str, connector_id: str, now_ms: int, error: str | None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def count_applied(self, space_id: str, connector_id: str, applied: int) -> None: ...
 
     # spaces
     @abc.abstractmethod

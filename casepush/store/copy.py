@@ -7,6 +7,7 @@ tables are copied in insertion order, which the target's generated positions the
 
 from casepush.store import Store, Table
 from casepush.store.outbox import COLUMNS as OUTBOX_COLUMNS
+from casepush.store.sync import STATE_COLUMNS
 
 #: Every table, parents before children.
 TABLES = (
@@ -71,9 +72,18 @@ TABLES = (
         ("space_id", "owner", "connector_id", "data"),
         json_columns=frozenset({"data"}),
     ),
-    Table("case_sync_settings", ("space_id", "connector_id", "data"), json_columns=frozenset({"data"})),
+    Table(
+        "case_sync_settings",
+        ("space_id", "connector_id", "data", "inbound_secret"),
+        json_columns=frozenset({"data"}),
+    ),
     # Pushes waiting (or running: their leases run out and the copy's workers take them over).
     Table("automatic_pushes", tuple(OUTBOX_COLUMNS.split(", "))),
+    Table("external_links", ("space_id", "connector_id", "external_id", "case_id")),
+    Table("pushed_comments", ("space_id", "connector_id", "external_comment_id")),
+    Table("imported_comments", ("space_id", "connector_id", "external_comment_id", "attachment_id")),
+    Table("sync_changes", ("space_id", "connector_id", "change_id", "applied_ms")),
+    Table("sync_state", tuple(STATE_COLUMNS.split(", "))),
 )
 
 

@@ -77,6 +77,19 @@ WHERE {_KEY} AND generation = :generation AND state <> 'running'
 """
 
 
+#: The tables of a connector's casepush settings and bookkeeping, which go with the connector.
+CONNECTOR_TABLES = (
+    "automatic_push_settings",
+    "case_sync_settings",
+    "automatic_pushes",
+    "external_links",
+    "pushed_comments",
+    "imported_comments",
+    "sync_changes",
+    "sync_state",
+)
+
+
 @cache
 def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     """A statement with ``:name`` parameters as PostgreSQL's ``$n``, and the names in ``$n`` order."""
@@ -171,7 +184,7 @@ class OutboxTx(abc.ABC):
         )
 
     async def delete_connector_settings(self, space_id: str, connector_id: str) -> None:
-        for table in ("automatic_push_settings", "case_sync_settings", "automatic_pushes"):
+        for table in CONNECTOR_TABLES:
             await self._run_named(
                 f"DELETE FROM {table} WHERE space_id = :space_id AND connector_id = :connector_id",
                 {"space_id": space_id, "connector_id": connector_id},

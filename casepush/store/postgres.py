@@ -73,6 +73,7 @@ from casepush.store.rows import (
     user_decoder,
     with_version,
 )
+from casepush.store.sync import SyncTx
 from casepush.types import (
     AlertComment,
     Attachment,
@@ -128,7 +129,7 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-class PostgresTx(OutboxTx, Tx):
+class PostgresTx(SyncTx, OutboxTx, Tx):
     """``lock_cases``: in write transactions, cases read are locked until the end, so that checks made on
     a case (its status, its alert count) hold until its changes commit, as with SQLite's single writer."""
 

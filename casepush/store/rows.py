@@ -36,6 +36,10 @@ SPACE_TABLES = (
     "push_claims",
     "automatic_push_settings",
     "case_sync_settings",
+    "pushed_comments",
+    "imported_comments",
+    "sync_changes",
+    "sync_state",
 )
 
 STATUS_CODES = {"open": 0, "in-progress": 10, "closed": 20}

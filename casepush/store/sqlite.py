@@ -58,6 +58,7 @@ from casepush.store.rows import (
     user_decoder,
     with_version,
 )
+from casepush.store.sync import SyncTx
 from casepush.types import (
     AlertComment,
     Attachment,
@@ -104,7 +105,7 @@ def _placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-class SqliteTx(OutboxTx, Tx):
+class SqliteTx(SyncTx, OutboxTx, Tx):
     def __init__(self, conn: "aiosqlite.Connection | InlineConnection"):
         self.conn = conn
 
