@@ -264,6 +264,7 @@ UserActionType = Literal[
     "delete_case",
     "category",
     "customFields",
+    "sync",
 ]
 UserActionAction = Literal["add", "create", "delete", "update", "push_to_service"]
 
@@ -706,10 +707,22 @@ class AutomaticPushSettings(Struct):
 
 class CaseSyncRequest(Struct, forbid_unknown_fields=True, kw_only=True):
     """``PUT /api/casepush/connectors/{connector_id}/case_sync``: what pushes to the connector send
-    beyond Kibana's fields, and the type's options for it (its ``state_options``)."""
+    beyond Kibana's fields, what comes back from its system (two-way sync), and the type's options
+    (its ``state_options``: the status mapping, both ways)."""
 
     push_status: bool = False
     push_assignees: bool = False
+    #: Two-way sync: the external status (mapped to the case's), new and edited comments, title and
+    #: description come back to the case. Left out, Kibana's defaults (its ``_sync`` field rules): status,
+    #: title and description come back (when the type can bring them), comments do not.
+    pull_status: bool | UnsetType = UNSET
+    pull_comments: bool | UnsetType = UNSET
+    pull_title: bool | UnsetType = UNSET
+    pull_description: bool | UnsetType = UNSET
+    #: Seconds between polls of the external system for changes (None: no polling; webhooks only).
+    poll_interval: float | None = None
+    #: The inbound webhook's secret, write-only: a string sets it, null removes it, leaving it out keeps it.
+    inbound_secret: str | UnsetType | None = UNSET
     options: dict[str, Any] = {}
 
 
@@ -718,6 +731,35 @@ class CaseSync(CaseSyncRequest, kw_only=True):
     connector_type_id: str
     #: What the connector's type can push beyond Kibana's fields: ``status``, ``assignees``.
     pushable: list[str]
+    #: What the type can bring back: ``status``, ``comments``, ``title``, ``description``.
+    pullable: list[str]
+    #: Whether the type takes inbound webhook calls, and is polled.
+    receives: bool
+    polls: bool
+    #: An inbound secret is set (the secret itself is never shown).
+    has_inbound_secret: bool = False
+    #: Where the external system calls (in this space), when the type takes calls.
+    inbound_path: str | None = None
+
+
+class ConnectorSyncState(Struct, kw_only=True):
+    """A connector's two-way sync: its last inbound call and poll, their errors, what was applied."""
+
+    connector_id: str
+    last_inbound_at: str | None = None
+    last_inbound_error: str | None = None
+    last_poll_at: str | None = None
+    last_poll_error: str | None = None
+    next_poll_at: str | None = None
+    changes_applied: int = 0
+
+
+class InboundResult(Struct, kw_only=True):
+    """What an inbound call did: changes applied, and those not (already applied, casepush's own, of
+    incidents casepush did not push, or older than the case's)."""
+
+    applied: int
+    ignored: int
 
 
 class CaseAutomaticPush(Struct, kw_only=True):

@@ -25,13 +25,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
-import msgspec
-
 from casepush.config import Settings
-from casepush.connectors import ASSIGNEES, STATUS, CaseAssignee, CaseState, Connector, ConnectorType
+from casepush.connectors import ASSIGNEES, STATUS
 from casepush.domain import Context, load_case, new_id, now_iso
 from casepush.domain.case_connectors import CHANGE_TYPES, NONE_ID, STATUS_AWARE_TYPES
-from casepush.domain.connectors import ConnectorRuntime, ensure_actions, load
+from casepush.domain.case_sync import case_connector
+from casepush.domain.connectors import ConnectorRuntime, ensure_actions
 from casepush.errors import KibanaError, bad_request, not_found
 from casepush.security.authz import Grants, Level, Operation, Principal
 from casepush.store import AutomaticPush, Settlement, Store, Tx
@@ -40,7 +39,6 @@ from casepush.types import (
     AutomaticPushSetting,
     Case,
     CaseAutomaticPush,
-    CaseSync,
     CaseSyncRequest,
     Owner,
     UserAction,
@@ -70,14 +68,6 @@ def _iso(ms: int | None) -> str | None:
 # --- settings ----------------------------------------------------------------------------------------------
 
 
-async def _case_connector(ctx: Context, rt: ConnectorRuntime, tx: Tx, connector_id: str) -> ConnectorType:
-    """The connector's type: the connector must exist in the space and serve cases."""
-    connector = await load(ctx, rt, connector_id, tx)
-    if "cases" not in connector.type.supported_feature_ids:
-        raise bad_request(f'Connector type "{connector.type.id}" does not support cases')
-    return connector.type
-
-
 async def put_setting(
     ctx: Context,
     rt: ConnectorRuntime,
@@ -105,7 +95,7 @@ async def put_setting(
     async with ctx.store.write() as tx:
         if connector_id == NONE_ID:
             raise bad_request("Cases without a connector are never pushed")
-        await _case_connector(ctx, rt, tx, connector_id)
+        await case_connector(ctx, rt, tx, connector_id)
         await tx.put_automatic_push_setting(ctx.space_id, setting)
     return setting
 
@@ -124,80 +114,6 @@ async def list_settings(ctx: Context) -> list[AutomaticPushSetting]:
     async with ctx.store.read() as tx:
         found = await tx.list_automatic_push_settings(ctx.space_id)
     return [setting for setting in found if setting.owner in owners]
-
-
-async def get_case_sync(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> CaseSync:
-    ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
-    async with ctx.store.read() as tx:
-        connector_type = await _case_connector(ctx, rt, tx, connector_id)
-        stored = await tx.get_case_sync(ctx.space_id, connector_id)
-    return _case_sync(connector_id, connector_type, stored or CaseSyncRequest())
-
-
-async def put_case_sync(
-    ctx: Context, rt: ConnectorRuntime, connector_id: str, request: CaseSyncRequest
-) -> CaseSync:
-    """What pushes to the connector send beyond Kibana's fields (actions ``all``): refused for what the
-    type cannot push, and its options checked against the type's ``state_options``."""
-    ensure_actions(ctx, Level.ALL, "Unauthorized to update actions")
-    async with ctx.store.write() as tx:
-        connector_type = await _case_connector(ctx, rt, tx, connector_id)
-        wanted = [
-            name for name, on in ((STATUS, request.push_status), (ASSIGNEES, request.push_assignees)) if on
-        ]
-        if unable := [name for name in wanted if name not in connector_type.pushes_state]:
-            raise bad_request(
-                f'Connector type "{connector_type.id}" cannot push a case\'s {" or ".join(unable)}'
-            )
-        checked = msgspec.structs.replace(
-            request, options=msgspec.to_builtins(_options(connector_type, request))
-        )
-        await tx.put_case_sync(ctx.space_id, connector_id, checked)
-    return _case_sync(connector_id, connector_type, checked)
-
-
-def _options(connector_type: ConnectorType, sync: CaseSyncRequest) -> msgspec.Struct | None:
-    """The type's ``state_options`` from the settings' ``options`` (its defaults for what they leave out)."""
-    if connector_type.state_options is None:
-        if sync.options:
-            raise bad_request(f'Connector type "{connector_type.id}" takes no case sync options')
-        return None
-    try:
-        return msgspec.convert(sync.options, connector_type.state_options)
-    except msgspec.ValidationError as exc:
-        raise bad_request(f"Invalid case sync options: {exc}") from None
-
-
-def _case_sync(connector_id: str, connector_type: ConnectorType, sync: CaseSyncRequest) -> CaseSync:
-    options = _options(connector_type, sync)
-    return CaseSync(
-        push_status=sync.push_status,
-        push_assignees=sync.push_assignees,
-        options=msgspec.to_builtins(options) if options is not None else {},
-        connector_id=connector_id,
-        connector_type_id=connector_type.id,
-        pushable=sorted(connector_type.pushes_state),
-    )
-
-
-async def pushed_state(tx: Tx, ctx: Context, case: Case, connector: Connector) -> CaseState | None:
-    """The status and assignees a push of the case to the connector sends, as its case sync settings ask
-    (None when they ask for neither)."""
-    sync = await tx.get_case_sync(ctx.space_id, connector.id)
-    if sync is None or not (sync.push_status or sync.push_assignees):
-        return None
-    assignees = None
-    if sync.push_assignees:
-        assignees = []
-        for assignee in case.assignees:
-            user = await tx.get_user(assignee.uid)
-            email, full_name = (user.email, user.full_name) if user else (None, None)
-            assignees.append(CaseAssignee(assignee.uid, email, full_name))
-    return CaseState(
-        status=case.status if sync.push_status else None,
-        assignees=assignees,
-        options=_options(connector.type, sync),
-    )
 
 
 # --- the outbox ------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from casepush.connectors import (
     PushComment,
     PushedIncident,
 )
-from casepush.domain import Context, automatic_push, load_case, new_id, now_iso, user_actions
+from casepush.domain import Context, case_sync, load_case, new_id, now_iso, user_actions
 from casepush.domain.cases import apply_status, with_totals
 from casepush.domain.connectors import (
     ConnectorRuntime,
@@ -216,7 +216,7 @@ async def _loaded(tx: Tx, ctx: Context, case_id: str, connector: Connector) -> L
         attachments,
         actions,
         await tx.automatic_push_generation(ctx.space_id, case_id, connector.id),
-        await automatic_push.pushed_state(tx, ctx, case, connector),
+        await case_sync.pushed_state(tx, ctx, case, connector),
     )
 
 

@@ -5,7 +5,7 @@ from typing import get_args
 
 from aiohttp import web
 
-from casepush.domain import automatic_push
+from casepush.domain import automatic_push, case_sync
 from casepush.errors import bad_request
 from casepush.types import (
     AutomaticPushRequest,
@@ -65,7 +65,7 @@ async def delete_setting(request: web.Request) -> web.Response:
 @routes.get(CASE_SYNC_PATH, response=CaseSync, errors=(403, 404))
 async def get_case_sync(request: web.Request) -> web.Response:
     """What pushes to a connector send beyond Kibana's fields (status, assignees), and the options."""
-    found = await automatic_push.get_case_sync(
+    found = await case_sync.get_case_sync(
         context(request), request.app[CONNECTORS], request.match_info["connector_id"]
     )
     return responses.json(found)
@@ -75,7 +75,7 @@ async def get_case_sync(request: web.Request) -> web.Response:
 async def put_case_sync(request: web.Request) -> web.Response:
     """Set what pushes to a connector send beyond Kibana's fields, and the type's options for it."""
     body = await decode.body(request, CaseSyncRequest)
-    saved = await automatic_push.put_case_sync(
+    saved = await case_sync.put_case_sync(
         context(request), request.app[CONNECTORS], request.match_info["connector_id"], body
     )
     return responses.json(saved)

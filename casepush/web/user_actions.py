@@ -31,6 +31,7 @@ FilterType = Literal[
     "user",
     "category",
     "customFields",
+    "sync",
     # Kibana's newer types; casepush records none of them, so each filters to nothing.
     "delete_case",
     "observables",

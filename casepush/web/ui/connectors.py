@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from casepush.connectors import CASES_FEATURE, ConnectorType
-from casepush.domain import automatic_push, connectors
+from casepush.domain import case_sync, connectors
 from casepush.errors import KibanaError, bad_request
 from casepush.security.authz import ACTIONS_FEATURE, Level
 from casepush.types import UNSET, CaseSyncRequest, CreateConnector, UpdateConnector
@@ -198,7 +198,7 @@ async def _case_sync_page(request: web.Request, status: int = 200, **values: Any
     ctx, rt = context(request), request.app[CONNECTORS]
     info = await connectors.get(ctx, rt, request.match_info["connector_id"])
     connector_type = connectors.registered_type(rt.plugins, info.connector_type_id)
-    sync = await automatic_push.get_case_sync(ctx, rt, info.id)
+    sync = await case_sync.get_case_sync(ctx, rt, info.id)
     page = {
         "info": info,
         "type": connector_type,
@@ -231,7 +231,7 @@ async def save_case_sync(request: web.Request) -> web.Response:
             "push_assignees": "push_assignees" in form,
             "options": read_form(_options_fields(connector_type), form, blank_is_none=True),
         }
-        await automatic_push.put_case_sync(ctx, rt, info.id, decode.convert(body, CaseSyncRequest))
+        await case_sync.put_case_sync(ctx, rt, info.id, decode.convert(body, CaseSyncRequest))
     except KibanaError as exc:
         if exc.status != 400:
             raise
