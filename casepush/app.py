@@ -10,6 +10,8 @@ from aiohttp import web
 from casepush.config import Settings
 from casepush.domain.automatic_push import AutomaticPusher
 from casepush.domain.connectors import ConnectorRuntime, preconfigured_connectors
+from casepush.domain.inbound import InboundLimits, InboundWebhooks
+from casepush.domain.polling import Poller
 from casepush.domain.push import push_automatically
 from casepush.http import OutboundClient, create_session
 from casepush.metrics import Metrics
@@ -31,10 +33,20 @@ from casepush.web import (
     security,
     spaces,
     status,
+    sync,
     user_actions,
 )
 from casepush.web.middleware import MIDDLEWARES
-from casepush.web.state import AUTHENTICATOR, CONNECTORS, METRICS, PUSHER, SETTINGS, STORE
+from casepush.web.state import (
+    AUTHENTICATOR,
+    CONNECTORS,
+    INBOUND,
+    METRICS,
+    POLLER,
+    PUSHER,
+    SETTINGS,
+    STORE,
+)
 from casepush.web.ui import site as ui
 
 log = logging.getLogger(__name__)
@@ -49,6 +61,7 @@ ROUTE_GROUPS = (
     security.elasticsearch_routes,
     connectors.routes,
     push.routes,
+    sync.routes,
     case_connectors.routes,
     configure.routes,
     cases.routes,
@@ -97,20 +110,27 @@ def create_app(
             )
             yield
 
-    async def automatic_pushes(app: web.Application) -> AsyncIterator[None]:
-        """The worker that runs due automatic pushes, stopped before the store and the client close."""
-        pusher = AutomaticPusher(app[STORE], app[CONNECTORS], settings, push_automatically)
-        app[PUSHER] = pusher
-        worker = asyncio.create_task(pusher.run()) if settings.automatic_push_worker else None
+    async def background_work(app: web.Application) -> AsyncIterator[None]:
+        """The workers that run due automatic pushes and polls (each unless turned off), and the inbound
+        webhooks' limits; the workers are stopped before the store and the client close."""
+        store, rt = app[STORE], app[CONNECTORS]
+        app[PUSHER] = AutomaticPusher(store, rt, settings, push_automatically)
+        app[POLLER] = Poller(store, rt, settings)
+        limits = InboundLimits(
+            settings.sync_inbound_max_bytes, settings.sync_inbound_rate, settings.sync_inbound_max_age
+        )
+        app[INBOUND] = InboundWebhooks(rt, limits)
+        running = [(app[PUSHER], settings.automatic_push_worker), (app[POLLER], settings.sync_poll_worker)]
+        workers = [asyncio.create_task(worker.run()) for worker, on in running if on]
         yield
-        if worker is not None:
+        for worker in workers:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
 
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(outbound)
-    app.cleanup_ctx.append(automatic_pushes)
+    app.cleanup_ctx.append(background_work)
     for group in ROUTE_GROUPS:
         group.apply(app)
     ui.install(app)  # the web UI at /app: not API, so not in the OpenAPI document

@@ -90,6 +90,19 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: (with jitter, and at least the external system's ``Retry-After``), up to the maximum.
     automatic_push_backoff: float = 10.0
     automatic_push_max_backoff: float = 3600.0
+    #: Whether this instance polls external systems for changes (two-way sync; every instance may).
+    sync_poll_worker: bool = True
+    #: Polls this instance runs at once.
+    sync_poll_concurrency: int = 2
+    #: The largest body of a call of a connector's inbound webhook, in bytes.
+    sync_inbound_max_bytes: int = 1_048_576
+    #: Calls per second of one connector's inbound webhook, on average (ten seconds' worth at once).
+    sync_inbound_rate: float = 20.0
+    #: Seconds a call of an inbound webhook may be older (or newer) than now: a replay beyond is refused.
+    #: Jira Cloud retries a failed delivery, with the same body, for about 30 minutes.
+    sync_inbound_max_age: float = 3600.0
+    #: Seconds the ids of applied external changes are kept (a change seen again within is applied once).
+    sync_changes_retention: float = 30 * 86_400.0
 
     @property
     def sqlite_path(self) -> Path:
@@ -119,6 +132,11 @@ _POSITIVE_SETTINGS = (
     "automatic_push_max_attempts",
     "automatic_push_backoff",
     "automatic_push_max_backoff",
+    "sync_poll_concurrency",
+    "sync_inbound_max_bytes",
+    "sync_inbound_rate",
+    "sync_inbound_max_age",
+    "sync_changes_retention",
 )
 #: Settings that are structured and so come only from the settings file.
 _FILE_ONLY_SETTINGS = {"preconfigured"}

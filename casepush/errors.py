@@ -11,11 +11,15 @@ class KibanaError(Exception):
     (``casepush.web.elasticsearch``).
     """
 
-    def __init__(self, status: int, message: str, kind: str | None = None):
+    def __init__(
+        self, status: int, message: str, kind: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.kind = kind
+        #: Headers of the answer, e.g. a 429's ``Retry-After``.
+        self.headers = headers or {}
 
     @property
     def reason(self) -> str:

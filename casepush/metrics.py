@@ -74,6 +74,27 @@ class Metrics:
             "How long the oldest waiting automatic push has waited (0 when none waits).",
             registry=self.registry,
         )
+        self._sync_calls = Counter(
+            "casepush_sync_inbound_calls_total",
+            "Calls of connectors' inbound webhooks (two-way sync), by connector type and HTTP status.",
+            ["connector_type", "status"],
+            registry=self.registry,
+        )
+        self._sync_polls = Counter(
+            "casepush_sync_polls_total",
+            "Polls of external systems for changes by this instance, by connector type and outcome"
+            " (success, failure).",
+            ["connector_type", "outcome"],
+            registry=self.registry,
+        )
+        self._sync_changes = Counter(
+            "casepush_sync_changes_total",
+            "External changes two-way sync judged, by connector type, source (webhook, poll, sync) and"
+            " outcome (applied; conflicted: the case changed later; ignored: already applied, casepush's own,"
+            " not brought back, or of an incident casepush did not push).",
+            ["connector_type", "source", "outcome"],
+            registry=self.registry,
+        )
         self._db_in_use = Gauge(
             "casepush_db_connections_in_use",
             "Database connections running a query or transaction now.",
@@ -107,6 +128,16 @@ class Metrics:
     def observe_automatic_push_queue(self, depth: int, oldest_seconds: float) -> None:
         self._automatic_queue.set(depth)
         self._automatic_oldest.set(max(oldest_seconds, 0.0))
+
+    def observe_sync_call(self, connector_type: str, status: int) -> None:
+        self._sync_calls.labels(connector_type, str(status)).inc()
+
+    def observe_sync_poll(self, connector_type: str, outcome: str) -> None:
+        self._sync_polls.labels(connector_type, outcome).inc()
+
+    def observe_sync_changes(self, connector_type: str, source: str, outcome: str, count: int) -> None:
+        if count:
+            self._sync_changes.labels(connector_type, source, outcome).inc(count)
 
     def exposition(self, pool: PoolUsage) -> bytes:
         """Every metric in Prometheus' text format, the pool gauges read now (they have no events)."""

@@ -5,6 +5,9 @@ The client and default bodies live in ``casepush.testing`` (shared with plugin a
 re-exported here for the tests' imports.
 """
 
+import hashlib
+import hmac
+import json
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -17,6 +20,7 @@ from aiohttp import web
 
 from casepush.app import create_app
 from casepush.config import Settings
+from casepush.domain import now_iso
 from casepush.plugins import PluginHost, load_plugins
 from casepush.security import auth as auth_module
 from casepush.testing import FakeService
@@ -148,6 +152,53 @@ def echo_service(fake_service: Callable[[], FakeService]) -> FakeService:
 
     service.app.middlewares.append(failing)
 
+    events: list[dict] = []
+    service.events = events
+
+    def journal(incident_id: str, author: str | None = None, at: str | None = None, **change: Any) -> dict:
+        """Record a change of an incident as the service's journal has it: by a person (``author``) or,
+        without one, by the API's caller (casepush, the integration)."""
+        event = {
+            "id": f"ev-{len(events) + 1}",
+            "incident": incident_id,
+            "at": at or now_iso(),
+            "author": author or "casepush integration",
+            "integration": author is None,
+            **change,
+        }
+        events.append(event)
+        return event
+
+    def person_comments(incident_id: str, text: str, author: str = "Jane Doe", **times: str) -> dict:
+        """A person comments on the incident (``created``/``updated`` override the times)."""
+        comment = {"id": f"c-{len(events) + 1}", "text": text, "created": now_iso(), **times}
+        incidents[incident_id]["comments"].append(text)
+        return journal(incident_id, author, at=comment.get("updated") or comment["created"], comment=comment)
+
+    service.journal = journal
+    service.person_comments = person_comments
+
+    def webhook_call(sent: list[dict], secret: str, sent_at: str | None = None) -> tuple[bytes, dict]:
+        """The body and headers of the service's webhook reporting ``sent`` events, signed with ``secret``."""
+        body = json.dumps({"events": sent, "sent_at": sent_at or now_iso()}).encode()
+        signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return body, {"X-Hub-Signature": f"sha256={signature}", "Content-Type": "application/json"}
+
+    service.webhook_call = webhook_call
+
+    @service.route("GET", "/changes")
+    async def changes(request: web.Request) -> web.Response:
+        """The events of these incidents after the cursor (an event's position), or since a time."""
+        wanted = set(request.query["ids"].split(","))
+        after = int(request.query.get("after", "0"))
+        since = request.query.get("since")
+        found = [
+            event
+            for position, event in enumerate(events, 1)
+            if position > after and event["incident"] in wanted and (since is None or event["at"] >= since)
+        ]
+        return web.json_response({"events": found, "cursor": str(len(events))})
+
     def answer(incident_id: str) -> web.Response:
         incident = incidents[incident_id]
         url = f"{service.url}/browse/{incident_id}"
@@ -192,13 +243,19 @@ def echo_service(fake_service: Callable[[], FakeService]) -> FakeService:
     async def set_state(request: web.Request) -> web.Response:
         if request.match_info["id"] not in incidents:
             return web.json_response({"error": "no such incident"}, status=404)
-        incidents[request.match_info["id"]].update(await request.json())
+        state = await request.json()
+        incidents[request.match_info["id"]].update(state)
+        if state.get("state"):
+            journal(request.match_info["id"], state=state["state"])
         return answer(request.match_info["id"])
 
     @service.route("POST", "/incidents/{id}/comments")
     async def comment(request: web.Request) -> web.Response:
-        incidents[request.match_info["id"]]["comments"].append((await request.json())["text"])
-        return answer(request.match_info["id"])
+        text = (await request.json())["text"]
+        incidents[request.match_info["id"]]["comments"].append(text)
+        made = {"id": f"c-{len(events) + 1}", "text": text, "created": now_iso()}
+        journal(request.match_info["id"], comment=made)
+        return web.json_response({"comment_id": made["id"]})
 
     return service
 

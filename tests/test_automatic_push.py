@@ -158,20 +158,20 @@ async def test_case_sync_settings_refuse_what_the_type_cannot_push_and_check_its
     assert default == {
         "push_status": False,
         "push_assignees": False,
-        "pull_status": False,
+        "pull_status": True,
         "pull_comments": False,
-        "pull_title": False,
-        "pull_description": False,
+        "pull_title": True,
+        "pull_description": True,
         "poll_interval": None,
         "options": {"statuses": {"open": "new", "in-progress": "active", "closed": "done"}},
         "connector_id": connector["id"],
         "connector_type_id": ".echo",
         "pushable": ["assignees", "status"],
-        "pullable": [],
-        "receives": False,
-        "polls": False,
+        "pullable": ["comments", "description", "status", "title"],
+        "receives": True,
+        "polls": True,
         "has_inbound_secret": False,
-        "inbound_path": None,
+        "inbound_path": f"/api/casepush/connectors/{connector['id']}/inbound",
     }
     status, error = await api.put(path, {"push_status": True, "options": {"colours": {}}})
     assert status == 400 and "colours" in error["message"]

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from casepush.errors import saved_object_not_found
-from casepush.security.authz import Access, Principal
+from casepush.security.authz import Access, Grants, Principal
 from casepush.store import Store, Tx
-from casepush.types import Case, User
+from casepush.types import Case, Space, User
 
 if TYPE_CHECKING:
     from casepush.connectors import ConnectorType
@@ -32,6 +32,21 @@ class Context:
     @property
     def user(self) -> User:
         return self.principal.user
+
+
+def acting_context(
+    store: Store, space: "Space", user: User, connector_types: Mapping[str, "ConnectorType"]
+) -> Context:
+    """The context of casepush's own work in a space (automatic pushes, two-way sync): all is granted,
+    and what it records is by ``user``."""
+    principal = Principal(user=user, grants=Grants(superuser=True))
+    return Context(
+        store=store,
+        space_id=space.id,
+        principal=principal,
+        access=principal.access(space.id, space.disabledFeatures),
+        connector_types=connector_types,
+    )
 
 
 def now_iso() -> str:

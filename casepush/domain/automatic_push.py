@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 
 from casepush.config import Settings
 from casepush.connectors import ASSIGNEES, STATUS
-from casepush.domain import Context, load_case, new_id, now_iso
+from casepush.domain import Context, acting_context, load_case, new_id, now_iso
 from casepush.domain.case_connectors import CHANGE_TYPES, NONE_ID, STATUS_AWARE_TYPES
 from casepush.domain.case_sync import case_connector
 from casepush.domain.connectors import ConnectorRuntime, ensure_actions
 from casepush.errors import KibanaError, bad_request, not_found
-from casepush.security.authz import Grants, Level, Operation, Principal
+from casepush.security.authz import Level, Operation
 from casepush.store import AutomaticPush, Settlement, Store, Tx
 from casepush.types import (
     AutomaticPushRequest,
@@ -320,14 +320,7 @@ class AutomaticPusher:
             return Settlement("idle", "skipped", f"the case now uses connector {case.connector.id}")
         if not _qualifies(case, setting):
             return Settlement("idle", "skipped", "automatic push is off for this case's owner and connector")
-        principal = Principal(user=push.caused_by or case.created_by, grants=Grants(superuser=True))
-        ctx = Context(
-            store=self.store,
-            space_id=space.id,
-            principal=principal,
-            access=principal.access(space.id, space.disabledFeatures),
-            connector_types=self.rt.plugins.types,
-        )
+        ctx = acting_context(self.store, space, push.caused_by or case.created_by, self.rt.plugins.types)
         try:
             await self.run_push(ctx, self.rt, push.case_id, push.connector_id)
         except KibanaError as exc:

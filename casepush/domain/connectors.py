@@ -382,8 +382,9 @@ class Rotation:
 
 
 async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
-    """Re-seal with the current key every connector's secrets sealed with an earlier one, so that the
-    earlier keys can then be dropped. Connectors no configured key opens are listed, not changed."""
+    """Re-seal with the current key every connector's secrets (and two-way sync's inbound secrets) sealed
+    with an earlier one, so that the earlier keys can then be dropped. Connectors no configured key opens
+    are listed, not changed."""
     rotated, unreadable = 0, []
     async with store.write() as tx:
         for space in await tx.list_spaces():
@@ -396,6 +397,15 @@ async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
                 if token is not None:
                     await tx.update_connector(space.id, dataclasses.replace(stored, secrets=token))
                     rotated += 1
+        for space_id, connector_id, sealed in await tx.list_inbound_secrets():
+            try:
+                token = box.rotated(sealed)
+            except SecretsUnavailable:
+                unreadable.append(f"{space_id}/{connector_id} (inbound secret)")
+                continue
+            if token is not None:
+                await tx.set_inbound_secret(space_id, connector_id, token)
+                rotated += 1
     return Rotation(rotated, unreadable)
 
 

@@ -204,6 +204,12 @@ class Loaded:
     actions: list[UserAction]
     generation: int | None = None
     state: CaseState | None = None
+    #: The comments that came from the connector's system (two-way sync): never pushed back to it.
+    imported: frozenset[str] = frozenset()
+
+    @property
+    def pushable(self) -> list[Attachment]:
+        return [attachment for attachment in self.attachments if attachment.id not in self.imported]
 
 
 async def _loaded(tx: Tx, ctx: Context, case_id: str, connector: Connector) -> Loaded:
@@ -217,6 +223,7 @@ async def _loaded(tx: Tx, ctx: Context, case_id: str, connector: Connector) -> L
         actions,
         await tx.automatic_push_generation(ctx.space_id, case_id, connector.id),
         await case_sync.pushed_state(tx, ctx, case, connector),
+        frozenset(await tx.imported_attachments(ctx.space_id, connector.id, case_id)),
     )
 
 
@@ -366,7 +373,7 @@ async def dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id
         rt,
         ctx,
         loaded.case,
-        loaded.attachments,
+        loaded.pushable,
         loaded.actions,
         connector,
         external_id,
@@ -394,7 +401,7 @@ async def _push_claimed(
         external_id = await _recover(rt, connector, case_id)
     sent_state = _sent_with_case(rt, loaded, connector)
     case = case_for_push(
-        rt, ctx, loaded.case, loaded.attachments, loaded.actions, connector, external_id, sent_state
+        rt, ctx, loaded.case, loaded.pushable, loaded.actions, connector, external_id, sent_state
     )
     params = await _transformed(rt, connector, case)
     if external_id is None:
@@ -495,7 +502,10 @@ async def _save(
                 ctx, updated, "pushed", "push_to_service", {"externalService": msgspec.to_builtins(service)}
             )
         )
-        await user_actions.record(tx, ctx, updated, actions, by_push=True)
+        await user_actions.record(tx, ctx, updated, actions, asks_push=False)
+        await tx.link_external(ctx.space_id, connector.id, incident.id, case_id)
+        pushed_ids = [comment.external_id for comment in incident.comments if comment.external_id]
+        await tx.remember_pushed_comments(ctx.space_id, connector.id, pushed_ids)
         if generation is not None:
             await tx.clear_automatic_push(ctx.space_id, case_id, connector.id, generation)
         await tx.release_push_claim(claim.token)

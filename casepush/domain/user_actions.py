@@ -102,13 +102,14 @@ def comment_action(ctx: Context, case: Case, action: str, attachment: Attachment
     return user_action(ctx, case, "comment", action, {"comment": attributes}, comment_id=attachment.id)
 
 
-async def record(tx: Tx, ctx: Context, case: Case, actions: list[UserAction], by_push: bool = False) -> None:
+async def record(tx: Tx, ctx: Context, case: Case, actions: list[UserAction], asks_push: bool = True) -> None:
     """Record a change of ``case`` (as it is after it); a change that needs a push asks for an automatic
-    one, unless a push made it (``by_push``: a push never asks for another)."""
+    one, unless it came from the external system (``asks_push`` False: a push's own changes, and two-way
+    sync's, never ask for a push, which would echo them back)."""
     if not actions:
         return
     await tx.insert_user_actions(ctx.space_id, case.id, actions)
-    if not by_push:
+    if asks_push:
         await automatic_push.note_changes(tx, ctx, case, actions)
 
 

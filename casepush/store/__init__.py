@@ -500,7 +500,7 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     async def remember_imported(
-        self, space_id: str, connector_id: str, external_id: str, attachment_id: str
+        self, space_id: str, connector_id: str, external_id: str, attachment_id: str, case_id: str
     ) -> None: ...
 
     @abc.abstractmethod
@@ -514,6 +514,10 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     async def list_inbound_secrets(self) -> list[tuple[str, str, str]]: ...
+
+    @abc.abstractmethod
+    async def poll_soon(self, space_id: str, connector_id: str, now_ms: int) -> bool:
+        """Make the connector's next poll due now; False when it is not polled."""
 
     @abc.abstractmethod
     async def claim_change(self, space_id: str, connector_id: str, change_id: str, now_ms: int) -> bool:

@@ -103,19 +103,22 @@ class SyncTx(abc.ABC):
         return rows[0][0] if rows else None
 
     async def remember_imported(
-        self, space_id: str, connector_id: str, external_id: str, attachment_id: str
+        self, space_id: str, connector_id: str, external_id: str, attachment_id: str, case_id: str
     ) -> None:
         await self._run_named(
-            "INSERT INTO imported_comments (space_id, connector_id, external_comment_id, attachment_id)"
-            " VALUES (:space_id, :connector_id, :external_id, :attachment_id)",
-            _key(space_id, connector_id, external_id=external_id, attachment_id=attachment_id),
+            "INSERT INTO imported_comments"
+            " (space_id, connector_id, external_comment_id, attachment_id, case_id)"
+            " VALUES (:space_id, :connector_id, :external_id, :attachment_id, :case_id)",
+            _key(
+                space_id, connector_id, external_id=external_id, attachment_id=attachment_id, case_id=case_id
+            ),
         )
 
     async def imported_attachments(self, space_id: str, connector_id: str, case_id: str) -> set[str]:
         """The case's comments that came from the connector's system (never pushed back to it)."""
         rows = await self._fetch_named(
-            "SELECT i.attachment_id FROM imported_comments i JOIN attachments a ON a.id = i.attachment_id"
-            " WHERE i.space_id = :space_id AND i.connector_id = :connector_id AND a.case_id = :case_id",
+            "SELECT attachment_id FROM imported_comments"
+            " WHERE space_id = :space_id AND connector_id = :connector_id AND case_id = :case_id",
             _key(space_id, connector_id, case_id=case_id),
         )
         return {attachment_id for (attachment_id,) in rows}
@@ -177,6 +180,13 @@ class SyncTx(abc.ABC):
             " ON CONFLICT (space_id, connector_id) DO UPDATE SET due_ms = excluded.due_ms",
             _key(space_id, connector_id, since_ms=since_ms, due_ms=due_ms),
         )
+
+    async def poll_soon(self, space_id: str, connector_id: str, now_ms: int) -> bool:
+        changed = await self._run_named(
+            f"UPDATE sync_state SET due_ms = :now_ms WHERE {_KEY} AND due_ms IS NOT NULL",
+            _key(space_id, connector_id, now_ms=now_ms),
+        )
+        return changed == 1
 
     async def claim_due_polls(
         self, lease_owner: str, now_ms: int, lease_until_ms: int, limit: int

@@ -1,19 +1,17 @@
-"""Handlers of casepush's own automatic push and case sync settings, and of a case's automatic push
-state (``/api/casepush/...``): nothing Kibana has, so no Kibana body changes."""
+"""Handlers of casepush's own automatic push settings, and of a case's automatic push state
+(``/api/casepush/...``): nothing Kibana has, so no Kibana body changes."""
 
 from typing import get_args
 
 from aiohttp import web
 
-from casepush.domain import automatic_push, case_sync
+from casepush.domain import automatic_push
 from casepush.errors import bad_request
 from casepush.types import (
     AutomaticPushRequest,
     AutomaticPushSetting,
     AutomaticPushSettings,
     CaseAutomaticPushes,
-    CaseSync,
-    CaseSyncRequest,
     Owner,
 )
 from casepush.web import decode, responses
@@ -23,7 +21,6 @@ from casepush.web.state import CONNECTORS, SETTINGS, context
 routes = Routes("automatic push")
 
 SETTING_PATH = "/api/casepush/automatic_push/{owner}/{connector_id}"
-CASE_SYNC_PATH = "/api/casepush/connectors/{connector_id}/case_sync"
 
 
 def _owner(request: web.Request) -> Owner:
@@ -60,25 +57,6 @@ async def delete_setting(request: web.Request) -> web.Response:
     """Forget an automatic push setting (automatic push is then off)."""
     await automatic_push.delete_setting(context(request), _owner(request), request.match_info["connector_id"])
     return responses.no_content()
-
-
-@routes.get(CASE_SYNC_PATH, response=CaseSync, errors=(403, 404))
-async def get_case_sync(request: web.Request) -> web.Response:
-    """What pushes to a connector send beyond Kibana's fields (status, assignees), and the options."""
-    found = await case_sync.get_case_sync(
-        context(request), request.app[CONNECTORS], request.match_info["connector_id"]
-    )
-    return responses.json(found)
-
-
-@routes.put(CASE_SYNC_PATH, body=CaseSyncRequest, response=CaseSync, errors=(403, 404))
-async def put_case_sync(request: web.Request) -> web.Response:
-    """Set what pushes to a connector send beyond Kibana's fields, and the type's options for it."""
-    body = await decode.body(request, CaseSyncRequest)
-    saved = await case_sync.put_case_sync(
-        context(request), request.app[CONNECTORS], request.match_info["connector_id"], body
-    )
-    return responses.json(saved)
 
 
 @routes.get("/api/casepush/cases/{case_id}/automatic_push", response=CaseAutomaticPushes, errors=(403, 404))

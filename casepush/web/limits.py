@@ -9,9 +9,8 @@ from functools import lru_cache
 
 from aiohttp import web
 
-from casepush.config import Settings
 from casepush.errors import KibanaError
-from casepush.web.routing import Handler
+from casepush.web.routing import Handler, is_inbound_path
 from casepush.web.state import SETTINGS
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,25 +23,32 @@ async def bounded_body(request: web.Request, handler: Handler) -> web.StreamResp
     It runs after authentication, where hapi parses payloads too: a caller without credentials never
     makes the server read (or wait for) a body. Handlers then read it from memory.
     """
-    if request.body_exists and request.match_info.http_exception is None:
-        await _read_body(request, request.app[SETTINGS])
+    # An inbound webhook reads its body itself, with its own limit, once it knows the call may go on.
+    if (
+        request.body_exists
+        and request.match_info.http_exception is None
+        and not is_inbound_path(request.path)
+    ):
+        settings = request.app[SETTINGS]
+        await read_body(request, settings.max_payload_bytes, settings.payload_timeout)
     return await handler(request)
 
 
-async def _read_body(request: web.Request, settings: Settings) -> None:
-    too_large = KibanaError(
-        413, f"Payload content length greater than maximum allowed: {settings.max_payload_bytes}"
-    )
+async def read_body(request: web.Request, max_bytes: int, timeout: float) -> bytes:
+    too_large = KibanaError(413, f"Payload content length greater than maximum allowed: {max_bytes}")
     # A declared length is refused before a byte is read; a chunked body once it grows too long.
-    if (request.content_length or 0) > settings.max_payload_bytes:
+    if (request.content_length or 0) > max_bytes:
         raise too_large
     try:
-        async with asyncio.timeout(settings.payload_timeout):
-            await request.read()
+        async with asyncio.timeout(timeout):
+            body = await request.read()
     except TimeoutError:
         raise KibanaError(408, "Request Timeout") from None
     except web.HTTPRequestEntityTooLarge:
         raise too_large from None
+    if len(body) > max_bytes:
+        raise too_large
+    return body
 
 
 def client_address(request: web.Request) -> str | None:

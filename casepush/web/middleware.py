@@ -17,7 +17,7 @@ from casepush.web import elasticsearch, responses
 from casepush.web.decode import NUL_MESSAGE
 from casepush.web.limits import bounded_body, client_address
 from casepush.web.monitoring import observed
-from casepush.web.routing import Handler
+from casepush.web.routing import Handler, is_inbound_path
 from casepush.web.state import AUTHENTICATOR, PRINCIPAL, REQUEST_ID, SPACE, STORE, space_of
 from casepush.web.ui import is_ui_path, session
 
@@ -70,7 +70,7 @@ async def kibana_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except KibanaError as exc:
         if exc.status >= 500:
             log.error("request %s failed: %s", request[REQUEST_ID], exc.message)
-        return error_response(request, exc.status, exc.message, kind=exc.kind)
+        return error_response(request, exc.status, exc.message, exc.headers, kind=exc.kind)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -99,7 +99,7 @@ async def no_nul(request: web.Request, handler: Handler) -> web.StreamResponse:
 @web.middleware
 async def authentication(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Basic or ApiKey credentials on every path but the public ones; Kibana's 401 otherwise."""
-    if request.path in PUBLIC_PATHS:
+    if is_public(request.path):
         return await handler(request)
     if is_ui_path(request.path):  # the web UI signs in with a form and a session cookie
         return await session.authentication(request, handler)
@@ -111,6 +111,11 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     if isinstance(found, Throttled):
         return error_response(request, 429, found.message, {"Retry-After": str(found.seconds)})
     return unauthorized(request, found)
+
+
+def is_public(path: str) -> bool:
+    """Paths anyone may call (an inbound webhook checks its caller itself)."""
+    return path in PUBLIC_PATHS or is_inbound_path(path)
 
 
 def unauthorized(request: web.Request, failure: Failure | None) -> web.Response:
@@ -136,8 +141,9 @@ def unauthorized(request: web.Request, failure: Failure | None) -> web.Response:
 async def xsrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if is_ui_path(request.path):  # the web UI's forms carry a CSRF token instead
         return await session.csrf(request, handler)
-    # Elasticsearch's paths have no such header: they take no cookie a forged request could ride on.
-    if elasticsearch.is_elasticsearch_path(request.path):
+    # Elasticsearch's paths have no such header, nor do inbound webhooks' callers: they take no cookie a
+    # forged request could ride on.
+    if elasticsearch.is_elasticsearch_path(request.path) or is_inbound_path(request.path):
         return await handler(request)
     if request.method in WRITE_METHODS and "kbn-xsrf" not in request.headers:
         return error_response(request, 400, "Request must contain a kbn-xsrf header.")

@@ -19,8 +19,8 @@ from aiohttp import web
 from casepush import __version__
 from casepush.types import ElasticsearchErrorBody, ErrorBody
 from casepush.web.elasticsearch import is_elasticsearch_path
-from casepush.web.middleware import PUBLIC_PATHS, WRITE_METHODS
-from casepush.web.routing import SPACE_PREFIX, Route, Routes
+from casepush.web.middleware import WRITE_METHODS, is_public
+from casepush.web.routing import SPACE_PREFIX, Route, Routes, is_inbound_path
 
 routes = Routes("service", spaced=False)
 
@@ -31,16 +31,20 @@ _NULL = {"type": "null"}
 #: Every error status a route may answer, and what it means there.
 ERRORS = {
     400: "The query, body or headers are malformed (every write on a Kibana path needs a kbn-xsrf header).",
-    401: "Missing or wrong credentials.",
+    401: "Missing or wrong credentials (on an inbound webhook: a missing or wrong signature or token).",
     403: "The caller lacks the privilege.",
     404: "What the path names does not exist (under /s/{space_id}, that includes the space).",
     406: "The update changes nothing: every field is as it is already.",
     408: "The body took longer than the payload timeout to arrive.",
     409: "The object changed since it was read, or already exists.",
     413: "The body is larger than the payload limit.",
-    424: "The external system failed or refused the push.",
-    429: "Too many failed logins from this client: retry after the Retry-After header's seconds.",
-    503: "The database does not answer.",
+    424: "The external system failed or refused the push (or the sync).",
+    429: (
+        "Too many failed logins from this client, or calls of an inbound webhook: retry after the"
+        " Retry-After header's seconds."
+    ),
+    502: "The external system failed to say what its call means.",
+    503: "The database does not answer, or the connector's secrets cannot be read.",
 }
 SECURITY_SCHEMES = {
     "basic": {"type": "http", "scheme": "basic"},
@@ -130,7 +134,7 @@ def _ref_name(schema: dict[str, Any]) -> str:
 
 
 def _operation(tag: str, route: Route, path: str, schemas: _Schemas) -> dict[str, Any]:
-    public = path in PUBLIC_PATHS
+    public = is_public(path)
     operation: dict[str, Any] = {
         "tags": [tag],
         "summary": route.summary,
@@ -156,7 +160,7 @@ def _parameters(route: Route, path: str, schemas: _Schemas) -> list[dict[str, An
             {"name": name, "in": "query", "required": name in required, "schema": _query_schema(schema)}
             for name, schema in query["properties"].items()
         ]
-    if route.method in WRITE_METHODS and not is_elasticsearch_path(path):
+    if route.method in WRITE_METHODS and not is_elasticsearch_path(path) and not is_inbound_path(path):
         parameters.append({"$ref": "#/components/parameters/kbn-xsrf"})
     return parameters
 

@@ -5,6 +5,7 @@ API's OpenAPI document from that.
 """
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partialmethod
@@ -15,6 +16,13 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SPACE_PREFIX = "/s/{space_id}"
+#: Two-way sync's inbound webhooks: external systems call them with the connector's inbound secret,
+#: never with casepush credentials, and without Kibana's ``kbn-xsrf`` header.
+_INBOUND_PATH = re.compile(r"^(?:/s/[^/]+)?/api/casepush/connectors/[^/]+/inbound$")
+
+
+def is_inbound_path(path: str) -> bool:
+    return _INBOUND_PATH.match(path) is not None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from casepush.config import Settings
 from casepush.domain import Context
 from casepush.domain.automatic_push import AutomaticPusher
 from casepush.domain.connectors import ConnectorRuntime
+from casepush.domain.inbound import InboundWebhooks
+from casepush.domain.polling import Poller
 from casepush.metrics import Metrics
 from casepush.security.auth import Authenticator
 from casepush.security.authz import Principal
@@ -18,6 +20,8 @@ STORE = web.AppKey("store", Store)
 AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 METRICS = web.AppKey("metrics", Metrics)
 PUSHER = web.AppKey("pusher", AutomaticPusher)
+POLLER = web.AppKey("poller", Poller)
+INBOUND = web.AppKey("inbound", InboundWebhooks)
 
 #: Request keys set by the middleware.
 REQUEST_ID = web.RequestKey("request_id", str)

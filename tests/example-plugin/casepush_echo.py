@@ -5,20 +5,30 @@ entry point, structs and hooks.
 """
 
 import os
+from urllib.parse import urlencode
 
 import msgspec
 
 from casepush import hookimpl
 from casepush.connectors import (
     ASSIGNEES,
+    COMMENTS,
+    DESCRIPTION,
     PUSH_TO_SERVICE,
     STATUS,
+    TITLE,
     CaseForPush,
     CaseState,
+    Changes,
     CommentParam,
     Connector,
     ConnectorError,
     ConnectorType,
+    ExternalChange,
+    ExternalComment,
+    Inbound,
+    InboundCall,
+    InboundRefused,
     PushedComment,
     PushedIncident,
     ValidationContext,
@@ -60,6 +70,39 @@ class EchoStateOptions(msgspec.Struct, forbid_unknown_fields=True):
     )
 
 
+class EchoComment(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    text: str
+    created: str
+    updated: str | None = None
+
+
+class EchoEvent(msgspec.Struct, forbid_unknown_fields=True):
+    """A change of an incident, as the echo service journals it (its API's own calls included)."""
+
+    id: str
+    incident: str
+    at: str
+    author: str | None = None
+    integration: bool = False
+    state: str | None = None
+    title: str | None = None
+    description: str | None = None
+    comment: EchoComment | None = None
+
+
+class EchoWebhook(msgspec.Struct, forbid_unknown_fields=True):
+    """What the echo service sends its webhook (signed with ``X-Hub-Signature``)."""
+
+    events: list[EchoEvent]
+    sent_at: str | None = None
+
+
+class EchoChanges(msgspec.Struct):
+    events: list[EchoEvent]
+    cursor: str | None = None
+
+
 def validate(config: EchoConfig, secrets: EchoSecrets, context: ValidationContext) -> None:
     context.ensure_allowed(config.url, "error configuring echo action")
 
@@ -74,6 +117,8 @@ ECHO = ConnectorType(
     validate=validate,
     pushes_state=frozenset({STATUS, ASSIGNEES}),
     state_options=EchoStateOptions,
+    pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
+    inbound_auth="hub-signature",
 )
 
 
@@ -127,8 +172,10 @@ async def push_to_service(connector: Connector, params: EchoPush, http: Outbound
         answer = await _call(connector, http, "PUT", f"/incidents/{params.incident.externalId}", incident)
     pushed = []
     for comment in params.comments or []:
-        await _call(connector, http, "POST", f"/incidents/{answer['id']}/comments", {"text": comment.comment})
-        pushed.append(PushedComment(comment.commentId, answer["updated"]))
+        made = await _call(
+            connector, http, "POST", f"/incidents/{answer['id']}/comments", {"text": comment.comment}
+        )
+        pushed.append(PushedComment(comment.commentId, answer["updated"], made.get("comment_id")))
     return PushedIncident(answer["id"], answer["title"], answer["url"], answer["updated"], pushed)
 
 
@@ -157,3 +204,49 @@ async def execute_sub_action(connector: Connector, sub_action: str, params, http
     if sub_action == "getIncident":
         return await _call(connector, http, "GET", f"/incidents/{params.externalId}")
     raise ConnectorError(f"[Action][Echo]: unknown sub-action {sub_action}")
+
+
+def _change(event: EchoEvent, options: EchoStateOptions) -> ExternalChange:
+    """An event as a change: its state mapped back to the case status that pushes it (if any does)."""
+    status = next(
+        (case_status for case_status, state in options.statuses.items() if state == event.state), None
+    )
+    comment = None
+    if event.comment is not None:
+        found = event.comment
+        comment = ExternalComment(found.id, found.text, event.author or "", found.created, found.updated)
+    return ExternalChange(
+        incident_id=event.incident,
+        change_id=event.id,
+        at=event.at,
+        author=event.author,
+        by_integration=event.integration,
+        status=status,
+        external_status=event.state,
+        title=event.title,
+        description=event.description,
+        comment=comment,
+    )
+
+
+@hookimpl
+def parse_inbound(connector: Connector, call: InboundCall, options: EchoStateOptions, http) -> Inbound:
+    try:
+        webhook = msgspec.json.decode(call.body, type=EchoWebhook)
+    except msgspec.DecodeError as exc:
+        raise InboundRefused(f"Not an echo webhook: {exc}") from None
+    return Inbound([_change(event, options) for event in webhook.events], webhook.sent_at)
+
+
+@hookimpl
+async def fetch_changes(
+    connector: Connector,
+    incident_ids: list[str],
+    cursor: str | None,
+    since: str,
+    options: EchoStateOptions,
+    http: OutboundClient,
+) -> Changes:
+    query = urlencode({"ids": ",".join(incident_ids), **({"after": cursor} if cursor else {"since": since})})
+    found = msgspec.convert(await _call(connector, http, "GET", f"/changes?{query}"), EchoChanges)
+    return Changes([_change(event, options) for event in found.events], found.cursor or cursor)

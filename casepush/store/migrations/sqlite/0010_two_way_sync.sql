@@ -33,10 +33,13 @@ CREATE TABLE imported_comments (
     space_id TEXT NOT NULL,
     connector_id TEXT NOT NULL,
     external_comment_id TEXT NOT NULL,
-    attachment_id TEXT NOT NULL REFERENCES attachments (id) ON DELETE CASCADE,
+    -- Kept when the comment is deleted from the case: the external comment's later edits stay out.
+    attachment_id TEXT NOT NULL,
+    case_id TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
     PRIMARY KEY (space_id, connector_id, external_comment_id)
 );
 CREATE INDEX imported_comments_attachment ON imported_comments (attachment_id);
+CREATE INDEX imported_comments_case ON imported_comments (case_id);
 
 CREATE TABLE sync_changes (
     space_id TEXT NOT NULL,
