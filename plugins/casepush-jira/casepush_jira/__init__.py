@@ -7,13 +7,19 @@ import msgspec
 from casepush import hookimpl
 from casepush.connectors import (
     ASSIGNEES,
+    COMMENTS,
+    DESCRIPTION,
     PUSH_TO_SERVICE,
     STATUS,
+    TITLE,
     CaseForPush,
     CaseState,
+    Changes,
     Connector,
     ConnectorError,
     ConnectorType,
+    Inbound,
+    InboundCall,
     PushComment,
     PushedIncident,
     ValidationContext,
@@ -31,7 +37,8 @@ from casepush_jira.schema import (
     Nothing,
     PushToService,
 )
-from casepush_jira.service import JiraService, case_label, jql_literal, jql_text
+from casepush_jira.service import JiraService, case_label, iso, jql_literal, jql_text
+from casepush_jira.sync import identity, marked, parse_webhook, poll, start_of
 
 
 def validate(config: JiraConfig, secrets: JiraSecrets, context: ValidationContext) -> None:
@@ -58,6 +65,10 @@ JIRA = ConnectorType(
     validate=validate,
     pushes_state=frozenset({STATUS, ASSIGNEES}),
     state_options=JiraStateOptions,
+    # Two-way sync: Jira's webhooks (signed with their secret, as ``X-Hub-Signature: sha256=<hex>``, by
+    # Jira Cloud and Data Center alike) and polling bring these back.
+    pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
+    inbound_auth="hub-signature",
 )
 
 
@@ -141,6 +152,38 @@ async def push_case_state(
             errors.append(exc)
     if errors:
         raise _together(errors)
+
+
+@hookimpl
+async def parse_inbound(
+    connector: Connector, call: InboundCall, options: Any, http: OutboundClient
+) -> Inbound:
+    """A Jira webhook's changes: ``jira:issue_updated`` (its changelog's status, summary and description, and
+    the comment it may carry), ``comment_created`` and ``comment_updated``; other events bring nothing.
+    Changes by the connector's own account (``GET /myself``, kept per credentials) are ``by_integration``."""
+    drafts, sent_at = parse_webhook(call.body, options)
+    if not drafts:
+        return Inbound([], sent_at)
+    me = await identity(_service(connector, http), connector.secrets)
+    return Inbound(marked(drafts, me), sent_at)
+
+
+@hookimpl
+async def fetch_changes(
+    connector: Connector,
+    incident_ids: list[str],
+    cursor: str | None,
+    since: str,
+    options: Any,
+    http: OutboundClient,
+) -> Changes:
+    """The changes of these issues since the cursor (``since`` on the first poll), as the webhooks would
+    report them (the same change ids), by a JQL search of the issues updated since then."""
+    if not incident_ids:
+        return Changes([], cursor or iso(start_of(cursor, since)))
+    service = _service(connector, http)
+    me = await identity(service, connector.secrets)
+    return await poll(service, me, incident_ids, cursor, since, options)
 
 
 def _together(errors: list[ConnectorError]) -> ConnectorError:

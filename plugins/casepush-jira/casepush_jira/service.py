@@ -227,7 +227,8 @@ class JiraService:
             {"body": comment.comment},
             ("id", "created"),
         )
-        return PushedComment(comment.comment_id, jira_date(answer["created"]))
+        # The comment's Jira id: two-way sync knows it for casepush's own and never brings it back.
+        return PushedComment(comment.comment_id, jira_date(answer["created"]), str(answer["id"]))
 
     def _pushed(self, issue: dict[str, Any], date_field: str) -> PushedIncident:
         fields = issue.get("fields") or {}
@@ -359,6 +360,72 @@ class JiraService:
             f"/issue/{issue_id}/assignee",
             IDEMPOTENT,
             {"accountId" if cloud else "name": user},
+        )
+
+    # --- two-way sync (casepush's own): who the connector is in Jira, and what changed in its issues
+
+    async def myself(self) -> dict[str, Any]:
+        """The Jira account of the connector's credentials: Cloud's ``accountId``, Data Center's ``key`` and
+        ``name``, with its ``emailAddress`` (when shown) and ``timeZone`` (JQL dates are read in it)."""
+        return await self._call(
+            "Unable to get the Jira account of the connector", "GET", "/myself", IDEMPOTENT
+        )
+
+    async def search_page(
+        self, cloud: bool, jql: str, fields: list[str], page: str | int | None, reconcile: list[int]
+    ) -> dict[str, Any]:
+        """One page of a JQL search with each issue's changelog. Cloud's enhanced search
+        (``POST /search/jql``, pages by ``nextPageToken``, ``reconcileIssues`` for read-after-write
+        consistency of those issues); Data Center's ``POST /search`` (pages by ``startAt``). A POST only
+        because the JQL may be long: the search changes nothing, and is retried as a read."""
+        if cloud:
+            body: dict[str, Any] = {"jql": jql, "fields": fields, "expand": "changelog", "maxResults": 50}
+            if page:
+                body["nextPageToken"] = page
+            if reconcile:
+                body["reconcileIssues"] = reconcile
+            path = "/search/jql"
+        else:
+            body = {
+                "jql": jql,
+                "fields": fields,
+                "expand": ["changelog"],
+                "startAt": page or 0,
+                "maxResults": 50,
+            }
+            path = "/search"
+        return await self._call(
+            "Unable to search for the changes of incidents", "POST", path, IDEMPOTENT, body, ("issues",)
+        )
+
+    async def changelog_page(self, issue_id: str, start_at: int) -> dict[str, Any]:
+        """Jira Cloud's ``GET /issue/{id}/changelog``: a page of the issue's histories, oldest first."""
+        return await self._call(
+            f"Unable to get the changelog of incident with id {issue_id}",
+            "GET",
+            f"/issue/{issue_id}/changelog?startAt={start_at}&maxResults=100",
+            IDEMPOTENT,
+            required=("values",),
+        )
+
+    async def full_changelog(self, issue_id: str) -> dict[str, Any]:
+        """Data Center's issue with every history of its changelog (``expand=changelog``)."""
+        return await self._call(
+            f"Unable to get the changelog of incident with id {issue_id}",
+            "GET",
+            f"/issue/{issue_id}?fields=updated&expand=changelog",
+            IDEMPOTENT,
+            required=("id", "key"),
+        )
+
+    async def comments_page(self, issue_id: str, start_at: int) -> dict[str, Any]:
+        """``GET /issue/{id}/comment``: a page of the issue's comments, oldest first."""
+        return await self._call(
+            f"Unable to get the comments of incident with id {issue_id}",
+            "GET",
+            f"/issue/{issue_id}/comment?startAt={start_at}&maxResults=100",
+            IDEMPOTENT,
+            required=("comments",),
         )
 
 

@@ -9,16 +9,22 @@ from msgspec import UNSET
 from casepush import hookimpl
 from casepush.connectors import (
     ASSIGNEES,
+    COMMENTS,
+    DESCRIPTION,
     PUSH_TO_SERVICE,
     STATUS,
+    TITLE,
     CaseForPush,
     CaseState,
     Connector,
     ConnectorType,
+    Inbound,
+    InboundCall,
+    InboundRefused,
     PushedIncident,
 )
 from casepush.http import OutboundClient
-from casepush_webhook import cases_webhook, webhook
+from casepush_webhook import cases_webhook, inbound, webhook
 from casepush_webhook.schema import (
     CasesWebhookConfig,
     CasesWebhookPush,
@@ -55,6 +61,10 @@ WEBHOOK = ConnectorType(
     validate=webhook.validate,
     pushes_state=STATE,
     state_options=StateOptions,
+    # Two-way sync: the external system POSTs the mirror of the pushed document, signed as casepush signs
+    # its pushes (``inbound``). ``.cases-webhook`` has no inbound form: see the README.
+    pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
+    inbound_auth="casepush-signature",
 )
 
 
@@ -110,3 +120,12 @@ async def push_to_service(
     service = cases_webhook.CasesWebhookService(http, connector.config, connector.secrets)
     pushed = msgspec.convert(_state(state), PushedState) if state is not None else UNSET
     return await cases_webhook.push(service, params, pushed)
+
+
+@hookimpl
+def parse_inbound(connector: Connector, call: InboundCall) -> Inbound:
+    """``.webhook``'s inbound document (``inbound``): the changes of one incident, status already a case
+    status. ``.cases-webhook`` pulls nothing, so the core never calls it for one."""
+    if connector.type is not WEBHOOK:
+        raise InboundRefused(f"{connector.type.id} connectors take no inbound calls")
+    return inbound.parse(call)

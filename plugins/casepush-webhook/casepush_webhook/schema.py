@@ -1,8 +1,9 @@
 """The structs of both types: Kibana's ``.cases-webhook`` (``CS/cases_webhook/schemas/v1.ts`` and the
-shared auth schema) and casepush's own ``.webhook``, and what both push of a case's state beyond Kibana
-(its status and assignees)."""
+shared auth schema) and casepush's own ``.webhook``, what both push of a case's state beyond Kibana
+(its status and assignees), and the document ``.webhook`` takes back (two-way sync)."""
 
-from typing import Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -128,3 +129,58 @@ class WebhookPush(msgspec.Struct, forbid_unknown_fields=True):
     alerts_count: int = 0
     status: Status | UnsetType = UNSET
     assignees: list[Assignee] | UnsetType = UNSET
+
+
+# --- .webhook's inbound document (two-way sync) ----------------------------------------------------------
+
+#: Kibana's limits of a case's title, description and comment (``MAX_TITLE_LENGTH``...), which what comes
+#: back to a case must fit.
+MAX_TITLE_LENGTH = 160
+MAX_TEXT_LENGTH = 30000
+#: The most events one inbound document may carry.
+MAX_EVENTS = 100
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+#: RFC 3339 with its offset (``2026-01-02T03:04:05Z``, ``...+02:00``): a time without one is refused.
+Time = Annotated[datetime, msgspec.Meta(tz=True)]
+Title = Annotated[str, msgspec.Meta(max_length=MAX_TITLE_LENGTH)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_LENGTH)]
+
+
+class InboundComment(msgspec.Struct, forbid_unknown_fields=True):
+    """A comment of the external incident, created or edited (``updated_at``)."""
+
+    id: Id
+    body: Text
+    author: Name
+    created_at: Time
+    updated_at: Time | None = None
+
+
+class InboundEvent(msgspec.Struct, forbid_unknown_fields=True):
+    """One change of the external incident: its stable ``id``, when (``at``) and by whom (``author``) it
+    was made, ``origin: "casepush"`` when it echoes a push of casepush's, and exactly one of ``status``
+    (a case status, ``external_status`` the sender's own name of it), ``title``, ``description`` and
+    ``comment``. Those are UNSET when absent: ``null`` is refused."""
+
+    id: Id
+    at: Time
+    author: Name | None = None
+    #: ``"casepush"`` or nothing: checked apart, for a clearer message than msgspec's.
+    origin: str | None = None
+    status: str | UnsetType = UNSET
+    external_status: Name | UnsetType = UNSET
+    title: Title | UnsetType = UNSET
+    description: Text | UnsetType = UNSET
+    comment: InboundComment | UnsetType = UNSET
+
+
+class InboundDocument(msgspec.Struct, forbid_unknown_fields=True):
+    """What an external system POSTs to a ``.webhook`` connector's inbound webhook: the changes of one
+    incident (``external_id``, the id casepush recorded when it pushed), oldest first, and when the
+    document was sent."""
+
+    external_id: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    events: Annotated[list[InboundEvent], msgspec.Meta(max_length=MAX_EVENTS)]
+    sent_at: Time | None = None

@@ -102,10 +102,31 @@ def _answer(response: OutboundResponse) -> Any:
         return None
 
 
+def _usable_id(value: Any) -> bool:
+    """An id is a non-empty string or an integer, as the incident's (``true`` is no id)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value != "")
+
+
+def comment_ids(answer: Any) -> dict[str, str]:
+    """The receiver's ids of the pushed comments, when its JSON answer gives them as
+    ``"comments": [{"commentId": "<casepush's id>", "id": "<its own>"}]``: two-way sync then knows them
+    when they come back. Optional, and an entry that does not fit is passed over: the push is done."""
+    given = answer.get("comments") if isinstance(answer, dict) else None
+    return {
+        item["commentId"]: js_string(item["id"])
+        for item in (given if isinstance(given, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("commentId"), str) and _usable_id(item.get("id"))
+    }
+
+
 def _recorded(config: WebhookConfig, params: WebhookPush, response: OutboundResponse) -> PushedIncident:
     """The answer's id, title and URL (at the configured paths) when it names an id; otherwise the
-    incident is the case itself: its id (or the id already recorded), its title, the webhook's URL."""
+    incident is the case itself: its id (or the id already recorded), its title, the webhook's URL. The
+    comments' external ids are the answer's, when it gives them (``comment_ids``)."""
     answer = _answer(response)
+    external_ids = comment_ids(answer)
     if not present(lookup(answer, config.responseIdKey)):
         answer = None
 
@@ -119,7 +140,10 @@ def _recorded(config: WebhookConfig, params: WebhookPush, response: OutboundResp
         title=pick(config.responseTitleKey, str(params.case.get("title", ""))),
         url=pick(config.responseUrlKey, config.url),
         pushed_date=pushed_date,
-        comments=[PushedComment(str(c.get("id", "")), pushed_date) for c in params.comments],
+        comments=[
+            PushedComment(str(c.get("id", "")), pushed_date, external_ids.get(str(c.get("id", ""))))
+            for c in params.comments
+        ],
     )
 
 

@@ -779,6 +779,60 @@ async def test_webhook_document_with_state(target: FakeTarget, http: OutboundCli
     assert set(nobody) == DOCUMENT | {"assignees"} and nobody["assignees"] == []
 
 
+async def test_webhook_records_the_comment_ids_the_answer_gives(
+    target: FakeTarget, http: OutboundClient
+) -> None:
+    """An answer's ``comments: [{commentId, id}]`` are the comments' external ids (for two-way sync); an
+    entry that does not fit is passed over, and the push still succeeds."""
+    connector = signed_hook(target)
+    comments = [("c1", "Note"), ("c2", "Other"), ("c3", "Third"), ("c4", "Fourth")]
+    target.hook_answer = answer(
+        200,
+        {
+            "id": "T-9",
+            "comments": [
+                {"commentId": "c1", "id": 501},
+                {"commentId": "c2", "id": "ext-2", "extra": "fine"},
+                {"commentId": "c3", "id": True},
+                {"commentId": "c4", "id": ""},
+                "junk",
+                {"commentId": "unknown", "id": "x"},
+                {"id": "no-comment-id"},
+            ],
+        },
+    )
+    pushed = await push_case(connector, for_push(comments=comments), http)
+    assert pushed.id == "T-9"
+    assert [(c.comment_id, c.external_id) for c in pushed.comments] == [
+        ("c1", "501"),
+        ("c2", "ext-2"),
+        ("c3", None),
+        ("c4", None),
+    ]
+    # An answer without an incident id (an update keeps the recorded one) may still give them.
+    target.hook_answer = answer(200, {"comments": [{"commentId": "c5", "id": "ext-5"}]})
+    pushed = await push_case(connector, for_push(external_id="T-9", comments=[("c5", "Later")]), http)
+    assert (pushed.id, [c.external_id for c in pushed.comments]) == ("T-9", ["ext-5"])
+    for other in (
+        answer(200, {"comments": {"c6": "ext-6"}}),
+        answer(200, []),
+        Canned(200, b"ok", "text/plain"),
+    ):
+        target.hook_answer = other
+        pushed = await push_case(connector, for_push(external_id="T-9", comments=[("c6", "More")]), http)
+        assert [(c.comment_id, c.external_id) for c in pushed.comments] == [("c6", None)]
+
+
+async def test_webhook_execute_answers_kibanas_comments_whatever_their_ids(
+    casepush: Api, target: FakeTarget
+) -> None:
+    target.signing_secret = None
+    target.hook_answer = answer(200, {"id": "T-9", "comments": [{"commentId": "c1", "id": "ext-1"}]})
+    cid = await connector_id(casepush, ".webhook", hook_config(target.url), BASIC)
+    data = await ok(casepush, cid, hook_params(None, [("c1", "Note")]))
+    assert [set(c) for c in data["comments"]] == [{"commentId", "pushedDate"}]
+
+
 async def test_webhook_body_template_gets_the_state(target: FakeTarget, http: OutboundClient) -> None:
     target.signing_secret = None
     body = (
