@@ -88,6 +88,8 @@ def rotate_key(config_file: str | None) -> None:
     settings = _settings(config_file)
     rotation = asyncio.run(_rotate(settings))
     click.echo(f"Re-encrypted the secrets of {rotation.rotated} connector(s).")
+    if rotation.inbound_rotated:
+        click.echo(f"Re-encrypted {rotation.inbound_rotated} inbound webhook secret(s).")
     if rotation.unreadable:
         click.echo("No configured key opens the secrets of: " + ", ".join(rotation.unreadable), err=True)
         raise SystemExit(1)

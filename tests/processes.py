@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +28,16 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
     if settings.database_url:
         env["CASEPUSH_DATABASE_URL"] = settings.database_url
     return {**env, **extra}
+
+
+def run_cli(settings: Settings, *arguments: str, **extra_env: str) -> subprocess.CompletedProcess:
+    """``python -m casepush <arguments>`` on the database of ``settings``, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "casepush", *arguments],
+        env=server_env(settings, **extra_env),
+        capture_output=True,
+        text=True,
+    )
 
 
 async def start(

@@ -1,7 +1,6 @@
 """Kibana's Connectors API over the example plugin's ``.echo`` type, and its fake echo service."""
 
 import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +13,7 @@ from casepush.config import PreconfiguredConnector, Settings
 from casepush.testing import FakeService
 from casepush.testing.contract import ConnectorContract
 from conftest import TOKEN, Api, case_body, connector_body, echo_plugins, echo_service
-from processes import server_env
+from processes import run_cli
 
 
 def push_params(external_id: str | None, comments: list[tuple[str, str]]) -> dict:
@@ -532,12 +531,7 @@ async def test_a_connector_of_another_space_is_404(api, echo):
 
 
 def rotate_key(settings: Settings, **keys: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "casepush", "rotate-key"],
-        env=server_env(settings, **keys),
-        capture_output=True,
-        text=True,
-    )
+    return run_cli(settings, "rotate-key", **keys)
 
 
 async def test_rotate_key_reseals_old_secrets_so_the_old_key_can_go(api_with, echo, settings):

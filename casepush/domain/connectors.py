@@ -379,13 +379,15 @@ async def delete(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> None:
 class Rotation:
     rotated: int
     unreadable: list[str]
+    #: Two-way sync's inbound webhook secrets re-sealed.
+    inbound_rotated: int = 0
 
 
 async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
     """Re-seal with the current key every connector's secrets (and two-way sync's inbound secrets) sealed
     with an earlier one, so that the earlier keys can then be dropped. Connectors no configured key opens
     are listed, not changed."""
-    rotated, unreadable = 0, []
+    rotated, inbound_rotated, unreadable = 0, 0, []
     async with store.write() as tx:
         for space in await tx.list_spaces():
             for stored in await tx.list_connectors(space.id):
@@ -405,8 +407,8 @@ async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
                 continue
             if token is not None:
                 await tx.set_inbound_secret(space_id, connector_id, token)
-                rotated += 1
-    return Rotation(rotated, unreadable)
+                inbound_rotated += 1
+    return Rotation(rotated, unreadable, inbound_rotated)
 
 
 # --- executing -----------------------------------------------------------------------------------------

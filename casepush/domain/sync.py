@@ -250,7 +250,7 @@ async def _apply_batch(
     case = batch.case
     if case != batch.before:
         case = await tx.update_case(ctx.space_id, case, batch.before)
-    if batch.actions or caller is not None:
+    if batch.actions or batch.conflicted_fields or caller is not None:
         batch.actions.append(_sync_action(batch, case, caller))
         await user_actions.record(tx, ctx, case, batch.actions, asks_push=False)
     if batch.judged.applied:

@@ -213,7 +213,7 @@ class SyncTx(abc.ABC):
         await self._run_named(
             "UPDATE sync_state SET cursor = COALESCE(:cursor, cursor), last_poll_ms = :now_ms,"
             " last_poll_error = :error, lease_owner = NULL, lease_until_ms = NULL,"
-            " due_ms = CASE WHEN due_ms IS NULL THEN NULL ELSE :next_due_ms END"
+            " due_ms = CASE WHEN due_ms IS NULL THEN NULL ELSE CAST(:next_due_ms AS BIGINT) END"
             f" WHERE {_KEY} AND lease_owner = :lease_owner",
             _key(
                 state.space_id,
