@@ -6,12 +6,18 @@ from typing import Any
 from casepush import hookimpl
 from casepush.connectors import (
     ASSIGNEES,
+    COMMENTS,
+    DESCRIPTION,
     PUSH_TO_SERVICE,
     STATUS,
+    TITLE,
     CaseForPush,
     CaseState,
+    Changes,
     Connector,
     ConnectorType,
+    Inbound,
+    InboundCall,
     InvalidConnector,
     PushedComment,
     PushedIncident,
@@ -33,7 +39,8 @@ from casepush_servicenow.schema import (
     SirPush,
 )
 from casepush_servicenow.service import ServiceNowService, incident_fields
-from casepush_servicenow.state import ItsmStateOptions, SirStateOptions, push_state
+from casepush_servicenow.state import ItsmStateOptions, SirStateOptions, StateOptions, push_state
+from casepush_servicenow.sync import decode, fetch, inbound, own_user_name
 
 _OAUTH_FIELDS = "clientId, clientSecret, userIdentifierValue, jwtKeyId and privateKey"
 
@@ -74,6 +81,10 @@ def _validate_secrets(secrets: ServiceNowSecrets) -> None:
         raise InvalidConnector("clientSecret and privateKey must both be specified", "secrets")
 
 
+#: What an incident's changes bring back to its case (two-way sync), by the README's business rules or by
+#: polling: its state, its comments and work notes, its short description and its description.
+_PULLS = frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION})
+
 _COMMON_SUB_ACTIONS = {
     "getFields": Anything,
     "getIncident": GetIncident,
@@ -93,6 +104,8 @@ SERVICENOW_ITSM = ConnectorType(
     validate=validate,
     pushes_state=frozenset({STATUS, ASSIGNEES}),
     state_options=ItsmStateOptions,
+    pulls=_PULLS,
+    inbound_auth="bearer",
 )
 
 SERVICENOW_SIR = ConnectorType(
@@ -107,6 +120,8 @@ SERVICENOW_SIR = ConnectorType(
     validate=validate,
     pushes_state=frozenset({STATUS, ASSIGNEES}),
     state_options=SirStateOptions,
+    pulls=_PULLS,
+    inbound_auth="bearer",
 )
 
 _PRODUCTS: dict[str, Itsm] = {SERVICENOW_ITSM.id: ITSM, SERVICENOW_SIR.id: SIR}
@@ -178,6 +193,36 @@ async def push_case_state(
     it closes) and its first assignee with an email as ``assigned_to``, in one update."""
     options = state.options if state.options is not None else connector.type.state_options()
     await push_state(_service(connector, http), external_id, state, options)
+
+
+def _options(connector: Connector, options: StateOptions | None) -> StateOptions:
+    return options if options is not None else connector.type.state_options()
+
+
+@hookimpl
+async def parse_inbound(
+    connector: Connector, call: InboundCall, options: StateOptions | None, http: OutboundClient
+) -> Inbound:
+    """casepush's own: a notification of the README's business rules (after an update of the incident's
+    state, short description or description; after a comment or work note) as the changes it reports.
+    Changes made as the connector's own ServiceNow user are marked ``by_integration``."""
+    notification = decode(call.body, _PRODUCTS[connector.type.id].table)
+    own_user = await own_user_name(_service(connector, http))
+    return inbound(notification, _options(connector, options), own_user)
+
+
+@hookimpl
+async def fetch_changes(
+    connector: Connector,
+    incident_ids: list[str],
+    cursor: str | None,
+    since: str,
+    options: StateOptions | None,
+    http: OutboundClient,
+) -> Changes:
+    """casepush's own: the incidents' changes since the last poll, through the Table API (the incidents
+    and their ``sys_journal_field`` entries)."""
+    return await fetch(_service(connector, http), incident_ids, cursor, since, _options(connector, options))
 
 
 @hookimpl

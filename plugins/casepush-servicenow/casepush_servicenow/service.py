@@ -170,6 +170,86 @@ class ServiceNowService:
                 return user
         raise ServiceNowError(f"No active ServiceNow user has the email {email}.", status)
 
+    async def user_names(self, user_names: list[str]) -> dict[str, str]:
+        """The ``name`` of each of these users, by ``user_name`` (those without a name left out)."""
+        query = {
+            "sysparm_query": f"user_nameIN{','.join(user_names)}",
+            "sysparm_fields": "user_name,name",
+            "sysparm_limit": str(len(user_names)),
+        }
+        url = f"{self.base}/api/now/table/sys_user"
+        found = await self._step(
+            "Unable to get users", "get", "table", self._call("GET", url, IDEMPOTENT, params=query)
+        )
+        return {
+            str(user["user_name"]): str(user["name"])
+            for user in found or []
+            if user.get("user_name") and user.get("name")
+        }
+
+    async def user_name_of(self, identifier: str) -> str:
+        """The ``user_name`` of the user whose ``user_name``, email or sys_id is ``identifier`` (how an
+        OAuth JWT provider may match its ``sub``); the identifier itself when no user has it."""
+        query = {
+            "sysparm_query": f"user_name={identifier}^ORemail={identifier}^ORsys_id={identifier}",
+            "sysparm_fields": "sys_id,user_name,email",
+            "sysparm_limit": "10",
+        }
+        url = f"{self.base}/api/now/table/sys_user"
+        found = await self._step(
+            f"Unable to get the user {identifier}",
+            "get",
+            "table",
+            self._call("GET", url, IDEMPOTENT, params=query),
+        )
+        for field in ("user_name", "email", "sys_id"):
+            for user in found or []:
+                if str(user.get(field) or "").casefold() == identifier.casefold() and user.get("user_name"):
+                    return str(user["user_name"])
+        return identifier
+
+    async def read_records(self, query: str) -> list[dict[str, Any]]:
+        """The product table's records an encoded query selects, with the fields two-way sync reads, raw
+        values (times in UTC), oldest update first."""
+        params = {
+            "sysparm_query": f"{query}^ORDERBYsys_updated_on",
+            "sysparm_fields": "sys_id,number,state,short_description,description,sys_mod_count,"
+            "sys_updated_on,sys_updated_by",
+            "sysparm_display_value": "false",
+            "sysparm_exclude_reference_link": "true",
+        }
+        return await self._step(
+            "Unable to get the changes of incidents", "get", "table", self._all(self.table_url, params, 1000)
+        )
+
+    async def read_journal(self, query: str, page: int) -> list[dict[str, Any]]:
+        """The ``sys_journal_field`` rows an encoded query selects, ``page`` a call."""
+        params = {
+            "sysparm_query": query,
+            "sysparm_fields": "sys_id,element,element_id,value,sys_created_on,sys_created_by",
+            "sysparm_display_value": "false",
+        }
+        url = f"{self.base}/api/now/table/sys_journal_field"
+        return await self._step(
+            "Unable to get the journal entries of incidents", "get", "table", self._all(url, params, page)
+        )
+
+    async def _all(self, url: str, params: dict[str, str], page: int) -> list[dict[str, Any]]:
+        """Every row of a query, ``page`` rows a call (``sysparm_limit``, ``sysparm_offset``)."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            found = await self._call(
+                "GET",
+                url,
+                IDEMPOTENT,
+                params={**params, "sysparm_limit": str(page), "sysparm_offset": str(len(rows))},
+            )
+            if not isinstance(found, list):
+                raise ServiceNowError("Unexpected result")
+            rows += found
+            if len(found) < page:
+                return rows
+
     async def state_choices(self) -> list[dict[str, Any]]:
         """The ``state`` choices of the product's table (``{label, value}``), to name them in errors."""
         query = {

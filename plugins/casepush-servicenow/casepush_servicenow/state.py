@@ -9,7 +9,7 @@ ServiceNow answers without error when it leaves a field as it was (a state that 
 choices, a field the user may not write, a closed incident's state), which is then an error.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -19,6 +19,11 @@ from casepush_servicenow.service import ServiceNowService
 
 #: Kibana's case statuses.
 OPEN, IN_PROGRESS, CLOSED = "open", "in-progress", "closed"
+STATUSES = (OPEN, IN_PROGRESS, CLOSED)
+#: The journal fields of an incident that two-way sync can bring back as case comments: "Additional
+#: comments" (seen by the caller) and "Work notes" (internal; where casepush pushes the case's comments).
+COMMENTS, WORK_NOTES = "comments", "work_notes"
+JOURNAL_FIELDS = (COMMENTS, WORK_NOTES)
 
 Text = Annotated[str, msgspec.Meta(min_length=1)]
 #: The incident states that count as a case status: one value, or several whose first is the one set.
@@ -27,13 +32,15 @@ States = Text | Annotated[tuple[Text, ...], msgspec.Meta(min_length=1)]
 
 class StateOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What each type's options have: the states of each status, and the close code and notes sent
-    when the case is closed (None: not sent)."""
+    when the case is closed (None: not sent); for two-way sync, the journal fields whose entries come
+    back as case comments (``pull_journal``)."""
 
     open: States
     in_progress: States = msgspec.field(name=IN_PROGRESS)
     closed: States
     close_code: Text | None
     close_notes: Text | None
+    pull_journal: tuple[Literal["comments", "work_notes"], ...] = JOURNAL_FIELDS
 
     def states(self, status: str) -> tuple[str, ...]:
         found = {OPEN: self.open, IN_PROGRESS: self.in_progress, CLOSED: self.closed}.get(status)
@@ -44,6 +51,19 @@ class StateOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 retryable=False,
             )
         return (found,) if isinstance(found, str) else found
+
+    def status_of(self, state: str) -> str | None:
+        """The case status an incident state counts as (two-way sync): the status that sets it (the
+        first of its states), else the first of open, in-progress and closed that counts it; None when
+        no status counts it. With SecOps' defaults Analysis (16) is in-progress, which sets it, though an
+        open case counts it too."""
+        for status in STATUSES:
+            if self.states(status)[0] == state:
+                return status
+        for status in STATUSES:
+            if state in self.states(status):
+                return status
+        return None
 
     def close_fields(self) -> dict[str, str]:
         closing = {"close_code": self.close_code, "close_notes": self.close_notes}

@@ -15,14 +15,28 @@ Writes to an incident follow ServiceNow's rules for its state and assignee (see 
 - ``assigned_to`` takes a ``sys_user``'s sys_id (or its display name, which ServiceNow resolves); any
   other value is left as it was. Reads give it as ``{"link", "value"}``, as the Table API does;
 - a SecOps incident in Draft (10) moves to Analysis (16) once it is assigned.
+
+Every write is made as a user (the Basic user, the OAuth user, or a person through ``act``): it counts
+the record's updates (``sys_mod_count``), stamps ``sys_updated_on``/``sys_updated_by`` (at ``now``, when
+a test sets it), and writes each non-empty ``comments`` and ``work_notes`` as a ``sys_journal_field`` row.
+With ``install_business_rules``, it then runs casepush's business rules of the README, as ServiceNow
+would: each notification is posted to the registered URL with the bearer secret, and kept in
+``notifications`` (``deliver`` posts one again). The Table API reads incidents, ``sys_journal_field``
+and ``sys_user`` by encoded queries (``=``, ``!=``, ``IN``, ``>=``, ``>``, ``<=``, ``<``, ``^OR``,
+``ORDERBY``/``ORDERBYDESC``; strings compared without case, as ServiceNow does), with ``sysparm_fields``,
+``sysparm_limit`` and ``sysparm_offset``.
 """
 
 import itertools
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 import casepush_servicenow
 import jwt
 import pytest
@@ -37,6 +51,8 @@ PASSWORD = "sn-p4ssw0rd-secret"
 CLIENT_ID = "client-1234"
 CLIENT_SECRET = "client-s3cret-value"
 USER_ID = "integration.user@acme"
+#: The ``user_name`` of the OAuth connector's user (its email is ``USER_ID``).
+OAUTH_USER = "integration.user"
 KEY_ID = "key-id-42"
 KEY_PASSWORD = "pr1vate-key-pass"
 CREATED_ON = "2020-03-10 12:24:20"
@@ -117,7 +133,14 @@ USERS = [
         "email": "carol@acme.example",
         "active": "false",
     },
+    {"sys_id": "usr-integration", "user_name": OAUTH_USER, "name": "Elastic Integration", "email": USER_ID},
 ]
+#: The fields of an incident update that casepush's business rule reports.
+SYNCED_FIELDS = ("state", "short_description", "description")
+JOURNAL_FIELDS = ("comments", "work_notes")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Who a call is authenticated as (a ``user_name``).
+USER = web.RequestKey("user", str)
 
 
 def pem(key: rsa.RSAPrivateKey, password: str | None = None) -> str:
@@ -162,12 +185,23 @@ class Canned:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Rules:
+    """casepush's business rules, installed: where they post, with which bearer secret."""
+
+    url: str
+    secret: str
+    #: Whether the rules check the incident's correlation id (as the README's conditions do).
+    correlated_only: bool = True
+
+
 class FakeServiceNow:
     def __init__(self, service: FakeService, public_key: Any = None):
         self.service = service
         self.public_key = public_key
         self.incidents: dict[str, dict[str, Any]] = {}
         self.work_notes: dict[str, list[str]] = {}
+        self.journal: list[dict[str, Any]] = []
         self.observables: dict[str, list[dict[str, str]]] = {}
         self.tokens: list[str] = []
         self.revoked: set[str] = set()
@@ -177,7 +211,14 @@ class FakeServiceNow:
         self.users = [dict(user) for user in USERS]
         self.close_codes = {"incident": list(CLOSE_CODES), "sn_si_incident": list(SIR_CLOSE_CODES)}
         self.canned: list[Canned] = []
+        #: The time of the next writes (``yyyy-MM-dd HH:mm:ss``, UTC); None: the fixed CREATED_ON and
+        #: UPDATED_ON of the older tests.
+        self.now: str | None = None
+        self.rules: Rules | None = None
+        self.notifications: list[bytes] = []
+        self.deliveries: list[tuple[int, int]] = []
         self._ids = itertools.count(1)
+        self._journal_ids = itertools.count(1)
         self._setup()
 
     @property
@@ -201,6 +242,103 @@ class FakeServiceNow:
     def break_all(self) -> None:
         self.answer("*", "/", 500, {"error": {"message": "Instance down", "detail": "maintenance"}})
 
+    # --- acting as a person, and casepush's business rules -----------------------------------------------
+
+    def tick(self, seconds: float = 1) -> str:
+        """Move the clock on (from 2024-05-01 10:00:00 when it was not set); the new time."""
+        start = datetime.strptime(self.now or "2024-05-01 10:00:00", TIME_FORMAT)
+        self.now = (start + timedelta(seconds=seconds)).strftime(TIME_FORMAT)
+        return self.now
+
+    async def act(self, sys_id: str, user: str, **fields: Any) -> dict[str, Any]:
+        """A person's update of an incident in ServiceNow's UI (as ``user``, a ``user_name``): its fields,
+        ``comments`` and ``work_notes``, under the same rules as the API's writes; then the business rules."""
+        updated = await self._update(sys_id, fields, user)
+        assert not isinstance(updated, str), updated
+        return updated
+
+    async def insert_incident(self, table: str = "incident", user: str = USERNAME, **fields: Any) -> str:
+        """An incident made as ``user`` (with a correlation id, as a case push makes it); its sys_id."""
+        fields = {
+            "short_description": "Suspicious login",
+            "description": "Found by a rule",
+            "correlation_id": "case-1",
+            **fields,
+        }
+        record = await self._insert(table, fields, user)
+        return record["sys_id"]
+
+    def install_business_rules(self, url: str, secret: str, correlated_only: bool = True) -> None:
+        """Run casepush's business rules from now on, posting to ``url`` with ``Bearer <secret>``."""
+        self.rules = Rules(url, secret, correlated_only)
+
+    async def deliver(self, index: int) -> int:
+        """Post notification ``index`` (again); the answer's status."""
+        assert self.rules is not None
+        headers = {"Authorization": f"Bearer {self.rules.secret}", "Content-Type": "application/json"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.rules.url, data=self.notifications[index], headers=headers) as response,
+        ):
+            await response.read()
+        self.deliveries.append((index, response.status))
+        return response.status
+
+    def notification(self, index: int) -> dict[str, Any]:
+        return json.loads(self.notifications[index])
+
+    async def _run_rules(
+        self, sys_id: str, before: dict[str, Any], user: str, entries: list[dict[str, Any]]
+    ) -> None:
+        """The README's two business rules: after an update of the synced fields (those that changed),
+        and after the insert of each journal entry (of a comment or work note)."""
+        incident = self.incidents[sys_id]
+        if self.rules is None or (self.rules.correlated_only and not incident.get("correlation_id")):
+            return
+        changed = {f: incident.get(f) or "" for f in SYNCED_FIELDS if before.get(f) != incident.get(f)}
+        if before and changed:
+            body = {
+                "table": incident["table"],
+                "sys_id": sys_id,
+                "number": incident["number"],
+                "sys_mod_count": str(incident["sys_mod_count"]),
+                "sys_updated_on": incident["sys_updated_on"],
+                "sys_updated_by": incident["sys_updated_by"],
+                "updated_by_name": self._name(user),
+                "sent_at": self.now or UPDATED_ON,
+                "journal": [],
+                **changed,
+            }
+            if "state" in changed:
+                body["state_display_value"] = STATES[incident["table"]].get(str(incident["state"]), "")
+            await self._notify(body)
+        for entry in entries:
+            body = {
+                "table": incident["table"],
+                "sys_id": sys_id,
+                "number": incident["number"],
+                "sent_at": self.now or UPDATED_ON,
+                "journal": [
+                    {
+                        "sys_id": entry["sys_id"],
+                        "element": entry["element"],
+                        "value": entry["value"],
+                        "sys_created_on": entry["sys_created_on"],
+                        "sys_created_by": entry["sys_created_by"],
+                        "created_by_name": self._name(user),
+                    }
+                ],
+            }
+            await self._notify(body)
+
+    async def _notify(self, body: dict[str, Any]) -> None:
+        self.notifications.append(json.dumps(body).encode())
+        await self.deliver(len(self.notifications) - 1)
+
+    def _name(self, user_name: str) -> str:
+        """``gs.getUserDisplayName()`` of a user: their name, else their user name."""
+        return next((u["name"] for u in self.users if u.get("user_name") == user_name), user_name)
+
     # --- the app --------------------------------------------------------------------------------------
 
     def _setup(self) -> None:
@@ -218,6 +356,7 @@ class FakeServiceNow:
         router.add_get("/api/now/table/sys_dictionary", self.dictionary)
         router.add_get("/api/now/table/sys_choice", self.choices)
         router.add_get("/api/now/table/sys_user", self.sys_user)
+        router.add_get("/api/now/table/sys_journal_field", self.sys_journal_field)
 
     @web.middleware
     async def _canned(self, request: web.Request, handler: Callable) -> web.StreamResponse:
@@ -235,10 +374,11 @@ class FakeServiceNow:
         if request.path == "/oauth_token.do":
             return await handler(request)
         given = request.headers.get("Authorization", "")
-        valid = {basic_auth(USERNAME, PASSWORD)} | {
-            f"Bearer {t}" for t in self.tokens if t not in self.revoked
-        }
-        if given not in valid:
+        if given == basic_auth(USERNAME, PASSWORD):
+            request[USER] = USERNAME
+        elif given in {f"Bearer {t}" for t in self.tokens if t not in self.revoked}:
+            request[USER] = OAUTH_USER
+        else:
             return web.json_response({**NOT_AUTHENTICATED, "status": "failure"}, status=401)
         return await handler(request)
 
@@ -274,34 +414,70 @@ class FakeServiceNow:
         scope = request.match_info["scope"]
         return web.json_response({"result": {"name": "Elastic", "scope": scope, "version": "1.0.0"}})
 
-    def _insert(self, table: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def _insert(self, table: str, fields: dict[str, Any], user: str) -> dict[str, Any]:
         sys_id = f"sys{next(self._ids)}"
         number = f"{'SIR' if table == 'sn_si_incident' else 'INC'}{len(self.incidents) + 1:07d}"
+        now = self.now or CREATED_ON
         record = {
             "sys_id": sys_id,
             "number": number,
-            "sys_created_on": CREATED_ON,
-            "sys_updated_on": CREATED_ON,
+            "sys_created_on": now,
+            "sys_created_by": user,
+            "sys_updated_on": now,
+            "sys_updated_by": user,
+            "sys_mod_count": 0,
         }
         self.incidents[sys_id] = {**fields, **record, "table": table, "state": INITIAL_STATE[table]}
         self.work_notes[sys_id] = []
-        return self._record(sys_id, fields)
+        fields = dict(fields)
+        entries = self._journal(sys_id, fields, user)
+        incident = self._record(sys_id, fields)
+        await self._run_rules(sys_id, {}, user, entries)
+        return incident
 
     def _record(self, sys_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         incident = self.incidents[sys_id]
         note = fields.pop("work_notes", None)
         if note is not None:
             self.work_notes[sys_id].append(note)
+        fields.pop("comments", None)
         incident.update(fields)
         return incident
 
-    def _update(self, sys_id: str, fields: dict[str, Any]) -> dict[str, Any] | str:
-        """The incident updated, or the data policy's refusal (its detail), leaving it as it was."""
+    def _journal(self, sys_id: str, fields: dict[str, Any], user: str) -> list[dict[str, Any]]:
+        """The ``sys_journal_field`` rows of a write's comments and work notes (none for an empty one)."""
+        incident = self.incidents[sys_id]
+        entries = [
+            {
+                "sys_id": f"jrn{next(self._journal_ids)}",
+                "name": incident["table"],
+                "element": element,
+                "element_id": sys_id,
+                "value": str(fields[element]),
+                "sys_created_on": incident["sys_updated_on"],
+                "sys_created_by": user,
+            }
+            for element in JOURNAL_FIELDS
+            if fields.get(element)
+        ]
+        self.journal += entries
+        return entries
+
+    async def _update(self, sys_id: str, fields: dict[str, Any], user: str) -> dict[str, Any] | str:
+        """The incident updated as ``user``, or the data policy's refusal (its detail), leaving it as it
+        was; then the business rules."""
         applied = self._apply(self.incidents[sys_id], fields)
         if isinstance(applied, str):
             return applied
-        self.incidents[sys_id]["sys_updated_on"] = UPDATED_ON
-        return self._record(sys_id, applied)
+        incident = self.incidents[sys_id]
+        before = dict(incident)
+        incident["sys_updated_on"] = self.now or UPDATED_ON
+        incident["sys_updated_by"] = user
+        incident["sys_mod_count"] += 1
+        entries = self._journal(sys_id, applied, user)
+        updated = self._record(sys_id, applied)
+        await self._run_rules(sys_id, before, user, entries)
+        return updated
 
     def _apply(self, incident: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any] | str:
         """The fields as ServiceNow writes them to this incident, or a data policy's refusal."""
@@ -353,13 +529,14 @@ class FakeServiceNow:
             key.removeprefix("u_"): value for key, value in body.items() if key != "elastic_incident_id"
         }
         existing = body.get("elastic_incident_id")
-        record = self._update(existing, fields) if existing in self.incidents else None
+        user = request[USER]
+        record = await self._update(existing, fields, user) if existing in self.incidents else None
         if existing is not None and existing not in self.incidents:
             row = {"status": "error", "error_message": f"Incident {existing} not found", "sys_id": ""}
         elif isinstance(record, str):
             row = {"status": "error", "error_message": record, "sys_id": existing}
         else:
-            record = record or self._insert(table, fields)
+            record = record or await self._insert(table, fields, user)
             row = {
                 "transform_map": "Elastic Incident",
                 "table": table,
@@ -374,7 +551,7 @@ class FakeServiceNow:
         )
 
     async def create(self, request: web.Request) -> web.Response:
-        record = self._insert(request.match_info["table"], await request.json())
+        record = await self._insert(request.match_info["table"], await request.json(), request[USER])
         return web.json_response({"result": self._render(record)}, status=201)
 
     def _find(self, request: web.Request) -> dict[str, Any] | None:
@@ -393,19 +570,34 @@ class FakeServiceNow:
         incident = self._find(request)
         if incident is None:
             return web.json_response({"error": {"message": "No Record found"}}, status=404)
-        updated = self._update(incident["sys_id"], await request.json())
+        updated = await self._update(incident["sys_id"], await request.json(), request[USER])
         if isinstance(updated, str):
             refusal = {"error": {"message": "Operation Failed", "detail": updated}, "status": "failure"}
             return web.json_response(refusal, status=403)
         return web.json_response({"result": self._render(updated)})
 
     async def query(self, request: web.Request) -> web.Response:
-        order, _, condition = request.query["sysparm_query"].partition("^")
-        assert order == "ORDERBYDESCsys_created_on"
-        key, _, value = condition.partition("=")
         table = request.match_info["table"]
-        found = [i for i in self.incidents.values() if i["table"] == table and i.get(key) == value]
-        return web.json_response({"result": [self._render(incident) for incident in found[::-1]]})
+        found = [self._render(i) for i in self.incidents.values() if i["table"] == table]
+        return self._rows(request, found)
+
+    async def sys_journal_field(self, request: web.Request) -> web.Response:
+        return self._rows(request, self.journal)
+
+    def _rows(self, request: web.Request, rows: list[dict[str, Any]]) -> web.Response:
+        """The rows an encoded query selects, in its order, with ``sysparm_fields``, ``sysparm_offset`` and
+        ``sysparm_limit``; raw values only (``sysparm_display_value`` false or absent)."""
+        assert request.query.get("sysparm_display_value", "false") == "false"
+        conditions, order = parse_query(request.query.get("sysparm_query", ""))
+        found = [row for row in rows if matches(row, conditions)]
+        for name, descending in reversed(order):
+            found.sort(key=lambda row: _sortable(row.get(name)), reverse=descending)
+        fields = request.query.get("sysparm_fields")
+        if fields:
+            found = [{name: row.get(name, "") for name in fields.split(",")} for row in found]
+        offset = int(request.query.get("sysparm_offset", 0))
+        limit = int(request.query.get("sysparm_limit", len(found)))
+        return web.json_response({"result": found[offset : offset + limit]})
 
     async def add_observables(self, request: web.Request) -> web.Response:
         observables = await request.json()
@@ -452,20 +644,62 @@ class FakeServiceNow:
         return web.json_response({"result": rows})
 
     async def sys_user(self, request: web.Request) -> web.Response:
-        """Users by an encoded query of ``active=true`` and ``email=...`` (compared without case, as
-        ServiceNow does), with ``sysparm_fields`` and ``sysparm_limit``."""
-        conditions = dict(c.partition("=")[::2] for c in request.query.get("sysparm_query", "").split("^"))
-        found = [
-            user
-            for user in self.users
-            if ("active" not in conditions or user.get("active", "true") == conditions["active"])
-            and ("email" not in conditions or user["email"].casefold() == conditions["email"].casefold())
-        ]
-        fields = request.query.get("sysparm_fields")
-        if fields:
-            found = [{name: user.get(name, "") for name in fields.split(",")} for user in found]
-        limit = int(request.query.get("sysparm_limit", len(found)))
-        return web.json_response({"result": found[:limit]})
+        """Users by an encoded query (``active`` is ``true`` unless a user says otherwise)."""
+        return self._rows(request, [{"active": "true", **user} for user in self.users])
+
+
+_CONDITION = re.compile(r"([a-z_.]+?)(IN|>=|<=|!=|=|>|<)(.*)", re.DOTALL)
+
+
+def parse_query(query: str) -> tuple[list[list[tuple[str, str, str]]], list[tuple[str, bool]]]:
+    """An encoded query's conditions (each a list of alternatives joined by ``^OR``) and its order."""
+    conditions: list[list[tuple[str, str, str]]] = []
+    order: list[tuple[str, bool]] = []
+    for term in filter(None, query.split("^")):
+        if term.startswith("ORDERBYDESC"):
+            order.append((term.removeprefix("ORDERBYDESC"), True))
+        elif term.startswith("ORDERBY"):
+            order.append((term.removeprefix("ORDERBY"), False))
+        elif term.startswith("OR") and conditions:
+            conditions[-1].append(_condition(term.removeprefix("OR")))
+        else:
+            conditions.append([_condition(term)])
+    return conditions, order
+
+
+def _condition(term: str) -> tuple[str, str, str]:
+    found = _CONDITION.fullmatch(term)
+    assert found, f"the fake cannot read the condition {term!r}"
+    name, operator, value = found.groups()
+    return name, operator, value
+
+
+def matches(row: dict[str, Any], conditions: list[list[tuple[str, str, str]]]) -> bool:
+    return all(any(_holds(row, *alternative) for alternative in group) for group in conditions)
+
+
+def _holds(row: dict[str, Any], name: str, operator: str, value: str) -> bool:
+    actual = str(row.get(name) if row.get(name) is not None else "").casefold()
+    value = value.casefold()
+    if operator == "=":
+        return actual == value
+    if operator == "!=":
+        return actual != value
+    if operator == "IN":
+        return actual in value.split(",")
+    compared = (_sortable(actual), _sortable(value))
+    return {
+        ">=": compared[0] >= compared[1],
+        ">": compared[0] > compared[1],
+        "<=": compared[0] <= compared[1],
+        "<": compared[0] < compared[1],
+    }[operator]
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    """Numbers by number, the rest (times ``yyyy-MM-dd HH:mm:ss`` included) as text."""
+    text = "" if value is None else str(value)
+    return (0, int(text)) if text.isdigit() else (1, text)
 
 
 # --- fixtures (imported by the test modules: a conftest.py here would clash with casepush's own) --------

@@ -114,6 +114,7 @@ def test_options_defaults():
         "closed": ["6", "7", "8"],
         "close_code": "Solution provided",
         "close_notes": "Closed by casepush",
+        "pull_journal": ["comments", "work_notes"],
     }
     assert msgspec.json.decode(msgspec.json.encode(SirStateOptions())) == {
         "open": ["10", "16"],
@@ -121,6 +122,7 @@ def test_options_defaults():
         "closed": ["3", "7"],
         "close_code": "Investigation completed",
         "close_notes": "Closed by casepush",
+        "pull_journal": ["comments", "work_notes"],
     }
     assert msgspec.convert({}, ItsmStateOptions) == ItsmStateOptions()
 
