@@ -51,6 +51,17 @@ class TestEchoContract(ConnectorContract):
     def contract_break(self, service: FakeService) -> Callable[[], None]:
         return service.break_all
 
+    @pytest.fixture
+    def contract_external_comment(self, service: FakeService) -> Callable[[str, str], object]:
+        return service.person_comments
+
+    @pytest.fixture
+    def contract_inbound_call(self, service: FakeService) -> Callable[[str, str, str], tuple]:
+        def call(external_id: str, text: str, secret: str) -> tuple[bytes, dict]:
+            return service.webhook_call([service.person_comments(external_id, text)], secret)
+
+        return call
+
 
 # --- the API --------------------------------------------------------------------------------------------
 

@@ -12,10 +12,29 @@ Subclass ``ConnectorContract`` in a test module (its name must start with ``Test
 
 A type that pushes a case's status or assignees (``pushes_state``) needs a fake service that takes them
 (its workflow's states, a user with the email ``assignee@example.com``).
+
+A type that brings changes back (two-way sync: ``pulls``) is checked for idempotence and echo
+suppression, and needs:
+
+- ``contract_external_comment``: a function ``(external_id, text)`` (or a coroutine function) by which a
+  person, not the connector's account, comments on the incident in your fake service; and when the type
+  takes inbound webhook calls,
+- ``contract_inbound_call``: a function ``(external_id, text, secret) -> (body, headers)`` of the call
+  your system would make to report that person's new comment, signed (or carrying a token) with
+  ``secret``.
+
+Both are plain fixtures (not ``async def``: the kit asks for them only where the type needs them); the
+functions they return may be coroutine functions. Override ``contract_case_fields`` when a case on your
+type needs connector fields.
 """
 
+import asyncio
+import inspect
+import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from casepush.config import Settings
 from casepush.testing.client import Api, case_body
@@ -161,3 +180,130 @@ class ConnectorContract:
             status, pushed = await casepush.post(push, {})
             assert status == 200, pushed
             assert "Warning" not in casepush.last_headers, casepush.last_headers["Warning"]
+
+    # --- two-way sync ---------------------------------------------------------------------------------
+
+    @pytest.fixture
+    def contract_case_fields(self) -> dict | None:
+        """The connector fields of a case on the type (None: the type's defaults)."""
+        return None
+
+    async def _pushed_case(
+        self, casepush: Api, connector: dict, fields: dict | None, sync: dict
+    ) -> tuple[dict, str]:
+        """A case on the connector with one comment, pushed, after ``sync`` settings were saved; and the
+        incident's id."""
+        status, saved = await casepush.put(f"/api/casepush/connectors/{connector['id']}/case_sync", sync)
+        assert status == 200, saved
+        named = {"id": connector["id"], "name": connector["name"], "type": connector["connector_type_id"]}
+        status, case = await casepush.post("/api/cases", case_body(connector={**named, "fields": fields}))
+        assert status == 200, case
+        comment = {"type": "user", "comment": "Pushed by casepush.", "owner": "cases"}
+        assert (await casepush.post(f"/api/cases/{case['id']}/comments", comment))[0] == 200
+        status, pushed = await casepush.post(f"/api/cases/{case['id']}/connector/{connector['id']}/_push", {})
+        assert status == 200, pushed
+        return pushed, pushed["external_service"]["external_id"]
+
+    async def _case_sync(self, casepush: Api, connector: dict) -> dict:
+        status, sync = await casepush.get(f"/api/casepush/connectors/{connector['id']}/case_sync")
+        assert status == 200, sync
+        return sync
+
+    async def _comments(self, casepush: Api, case_id: str) -> list[dict]:
+        status, case = await casepush.get(f"/api/cases/{case_id}")
+        assert status == 200, case
+        return [comment for comment in case["comments"] if comment["type"] == "user"]
+
+    async def _assert_imported_once(self, casepush: Api, case_id: str, type_name: str) -> None:
+        ours, theirs = await self._comments(casepush, case_id)
+        assert ours["comment"] == "Pushed by casepush."  # and not brought back: the only other is theirs
+        assert theirs["comment"] == "Written in the external system."
+        assert theirs["created_by"]["username"] is None
+        assert theirs["created_by"]["full_name"].endswith(f"({type_name})")
+
+    async def test_a_polled_comment_comes_back_once_and_a_pushed_one_never(
+        self,
+        casepush: Api,
+        request: pytest.FixtureRequest,
+        contract_type_id: str,
+        contract_connector: dict,
+        contract_case_fields: dict | None,
+    ) -> None:
+        connector = await self._create(casepush, contract_type_id, contract_connector)
+        sync = await self._case_sync(casepush, connector)
+        if not sync["polls"] or "comments" not in sync["pullable"]:
+            pytest.skip("the type polls no comments")
+        make_comment = _needed(request, "contract_external_comment")
+        settings = {"pull_comments": True, "poll_interval": 60}
+        case, external_id = await self._pushed_case(casepush, connector, contract_case_fields, settings)
+        await _maybe_await(make_comment(external_id, "Written in the external system."))
+
+        for _ in range(3):  # overlapping polls see the same changes: each is applied once
+            state = await _poll(casepush, connector["id"])
+            assert state["last_poll_error"] is None, state
+
+        await self._assert_imported_once(casepush, case["id"], await self._type_name(casepush, sync))
+
+    async def test_an_inbound_comment_comes_back_once_and_an_unsigned_call_is_refused(
+        self,
+        casepush: Api,
+        request: pytest.FixtureRequest,
+        contract_type_id: str,
+        contract_connector: dict,
+        contract_case_fields: dict | None,
+    ) -> None:
+        connector = await self._create(casepush, contract_type_id, contract_connector)
+        sync = await self._case_sync(casepush, connector)
+        if not sync["receives"] or "comments" not in sync["pullable"]:
+            pytest.skip("the type takes no inbound calls with comments")
+        inbound_call = _needed(request, "contract_inbound_call")
+        secret = "contract-inbound-secret-0123456789"
+        settings = {"pull_comments": True, "inbound_secret": secret}
+        case, external_id = await self._pushed_case(casepush, connector, contract_case_fields, settings)
+        body, headers = await _maybe_await(
+            inbound_call(external_id, "Written in the external system.", secret)
+        )
+        external = Api(casepush.client, auth=None)
+        path = sync["inbound_path"]
+
+        unsigned = {k: v for k, v in headers.items() if k.lower() in ("content-type",)}
+        status, refused = await external.post(path, body, headers=unsigned, xsrf=False)
+        assert status == 401, refused
+        assert len(await self._comments(casepush, case["id"])) == 1
+        answers = [await external.post(path, body, headers=headers, xsrf=False) for _ in range(3)]
+
+        assert [(status, answer["applied"]) for status, answer in answers] == [(200, 1), (200, 0), (200, 0)]
+        await self._assert_imported_once(casepush, case["id"], await self._type_name(casepush, sync))
+
+    async def _type_name(self, casepush: Api, sync: dict) -> str:
+        status, types = await casepush.get("/api/actions/connector_types")
+        assert status == 200, types
+        return next(t["name"] for t in types if t["id"] == sync["connector_type_id"])
+
+
+def _needed(request: pytest.FixtureRequest, name: str) -> Any:
+    try:
+        return request.getfixturevalue(name)
+    except pytest.FixtureLookupError:
+        pytest.fail(
+            f"the type brings changes back: provide the {name} fixture (see casepush.testing.contract)"
+        )
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _poll(casepush: Api, connector_id: str, timeout: float = 15.0) -> dict:
+    """Poll the connector now; its sync state once that poll has finished."""
+    path = f"/api/casepush/connectors/{connector_id}/sync_state"
+    status, before = await casepush.get(path)
+    assert status == 200, before
+    status, state = await casepush.post(f"{path}/_poll")
+    assert status == 200, state
+    deadline = time.monotonic() + timeout
+    while state["last_poll_at"] in (None, before["last_poll_at"]):
+        assert time.monotonic() < deadline, f"no poll finished: {state}"
+        await asyncio.sleep(0.05)
+        status, state = await casepush.get(path)
+    return state

@@ -23,6 +23,7 @@ from fake_jira import (
     ZONE,
     Canned,
     FakeJira,
+    Inbox,
     answer,
     jira_error,
     jira_time,
@@ -770,3 +771,25 @@ class TestJiraContract(ConnectorContract):
     @pytest.fixture
     def contract_break(self, jira: FakeJira) -> Callable[[], None]:
         return jira.break_all
+
+    @pytest.fixture
+    def contract_external_comment(self, jira: FakeJira) -> Callable[[str, str], Any]:
+        async def comment(issue_id: str, text: str) -> None:
+            jira.now = datetime.now(ZONE)  # polls count from when sync was turned on, in casepush's time
+            await jira.comment_as(jira.add_user("Jane Doe", "jane@example.com"), issue_id, text)
+
+        return comment
+
+    @pytest.fixture
+    def contract_inbound_call(
+        self, jira: FakeJira, fake_service: Callable[[], FakeService], contract_external_comment: Callable
+    ) -> Callable[[str, str, str], Any]:
+        async def call(issue_id: str, text: str, secret: str) -> tuple[bytes, dict[str, str]]:
+            inbox = await Inbox(fake_service()).start()
+            jira.register_webhook(inbox.url(), secret, events=("comment_created",))
+            await contract_external_comment(issue_id, text)
+            (sent,) = inbox.calls
+            kept = ("content-type", "x-hub-signature")
+            return sent.body, {name: value for name, value in sent.headers.items() if name.lower() in kept}
+
+        return call

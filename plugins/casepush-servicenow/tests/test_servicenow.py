@@ -3,9 +3,12 @@ messages, retries, token caching, crash recovery and case pushes."""
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_servicenow import (
     CLIENT_ID,
@@ -14,6 +17,7 @@ from fake_servicenow import (
     KEY_PASSWORD,
     LEGACY_CLOSE_CODES,
     PASSWORD,
+    TIME_FORMAT,
     USER_ID,
     USERNAME,
     FakeServiceNow,
@@ -25,7 +29,7 @@ from fake_servicenow import (
 )
 
 from casepush.config import Settings
-from casepush.testing import Api
+from casepush.testing import Api, FakeService
 from casepush.testing.contract import ConnectorContract
 
 ERROR = {
@@ -652,6 +656,31 @@ class _Contract(ConnectorContract):
     @pytest.fixture
     def contract_break(self, sn: FakeServiceNow) -> Callable[[], None]:
         return sn.break_all
+
+    @pytest.fixture
+    def contract_external_comment(self, sn: FakeServiceNow) -> Callable[[str, str], Any]:
+        async def comment(sys_id: str, text: str) -> None:
+            sn.now = datetime.now(UTC).strftime(TIME_FORMAT)  # polls count from casepush's time
+            await sn.act(sys_id, "jane.doe", comments=text)
+
+        return comment
+
+    @pytest.fixture
+    def contract_inbound_call(
+        self, sn: FakeServiceNow, fake_service: Callable[[], FakeService], contract_external_comment: Callable
+    ) -> Callable[[str, str, str], Any]:
+        async def call(sys_id: str, text: str, secret: str) -> tuple[bytes, dict[str, str]]:
+            receiver = fake_service()
+            receiver.route("POST", "/inbound")(lambda request: web.Response(status=204))
+            sn.install_business_rules(f"{await receiver.start()}/inbound", secret)
+            await contract_external_comment(sys_id, text)
+            (sent,) = [r for r in receiver.requests if r.path == "/inbound"]
+            return sent.body, {
+                "Authorization": sent.headers["Authorization"],
+                "Content-Type": "application/json",
+            }
+
+        return call
 
 
 class TestServiceNowContract(_Contract):

@@ -8,6 +8,7 @@ import socket
 import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import trustme
 from casepush_webhook import CASES_WEBHOOK, WEBHOOK
 from casepush_webhook.cases_webhook import CasesWebhookService, push
 from casepush_webhook.schema import CasesWebhookConfig, CasesWebhookPush, CasesWebhookSecrets, StateOptions
+from casepush_webhook.webhook import signature
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, load_pem_private_key, pkcs12
 from cryptography.x509 import load_pem_x509_certificate
 from fake_target import PASSWORD as TARGET_PASSWORD
@@ -1128,6 +1130,21 @@ class TestWebhookContract(TestCasesWebhookContract):
     @pytest.fixture
     def contract_connector(self, target: FakeTarget) -> dict:
         return {"config": hook_config(target.url), "secrets": {**BASIC, "signingSecret": SIGNING_SECRET}}
+
+    @pytest.fixture
+    def contract_inbound_call(self) -> Callable[[str, str, str], tuple[bytes, dict[str, str]]]:
+        """The sender's signed document reporting a person's new comment on the ticket."""
+
+        def call(external_id: str, text: str, secret: str) -> tuple[bytes, dict[str, str]]:
+            now = datetime.now(UTC)
+            at = now.isoformat(timespec="seconds").replace("+00:00", "Z")
+            comment = {"id": "c-1", "body": text, "author": "Jane Doe", "created_at": at}
+            event = {"id": "evt-1", "at": at, "author": "Jane Doe", "comment": comment}
+            body = msgspec.json.encode({"external_id": external_id, "events": [event]})
+            signed = signature(secret, body, int(now.timestamp()))
+            return body, {"X-Casepush-Signature": signed, "Content-Type": "application/json"}
+
+        return call
 
     @pytest.fixture
     def contract_push_params(self) -> Callable[[str | None, list[tuple[str, str]]], dict]:
