@@ -87,6 +87,8 @@ class World:
     admin: Api
     prefix: str
     caller: str
+    #: Where connectors reach their external system (a fake echo service).
+    service_url: str = "http://127.0.0.1:9"
     made: dict[str, Any] = field(default_factory=dict)
 
     async def case(self) -> dict:
@@ -122,12 +124,25 @@ class World:
         return made
 
     async def connector(self) -> dict:
-        body = {"name": "Echo", "connector_type_id": ".echo", "config": {"url": "http://127.0.0.1:9"}}
-        status, made = await self.admin.post(
-            f"{self.prefix}/api/actions/connector", {**body, "secrets": {"token": "t0ken"}}
-        )
-        assert status == 200, made
-        return made
+        if "connector" not in self.made:
+            body = {"name": "Echo", "connector_type_id": ".echo", "config": {"url": self.service_url}}
+            status, made = await self.admin.post(
+                f"{self.prefix}/api/actions/connector", {**body, "secrets": {"token": "t0ken"}}
+            )
+            assert status == 200, made
+            self.made["connector"] = made
+        return self.made["connector"]
+
+    async def pushed_case(self) -> dict:
+        """A case on the connector, pushed to it."""
+        made = await self.connector()
+        named = {"id": made["id"], "name": made["name"], "type": ".echo", "fields": None}
+        status, case = await self.admin.post(f"{self.prefix}/api/cases", case_body(connector=named))
+        assert status == 200, case
+        path = f"{self.prefix}/api/cases/{case['id']}/connector/{made['id']}/_push"
+        status, pushed = await self.admin.post(path, {})
+        assert status == 200, pushed
+        return pushed
 
     async def spare_space(self) -> str:
         status, made = await self.admin.post("/api/spaces/space", {"id": "spare", "name": "Spare"})
@@ -268,6 +283,27 @@ async def case_sync(w: World) -> tuple[str, Any]:
     return f"/api/casepush/connectors/{(await w.connector())['id']}/case_sync", {"push_status": False}
 
 
+async def sync_state(w: World) -> tuple[str, Any]:
+    return f"/api/casepush/connectors/{(await w.connector())['id']}/sync_state", None
+
+
+async def polled_connector(w: World) -> tuple[str, Any]:
+    path, _ = await case_sync(w)
+    status, saved = await w.admin.put(w.prefix + path, {"poll_interval": 60})
+    assert status == 200, saved
+    return f"/api/casepush/connectors/{(await w.connector())['id']}/sync_state/_poll", None
+
+
+async def inbound(w: World) -> tuple[str, Any]:
+    """A connector's inbound webhook, which takes no casepush credentials (and, without an inbound
+    secret set, no calls): every caller gets the same answer."""
+    return f"/api/casepush/connectors/{(await w.connector())['id']}/inbound", {"events": []}
+
+
+async def synced_case(w: World) -> tuple[str, Any]:
+    return f"/api/cases/{(await w.pushed_case())['id']}/_sync", None
+
+
 async def case_connectors(w: World) -> tuple[str, Any]:
     return f"/internal/cases/{(await w.case())['id']}/_connectors", None
 
@@ -366,6 +402,12 @@ RULES: dict[tuple[str, str], Call] = {
     ("GET", "/api/casepush/connectors/{connector_id}/case_sync"): call("actions_read", 200, case_sync),
     ("PUT", "/api/casepush/connectors/{connector_id}/case_sync"): call("actions_write", 200, case_sync),
     ("GET", "/api/casepush/cases/{case_id}/automatic_push"): call("read", 200, case_automatic_push),
+    ("GET", "/api/casepush/connectors/{connector_id}/sync_state"): call("actions_read", 200, sync_state),
+    ("POST", "/api/casepush/connectors/{connector_id}/sync_state/_poll"): call(
+        "actions_write", 200, polled_connector
+    ),
+    ("POST", "/api/casepush/connectors/{connector_id}/inbound"): call("self", 404, inbound),
+    ("POST", "/api/cases/{case_id}/_sync"): call("push", 200, synced_case),
     ("GET", "/api/cases/configure"): call("list", 200),
     ("POST", "/api/cases/configure"): call("write", 200, create_configuration),
     ("PATCH", "/api/cases/configure/{configuration_id}"): call("write", 200, patch_configuration),
@@ -427,7 +469,7 @@ async def caller_for(api: Api, column: Column) -> tuple[Api, str]:
 
 
 @pytest.mark.parametrize("column", COLUMNS, ids=[c.name for c in COLUMNS])
-async def test_privilege_matrix(api, settings, column):
+async def test_privilege_matrix(api, settings, echo, column):
     await api.create_space(SPACE)
     caller, username = await caller_for(api, column)
     prefix = "" if column.space == "default" else f"/s/{column.space}"
@@ -438,7 +480,7 @@ async def test_privilege_matrix(api, settings, column):
         if rule is None:
             wrong.append(f"{method} {template}: no rule")
             continue
-        world = World(api, prefix, username)
+        world = World(api, prefix, username, echo.url)
         path, body = await rule.build(world) if rule.build else (template, None)
         spaced = "" if unspaced(template) else prefix
         status, answer = await caller.request(method, spaced + path, body)
