@@ -49,9 +49,22 @@ def acting_context(
     )
 
 
-def now_iso() -> str:
+def kibana_time(moment: datetime) -> str:
     """Kibana's timestamps: ISO 8601 in UTC with milliseconds and a ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_iso() -> str:
+    return kibana_time(datetime.now(UTC))
+
+
+def epoch_ms(seconds: float) -> int:
+    """Epoch seconds as the database keeps times of background work: milliseconds."""
+    return int(seconds * 1000)
+
+
+def iso_of_ms(ms: int | None) -> str | None:
+    return None if ms is None else kibana_time(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def parse_iso(value: str) -> datetime:

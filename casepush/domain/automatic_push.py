@@ -23,11 +23,10 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
 
 from casepush.config import Settings
 from casepush.connectors import ASSIGNEES, STATUS
-from casepush.domain import Context, acting_context, load_case, new_id, now_iso
+from casepush.domain import Context, acting_context, epoch_ms, iso_of_ms, load_case, new_id, now_iso
 from casepush.domain.case_connectors import CHANGE_TYPES, NONE_ID, STATUS_AWARE_TYPES
 from casepush.domain.case_sync import case_connector
 from casepush.domain.connectors import ConnectorRuntime, ensure_actions
@@ -53,16 +52,6 @@ READ_STATE = Operation("access", "case", Level.READ)
 MAX_QUIET_PERIOD = 86_400.0
 #: A push that found the case claimed by another push is tried again this soon.
 BUSY_RETRY = 1.0
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --- settings ----------------------------------------------------------------------------------------------
@@ -160,8 +149,8 @@ async def note_changes(tx: Tx, ctx: Context, case: Case, actions: Iterable[UserA
         case.id,
         case.connector.id,
         case.owner,
-        _ms(now + setting.quiet_period),
-        _ms(now),
+        epoch_ms(now + setting.quiet_period),
+        epoch_ms(now),
         ctx.user,
     )
 
@@ -191,14 +180,14 @@ def _state(
     )
     if row is not None:
         state.state = row.state  # type: ignore[assignment]
-        state.due_at = _iso(row.due_ms) if row.state in ("pending", "retrying") else None
-        state.pending_since = _iso(row.pending_since_ms)
+        state.due_at = iso_of_ms(row.due_ms) if row.state in ("pending", "retrying") else None
+        state.pending_since = iso_of_ms(row.pending_since_ms)
         state.attempts = row.attempts
         state.caused_by = row.caused_by
-        state.last_attempt_at = _iso(row.last_attempt_ms)
+        state.last_attempt_at = iso_of_ms(row.last_attempt_ms)
         state.last_outcome = row.last_outcome  # type: ignore[assignment]
         state.last_error = row.last_error
-        state.last_pushed_at = _iso(row.last_pushed_ms)
+        state.last_pushed_at = iso_of_ms(row.last_pushed_ms)
     return state
 
 
@@ -248,7 +237,9 @@ class AutomaticPusher:
         now = time.time()
         async with self.store.write() as tx:
             if free > 0:
-                claimed = await tx.claim_automatic_pushes(self.name, _ms(now), _ms(now + self.lease), free)
+                claimed = await tx.claim_automatic_pushes(
+                    self.name, epoch_ms(now), epoch_ms(now + self.lease), free
+                )
             else:
                 claimed = []
             depth, oldest = await tx.automatic_push_queue()
@@ -280,7 +271,12 @@ class AutomaticPusher:
         try:
             async with self.store.write() as tx:
                 await tx.settle_automatic_push(
-                    push.space_id, push.case_id, push.connector_id, push.generation, _ms(time.time()), settled
+                    push.space_id,
+                    push.case_id,
+                    push.connector_id,
+                    push.generation,
+                    epoch_ms(time.time()),
+                    settled,
                 )
         except Exception:
             # The lease runs out and the push is taken over: at worst it is made once more.
@@ -296,7 +292,7 @@ class AutomaticPusher:
             await asyncio.sleep(self.lease / 3)
             try:
                 async with self.store.write() as tx:
-                    await tx.renew_automatic_push(push, _ms(time.time() + self.lease))
+                    await tx.renew_automatic_push(push, epoch_ms(time.time() + self.lease))
             except Exception as exc:
                 log.warning("could not renew the lease of an automatic push: %r", exc)
 
@@ -332,7 +328,7 @@ class AutomaticPusher:
         retryable = getattr(exc, "retryable", False)
         if exc.status == 409:  # another push of the case holds it: try again soon, not a failure
             return Settlement(
-                "retrying", "failure", exc.message, _ms(time.time() + BUSY_RETRY), counted=False
+                "retrying", "failure", exc.message, epoch_ms(time.time() + BUSY_RETRY), counted=False
             )
         if not retryable or push.attempts + 1 >= self.settings.automatic_push_max_attempts:
             return Settlement("failed", "failure", exc.message)
@@ -342,7 +338,7 @@ class AutomaticPusher:
             self.settings.automatic_push_max_backoff,
             getattr(exc, "retry_after", None),
         )
-        return Settlement("retrying", "failure", exc.message, _ms(time.time() + delay))
+        return Settlement("retrying", "failure", exc.message, epoch_ms(time.time() + delay))
 
 
 def backoff(attempts: int, first: float, longest: float, retry_after: float | None = None) -> float:

@@ -3,6 +3,7 @@
 import re
 from datetime import UTC, datetime, timedelta
 
+from casepush.domain import kibana_time
 from casepush.errors import bad_request
 
 _MATH = re.compile(r"^now(?P<ops>([+-]\d+[smhdwMy])*)(/(?P<round>[smhdwMy]))?$")
@@ -28,7 +29,7 @@ def resolve(expression: str, now: datetime | None = None) -> str:
             raise bad_request(INVALID_RANGE) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return kibana_time(moment)
 
 
 def _shift(moment: datetime, amount: int, unit: str) -> datetime:

@@ -14,11 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
 
 from casepush.config import Settings
 from casepush.connectors import ConnectorError
-from casepush.domain import Context, acting_context, new_id, sync
+from casepush.domain import Context, acting_context, epoch_ms, iso_of_ms, new_id, sync
 from casepush.domain.case_sync import case_connector
 from casepush.domain.connectors import ConnectorRuntime, MissingSecrets, ensure_actions, load
 from casepush.errors import KibanaError
@@ -38,16 +37,6 @@ TICK = 1.0
 CLEANUP_EVERY = 3600.0
 
 
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 # --- the sync state -------------------------------------------------------------------------------------
 
 
@@ -56,11 +45,11 @@ def _state(connector_id: str, row: SyncState | None) -> ConnectorSyncState:
         return ConnectorSyncState(connector_id=connector_id)
     return ConnectorSyncState(
         connector_id=connector_id,
-        last_inbound_at=_iso(row.last_inbound_ms),
+        last_inbound_at=iso_of_ms(row.last_inbound_ms),
         last_inbound_error=row.last_inbound_error,
-        last_poll_at=_iso(row.last_poll_ms),
+        last_poll_at=iso_of_ms(row.last_poll_ms),
         last_poll_error=row.last_poll_error,
-        next_poll_at=_iso(row.due_ms),
+        next_poll_at=iso_of_ms(row.due_ms),
         changes_applied=row.applied,
     )
 
@@ -81,7 +70,7 @@ async def poll_now(
     ensure_actions(ctx, Level.ALL, "Unauthorized to update actions")
     async with ctx.store.write() as tx:
         await case_connector(ctx, rt, tx, connector_id)
-        if not await tx.poll_soon(ctx.space_id, connector_id, _ms(time.time())):
+        if not await tx.poll_soon(ctx.space_id, connector_id, epoch_ms(time.time())):
             raise KibanaError(400, f"Connector {connector_id} is not polled: set its case sync poll_interval")
         row = await tx.get_sync_state(ctx.space_id, connector_id)
     if poller is not None:
@@ -128,7 +117,7 @@ class Poller:
             return
         now = time.time()
         async with self.store.write() as tx:
-            claimed = await tx.claim_due_polls(self.name, _ms(now), _ms(now + POLL_LEASE), free)
+            claimed = await tx.claim_due_polls(self.name, epoch_ms(now), epoch_ms(now + POLL_LEASE), free)
         for state in claimed:
             key = (state.space_id, state.connector_id)
             task = asyncio.create_task(self._poll(state))
@@ -140,7 +129,7 @@ class Poller:
         if now - self._cleaned < CLEANUP_EVERY:
             return
         async with self.store.write() as tx:
-            forgotten = await tx.forget_changes_before(_ms(now - self.settings.sync_changes_retention))
+            forgotten = await tx.forget_changes_before(epoch_ms(now - self.settings.sync_changes_retention))
         self._cleaned = now
         if forgotten:
             log.info("forgot %d applied external changes older than the retention", forgotten)
@@ -154,10 +143,10 @@ class Poller:
         except Exception:
             log.exception("poll of connector %s failed", state.connector_id)
             return
-        next_due = _ms(started + interval) if interval is not None else None
+        next_due = epoch_ms(started + interval) if interval is not None else None
         try:
             async with self.store.write() as tx:
-                await tx.finish_poll(state, _ms(time.time()), cursor, next_due, error)
+                await tx.finish_poll(state, epoch_ms(time.time()), cursor, next_due, error)
         except Exception as exc:
             log.warning("could not record the poll of connector %s: %r", state.connector_id, exc)
             return
@@ -186,7 +175,7 @@ class Poller:
             return None, interval, None, connector.type.id
         try:
             found = await self.rt.plugins.fetch_changes(
-                connector, incidents, state.cursor, _iso(state.since_ms), wanted.options, self.rt.http
+                connector, incidents, state.cursor, iso_of_ms(state.since_ms), wanted.options, self.rt.http
             )
         except (ConnectorError, OutboundError) as exc:
             return None, interval, exc.message, connector.type.id

@@ -22,7 +22,7 @@ from casepush.connectors import (
     PushComment,
     PushedIncident,
 )
-from casepush.domain import Context, case_sync, load_case, new_id, now_iso, user_actions
+from casepush.domain import Context, case_sync, epoch_ms, load_case, new_id, now_iso, user_actions
 from casepush.domain.cases import apply_status, with_totals
 from casepush.domain.connectors import (
     ConnectorRuntime,
@@ -57,6 +57,11 @@ APP_ROUTES = {
     "observability": "/app/observability",
     "cases": "/app/management/insightsAndAlerting",
 }
+
+
+#: Kibana's footer of a pushed description and of every pushed comment (then the user's name): two-way
+#: sync knows casepush's own texts by it.
+ADDED_BY = "\n\nAdded by "
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ def _comments_to_push(
 ) -> list[PushComment]:
     """The new user comments with Kibana's "Added by", then one summary of the alerts when any is new."""
     comments = [
-        PushComment(a.id, f"{a.comment}\n\nAdded by {display_name(a.updated_by, a.created_by)}.")
+        PushComment(a.id, f"{a.comment}{ADDED_BY}{display_name(a.updated_by, a.created_by)}.")
         for a in new_comments
     ]
     if any(a.pushed_at is None for a in attachments if isinstance(a, AlertComment)):
@@ -173,7 +178,7 @@ def case_for_push(
 ) -> CaseForPush:
     since, _ = _latest_push(actions, connector.id)
     url = case_url(rt, ctx, case)
-    description = f"{case.description}\n\nAdded by {display_name(case.updated_by, case.created_by)}."
+    description = f"{case.description}{ADDED_BY}{display_name(case.updated_by, case.created_by)}."
     if url:
         description += f"\nFor more details, view this case in Kibana.\nCase URL: {url}"
     new_comments = _new_comments(attachments, actions, since)
@@ -252,10 +257,6 @@ async def _authorized(
 # --- the claim -------------------------------------------------------------------------------------------
 
 
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
 async def _take_claim(
     ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
 ) -> tuple[Connector, tuple[PushClaim, Loaded] | None]:
@@ -266,7 +267,7 @@ async def _take_claim(
     token, deadline, pause = new_id(), time.monotonic() + 2 * rt.push_lease, 0.02
     connector = None
     while True:
-        now = _ms(time.time())
+        now = epoch_ms(time.time())
         async with ctx.store.write() as tx:
             if connector is None:
                 connector = await _authorized(tx, ctx, rt, case_id, connector_id)
@@ -275,7 +276,7 @@ async def _take_claim(
                 # took them the other way round would deadlock with those on PostgreSQL.
                 await load_case(tx, ctx, case_id)
             claim = await tx.claim_push(
-                ctx.space_id, case_id, connector_id, token, now, now + _ms(rt.push_lease)
+                ctx.space_id, case_id, connector_id, token, now, now + epoch_ms(rt.push_lease)
             )
             if claim is not None:
                 return connector, (claim, await _loaded(tx, ctx, case_id, connector))
@@ -294,7 +295,7 @@ async def _holding(ctx: Context, rt: ConnectorRuntime, claim: PushClaim) -> Asyn
         while True:
             await asyncio.sleep(rt.push_lease / 3)
             async with ctx.store.write() as tx:
-                await tx.update_push_claim(claim.token, _ms(time.time() + rt.push_lease))
+                await tx.update_push_claim(claim.token, epoch_ms(time.time() + rt.push_lease))
 
     renewing = asyncio.create_task(renew())
     try:
@@ -318,7 +319,7 @@ async def _expire(ctx: Context, claim: PushClaim) -> None:
 async def _journal_create(ctx: Context, rt: ConnectorRuntime, claim: PushClaim) -> None:
     """Record, before calling the external system, that an incident is about to be created."""
     async with ctx.store.write() as tx:
-        await tx.update_push_claim(claim.token, _ms(time.time() + rt.push_lease), creating=True)
+        await tx.update_push_claim(claim.token, epoch_ms(time.time() + rt.push_lease), creating=True)
 
 
 # --- the push ----------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import UTC
 from typing import Any
 
 import msgspec
@@ -37,10 +36,20 @@ from casepush.connectors import (
     ConnectorError,
     ExternalChange,
 )
-from casepush.domain import Context, load_case, new_id, now_iso, parse_iso, user_actions, validation
+from casepush.domain import (
+    Context,
+    kibana_time,
+    load_case,
+    new_id,
+    now_iso,
+    parse_iso,
+    user_actions,
+    validation,
+)
 from casepush.domain.case_sync import options, pulled
 from casepush.domain.cases import apply_status, with_totals
 from casepush.domain.connectors import ConnectorRuntime, MissingSecrets, ensure_actions, load
+from casepush.domain.push import ADDED_BY
 from casepush.errors import KibanaError, bad_request
 from casepush.http import OutboundError
 from casepush.security.authz import Level, Operations
@@ -49,8 +58,6 @@ from casepush.types import STATUSES, Case, CaseSyncRequest, User, UserAction, Us
 
 log = logging.getLogger(__name__)
 
-#: Kibana's footer of what a push sends (descriptions and comments): a text carrying it came from casepush.
-ADDED_BY = "\n\nAdded by "
 #: Tries of a case's batch when the case changed under it (PostgreSQL's concurrent writers).
 TRIES = 3
 
@@ -101,10 +108,9 @@ def external_user(author: str | None, system: str) -> User:
     return User(full_name=f"{author} ({system})" if author else system)
 
 
-def _iso(value: str) -> str:
-    """An external time in Kibana's form (UTC, milliseconds, ``Z``)."""
-    moment = parse_iso(value).astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _kibana(value: str) -> str:
+    """An external time (ISO 8601 with an offset) in Kibana's form."""
+    return kibana_time(parse_iso(value))
 
 
 def _later(change_at: str, local_at: str | None) -> bool:
@@ -270,7 +276,7 @@ def _sync_action(batch: _Batch, case: Case, caller: User | None) -> UserAction:
         "conflicted_fields": batch.conflicted_fields,
     }
     if batch.latest is not None:
-        sync["external_updated_at"] = _iso(batch.latest.at)
+        sync["external_updated_at"] = _kibana(batch.latest.at)
         if batch.latest.author:
             sync["external_updated_by"] = batch.latest.author
     user = caller or external_user(batch.latest.author if batch.latest else None, batch.syncing.system)
@@ -338,9 +344,9 @@ async def _field(tx: Tx, batch: _Batch, author: Context, part: str, change: Exte
     setattr(batch.case, part, value)
     batch.touch(author.user)
     if part == STATUS:
-        apply_status(batch.case, author.user, _iso(change.at))
+        apply_status(batch.case, author.user, _kibana(change.at))
     action = user_actions.user_action(author, batch.case, part, "update", {part: value})
-    batch.record(author, action, _iso(change.at))
+    batch.record(author, action, _kibana(change.at))
     batch.applied(part, change)
 
 
@@ -375,7 +381,7 @@ async def _comment(tx: Tx, batch: _Batch, author: Context, change: ExternalChang
         if not isinstance(current, UserComment) or current.comment == body:
             batch.judged.ignored += 1
             return
-        edited_at = _iso(comment.updated_at or change.at)
+        edited_at = _kibana(comment.updated_at or change.at)
         if not _later(edited_at, current.updated_at):
             batch.conflicted(COMMENTS, change)
             return
@@ -383,7 +389,7 @@ async def _comment(tx: Tx, batch: _Batch, author: Context, change: ExternalChang
         edited = await tx.update_attachment(ctx.space_id, batch.case.id, edited, current.version)
         action = user_actions.comment_action(author, batch.case, "update", edited)
     batch.touch(author.user)
-    batch.record(author, action, _iso(change.at))
+    batch.record(author, action, _kibana(change.at))
     batch.applied(COMMENTS, change)
 
 
