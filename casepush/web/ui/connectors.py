@@ -16,7 +16,7 @@ from casepush.security.authz import ACTIONS_FEATURE, Level
 from casepush.types import UNSET, CaseSync, CaseSyncRequest, CreateConnector, UpdateConnector
 from casepush.web import decode
 from casepush.web.state import CONNECTORS, POLLER, context
-from casepush.web.ui.forms import FormField, form_fields, read_form
+from casepush.web.ui.forms import FormField, form_fields, read_form, seconds
 from casepush.web.ui.render import redirect, render, secure
 from casepush.web.ui.routing import Pages
 
@@ -233,18 +233,6 @@ async def show_case_sync(request: web.Request) -> web.Response:
     return await _case_sync_page(request)
 
 
-def _poll_interval(form: Any) -> float | None:
-    """The form's poll interval: blank is none (no polling)."""
-    text = form.get("poll_interval", "")
-    text = text.strip() if isinstance(text, str) else ""
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise bad_request("[poll_interval]: must be a number of seconds") from None
-
-
 def _sync_body(connector_type: ConnectorType, sync: CaseSync, form: Any) -> dict[str, Any]:
     """The form as the case sync API's body, every setting the page shows in it: what it does not show
     (what the type cannot do) left to the API's defaults. A blank secret keeps the one set."""
@@ -255,7 +243,10 @@ def _sync_body(connector_type: ConnectorType, sync: CaseSync, form: Any) -> dict
     }
     body |= {case_sync.PULL_FLAGS[part]: case_sync.PULL_FLAGS[part] in form for part in sync.pullable}
     if sync.polls:
-        body["poll_interval"] = _poll_interval(form)
+        # Empty: no polling.
+        body["poll_interval"] = seconds(
+            form.get("poll_interval"), "[poll_interval]: must be a number of seconds"
+        )
     secret = form.get("inbound_secret", "")
     if sync.receives and "remove_inbound_secret" in form:
         body["inbound_secret"] = None
