@@ -1005,10 +1005,16 @@ async def test_poll_now_polls_and_the_page_shows_the_polls_error(api, browser, e
     page = await person.post(f"{sync_path}/poll")
     assert f"Connector {connector['id']} is not polled" in page.text
 
+    # Polled only when something comes back: then Poll now is offered.
+    await set_case_sync(
+        api, connector, poll_interval=3600, pull_status=False, pull_title=False, pull_description=False
+    )
+    assert "Poll now" not in (await person.get(sync_path)).text
     await set_case_sync(api, connector, poll_interval=3600)
     await pushed_case(api, connector)
     echo.fail(503, path="/changes")
     page = await person.get(sync_path)
+    assert "Poll now" in page.text
     page = await person.post(f"{sync_path}/poll")
     assert page.url.path == sync_path and "Echo is polled now" in page.text
     deadline = asyncio.get_running_loop().time() + 10
