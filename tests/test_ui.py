@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Literal
 
 import aiohttp
@@ -846,3 +847,217 @@ async def test_case_sync_is_read_only_and_refused_without_all_on_actions(api, br
     assert page.status == 403 and "Unauthorized to update actions" in page.text
     _, sync = await api.get(f"/api/casepush/connectors/{connector['id']}/case_sync")
     assert sync["push_status"] is False
+
+
+# --- two-way sync ---------------------------------------------------------------------------------------
+
+INBOUND_SECRET = "inbound-secret-0123456789"
+
+
+class _FormReader(HTMLParser):
+    """What a browser posts of one form: its checked checkboxes, inputs and textareas, as they are shown."""
+
+    def __init__(self, form_id: str):
+        super().__init__()
+        self.form_id, self.inside, self.textarea = form_id, False, None
+        self.values: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "form":
+            self.inside = found.get("id") == self.form_id
+        elif self.inside and tag == "input" and found.get("name") and found.get("name") != "csrf":
+            if found.get("type") != "checkbox" or "checked" in found:
+                self.values[found["name"]] = found.get("value") or (
+                    "on" if found.get("type") == "checkbox" else ""
+                )
+        elif self.inside and tag == "textarea":
+            self.textarea = found["name"]
+            self.values[self.textarea] = ""
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.values[self.textarea] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea":
+            self.textarea = None
+        elif tag == "form":
+            self.inside = False
+
+
+def form_as_shown(page: Page, form_id: str) -> dict[str, str]:
+    reader = _FormReader(form_id)
+    reader.feed(page.text)
+    assert reader.values, page.text
+    return reader.values
+
+
+async def case_sync_of(api: Api, connector: dict) -> dict:
+    status, found = await api.get(f"/api/casepush/connectors/{connector['id']}/case_sync")
+    assert status == 200, found
+    return found
+
+
+async def set_case_sync(api: Api, connector: dict, **settings) -> dict:
+    status, saved = await api.put(f"/api/casepush/connectors/{connector['id']}/case_sync", settings)
+    assert status == 200, saved
+    return saved
+
+
+def sync_state_section(page: Page) -> str:
+    found = re.search(r'<section class="card sync-state".*?</section>', page.text, re.S)
+    assert found, page.text
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found[0])).strip()
+
+
+async def test_the_case_sync_page_saved_unchanged_keeps_every_setting_and_the_secret(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    before = await set_case_sync(
+        api,
+        connector,
+        push_status=True,
+        pull_comments=True,
+        pull_title=False,
+        poll_interval=300,
+        inbound_secret=INBOUND_SECRET,
+    )
+    person = await browser()
+    sync_path = f"/app/connectors/{connector['id']}/case-sync"
+    page = await person.get(sync_path)
+    shown = form_as_shown(page, "case-sync")
+    assert {name: shown.get(name) for name in ("pull_status", "pull_comments", "pull_title")} == {
+        "pull_status": "on",
+        "pull_comments": "on",
+        "pull_title": None,
+    }
+    assert shown["poll_interval"] == "300" and shown["inbound_secret"] == ""
+    assert "a secret is set: empty keeps it" in page.text and INBOUND_SECRET not in page.text
+    inbound = api.client.make_url(f"/api/casepush/connectors/{connector['id']}/inbound")
+    assert f'<code class="inbound-url">{inbound}</code>' in page.text
+
+    page = await person.post(sync_path, shown)
+    assert "Case sync of Echo saved." in page.text
+    assert await case_sync_of(api, connector) == before  # polling, the secret and what comes back kept
+
+    page = await person.post(sync_path, form_as_shown(page, "case-sync") | {"remove_inbound_secret": "on"})
+    assert "Case sync of Echo saved." in page.text and "none is set: the webhook is off" in page.text
+    assert await case_sync_of(api, connector) == before | {"has_inbound_secret": False}
+    page = await person.post(sync_path, form_as_shown(page, "case-sync") | {"poll_interval": ""})
+    assert await case_sync_of(api, connector) == before | {"has_inbound_secret": False, "poll_interval": None}
+    page = await person.post(sync_path, form_as_shown(page, "case-sync") | {"inbound_secret": INBOUND_SECRET})
+    assert (await case_sync_of(api, connector))["has_inbound_secret"] is True
+    assert INBOUND_SECRET not in page.text
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ({"poll_interval": "5"}, "[poll_interval]: must be between 10 and 86400 seconds"),
+        ({"poll_interval": "soon"}, "[poll_interval]: must be a number of seconds"),
+        ({"inbound_secret": "tooShort-xyz"}, "[inbound_secret]: must be at least 16 characters"),
+    ],
+)
+async def test_refused_case_sync_settings_are_shown_as_typed_and_change_nothing(
+    api, browser, echo, typed, message
+):
+    connector = await echo_connector(api, echo)
+    before = await set_case_sync(api, connector, poll_interval=60, inbound_secret=INBOUND_SECRET)
+    person = await browser()
+    sync_path = f"/app/connectors/{connector['id']}/case-sync"
+    form = form_as_shown(await person.get(sync_path), "case-sync")
+    form = {name: value for name, value in form.items() if name != "pull_title"} | {"pull_comments": "on"}
+
+    page = await person.post(sync_path, form | typed)
+
+    assert page.status == 400 and str(escape(message)) in page.text, page.text
+    shown = form_as_shown(page, "case-sync")
+    assert "pull_title" not in shown and shown["pull_comments"] == "on"
+    assert shown["poll_interval"] == typed.get("poll_interval", "60")
+    assert shown["inbound_secret"] == ""  # never written into a page
+    assert "tooShort-xyz" not in page.text
+    assert await case_sync_of(api, connector) == before
+
+
+async def test_a_read_only_user_sees_the_sync_settings_and_state_but_cannot_poll(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    await set_case_sync(api, connector, pull_comments=True, poll_interval=60)
+    await read_only_user(api)
+    reader = await browser("reader")
+    sync_path = f"/app/connectors/{connector['id']}/case-sync"
+    page = await reader.get(sync_path)
+    assert page.status == 200 and '<fieldset disabled id="bring-back">' in page.text
+    assert 'name="pull_comments" checked>' in page.text and 'value="60"' in page.text
+    assert "Next poll" in sync_state_section(page) and "Poll now" not in page.text
+    page = await reader.post(f"{sync_path}/poll")
+    assert page.status == 403 and "Unauthorized to update actions" in page.text
+    page = await reader.post(sync_path, {"pull_comments": "on"})
+    assert page.status == 403
+    assert (await case_sync_of(api, connector))["poll_interval"] == 60
+
+
+async def test_poll_now_polls_and_the_page_shows_the_polls_error(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    person = await browser()
+    sync_path = f"/app/connectors/{connector['id']}/case-sync"
+    page = await person.get(sync_path)
+    assert "Poll now" not in page.text and "none: not polled" in sync_state_section(page)
+    page = await person.post(f"{sync_path}/poll")
+    assert f"Connector {connector['id']} is not polled" in page.text
+
+    # Polled only when something comes back: then Poll now is offered.
+    await set_case_sync(
+        api, connector, poll_interval=3600, pull_status=False, pull_title=False, pull_description=False
+    )
+    assert "Poll now" not in (await person.get(sync_path)).text
+    await set_case_sync(api, connector, poll_interval=3600)
+    await pushed_case(api, connector)
+    echo.fail(503, path="/changes")
+    page = await person.get(sync_path)
+    assert "Poll now" in page.text
+    page = await person.post(f"{sync_path}/poll")
+    assert page.url.path == sync_path and "Echo is polled now" in page.text
+    deadline = asyncio.get_running_loop().time() + 10
+    while "Status: 503" not in sync_state_section(page):
+        assert asyncio.get_running_loop().time() < deadline, sync_state_section(page)
+        await asyncio.sleep(0.1)
+        page = await person.get(sync_path)
+    section = sync_state_section(page)
+    assert re.search(
+        r"Last poll \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(.*ago|now\) Its error \[Action\]\[Echo\]", section
+    )
+    assert "Last webhook call never" in section and "Changes applied 0" in section
+
+
+async def test_the_case_page_marks_comments_that_came_from_the_external_system(api, browser, echo):
+    connector = await echo_connector(api, echo)
+    await set_case_sync(api, connector, pull_comments=True, inbound_secret=INBOUND_SECRET)
+    case = await pushed_case(api, connector)
+    await comment_as(api, case["id"], "Ours, from here.")
+    _, found = await api.get(f"/api/cases/{case['id']}")
+    incident = found["external_service"]["external_id"]
+    body, headers = echo.webhook_call([echo.person_comments(incident, "Rebooted the host.")], INBOUND_SECRET)
+    path = f"/api/casepush/connectors/{connector['id']}/inbound"
+    assert await Api(api.client, auth=None).post(path, body, headers=headers, xsrf=False) == (
+        200,
+        {"applied": 1, "ignored": 0},
+    )
+    person = await browser()
+    page = await person.get(f"/app/cases/{case['id']}")
+
+    comments = dict(
+        re.findall(
+            r'<article class="comment card".*?<p class="meta">(.*?)</p>\s*<p class="text">(.*?)</p>',
+            page.text,
+            re.S,
+        )
+    )
+    by_text = {
+        text: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", meta)).strip() for meta, text in comments.items()
+    }
+    assert by_text["Rebooted the host."].startswith("Jane Doe (Echo) · ")
+    assert by_text["Rebooted the host."].endswith("imported from Echo")
+    assert "imported" not in by_text["Ours, from here."]
+    title = found["external_service"]["external_title"]
+    assert f"<b>Jane Doe (Echo)</b> brought back the comments from Echo ({title})" in page.text
+    assert "<b>Jane Doe (Echo)</b> added a comment" in page.text

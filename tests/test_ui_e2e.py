@@ -1,12 +1,13 @@
 """The web UI in headless Chromium (Debian's ``chromium``, driven by Playwright) against a real server
 process and a fake Jira: a person's way from logging in to pushing a case twice, automatic push turned on
-and seen to push by itself (and to fail), and a read-only user's. The screenshots of docs/ui/ are taken
-here."""
+and seen to push by itself (and to fail), two-way sync turned on and a Jira comment brought back, and a
+read-only user's. The screenshots of docs/ui/ are taken here."""
 
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,12 @@ from processes import call, start, stop
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "plugins" / "casepush-jira" / "tests"))
-from fake_jira import API_TOKEN, EMAIL, PROJECT, FakeJira, jira_error, start_jira  # noqa: E402
+from fake_jira import API_TOKEN, EMAIL, PROJECT, ZONE, FakeJira, jira_error, start_jira  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "ui"
 PASSWORD = "changeme"
+SYNC_SECRET = "It's a secret to everybody"
 
 
 @pytest.fixture
@@ -185,41 +187,55 @@ async def test_a_read_only_user_sees_no_push_button_and_is_refused_when_posting_
     assert "Unauthorized to push case" in await refused.text()
 
 
-async def reload_until(page: Page, selector: str, text: str, timeout: float = 20) -> None:
-    """Reload the page (it does not change by itself) until ``selector`` shows ``text``."""
+async def reload_until(
+    page: Page, selector: str, holds: str | Callable[[str], bool], timeout: float = 20
+) -> None:
+    """Reload the page (it does not change by itself) until ``selector`` shows ``holds`` (a text in it,
+    or a test of it)."""
     deadline = time.monotonic() + timeout
     while True:
         await page.reload()
         shown = await page.locator(selector).inner_text()
-        if text in shown:
+        if (holds in shown) if isinstance(holds, str) else holds(shown):
             return
-        assert time.monotonic() < deadline, f"never showed {text!r}: {shown!r}"
+        assert time.monotonic() < deadline, f"{selector} never showed what was waited for: {shown!r}"
         await asyncio.sleep(0.3)
 
 
-async def test_automatic_push_turned_on_in_the_settings_pushes_an_edited_case_by_itself(
-    server, jira, chromium
-):
+async def case_on_team_jira(server: str, jira: FakeJira, title: str, description: str) -> dict:
+    """A connector ``team-jira`` to the fake Jira, and a case on it (made through the API)."""
     connector = {"name": "Team Jira", "connector_type_id": ".jira"}
     connector |= {"config": {"apiUrl": jira.url, "projectKey": PROJECT}}
     connector |= {"secrets": {"email": EMAIL, "apiToken": API_TOKEN}}
     status, answer = await call(server, "POST", "/api/actions/connector/team-jira", connector)
     assert status == 200, answer
-    case = {"title": "Malware on laptop-7", "description": "The scanner found a trojan.", "tags": ["malware"]}
-    case |= {"owner": "cases", "settings": {"syncAlerts": False}}
+    case = {"title": title, "description": description, "tags": [], "owner": "cases"}
+    case |= {"settings": {"syncAlerts": False}}
     case |= {"connector": {"id": "team-jira", "name": "Team Jira", "type": ".jira", "fields": None}}
     status, created = await call(server, "POST", "/api/cases", case)
     assert status == 200, created
-    page = await signed_in(chromium, server, "elastic", PASSWORD)
+    return created
 
-    # The connector's pushes send the case's status too.
+
+async def on_case_sync_page(chromium: Browser, server: str) -> Page:
+    """``elastic`` signed in, on the case sync page of Team Jira (reached from the connectors)."""
+    page = await signed_in(chromium, server, "elastic", PASSWORD)
     await page.get_by_role("link", name="Connectors").click()
     await page.get_by_role("link", name="Case sync of Team Jira").click()
+    return page
+
+
+async def test_automatic_push_turned_on_in_the_settings_pushes_an_edited_case_by_itself(
+    server, jira, chromium
+):
+    created = await case_on_team_jira(server, jira, "Malware on laptop-7", "The scanner found a trojan.")
+    page = await on_case_sync_page(chromium, server)
+
+    # The connector's pushes send the case's status too.
     await page.get_by_label("The case's status").check()
     await expect(page.locator('[name="options.in-progress"]')).to_have_value("In Progress")
     await page.get_by_role("button", name="Save case sync").click()
     await see(page, "Case sync of Team Jira saved.")
-    await screenshot(page, "case-sync")
 
     # Automatic push on for Stack Management's cases on Team Jira, their first push too.
     await page.get_by_role("link", name="Settings").click()
@@ -256,3 +272,53 @@ async def test_automatic_push_turned_on_in_the_settings_pushes_an_edited_case_by
     await expect(state).to_contain_text("Issue is locked for maintenance.")
     await expect(page.locator(".push .state")).to_have_text("Needs to be pushed")
     await screenshot(page, "automatic-push-failed")
+
+
+async def test_two_way_sync_set_on_the_case_sync_page_brings_a_jira_comment_back_to_the_case(
+    server, jira, chromium
+):
+    created = await case_on_team_jira(server, jira, "Phishing mail to finance", "A fake invoice.")
+    page = await on_case_sync_page(chromium, server)
+
+    # Comments come back too, by Jira's webhook (its secret set here) and by polls every 5 minutes.
+    await expect(page.get_by_label("The status (by the reverse of the status mapping)")).to_be_checked()
+    await page.get_by_label("New and edited comments").check()
+    await page.get_by_label("Poll every").fill("300")
+    await page.get_by_label("Inbound webhook secret").fill(SYNC_SECRET)
+    await page.get_by_role("button", name="Save case sync").click()
+    await see(page, "Case sync of Team Jira saved.")
+    await expect(page.get_by_label("Inbound webhook secret")).to_have_value("")
+    await expect(page.get_by_label("Remove the secret (turns the webhook off)")).not_to_be_checked()
+    inbound_url = await page.locator(".inbound-url").inner_text()
+    assert inbound_url == f"{server}/api/casepush/connectors/team-jira/inbound"
+    jira.register_webhook(inbound_url, SYNC_SECRET)
+
+    await page.goto(f"{server}/app/cases/{created['id']}")
+    await page.get_by_role("button", name="Push", exact=True).click()
+    await see(page, "Pushed to Team Jira: CK-1.")
+    jira.now = datetime.now(ZONE)  # its webhooks say when they were sent: now, not a replay
+    await jira.comment_as(
+        jira.add_user("Ann Lee", "ann@acme.com"), "10000", "The sender's domain is blocked."
+    )
+    assert [delivery.statuses for delivery in jira.deliveries] == [[200], [200]]
+
+    await page.reload()
+    imported = page.locator(".comment", has_text="The sender's domain is blocked.")
+    await expect(imported.locator(".meta")).to_contain_text("Ann Lee (Jira)")
+    await expect(imported.locator(".badge.imported")).to_have_text("imported from Team Jira")
+    await expect(page.locator(".activity")).to_contain_text(
+        "Ann Lee (Jira) brought back the comments from Team Jira (CK-1)"
+    )
+    await screenshot(page, "case-synced")
+
+    # The sync state: the webhook's call, and a poll asked now.
+    await page.goto(f"{server}/app/connectors/team-jira/case-sync")
+    await expect(page.locator(".changes-applied")).to_have_text("1")
+    await expect(page.locator(".last-inbound")).not_to_have_text("never")
+    polled_before = await page.locator(".last-poll").inner_text()
+    await page.get_by_role("button", name="Poll now").click()
+    await see(page, "Team Jira is polled now")
+    await reload_until(page, ".last-poll", lambda shown: shown != polled_before)
+    await expect(page.locator(".sync-state")).not_to_contain_text("Its error")
+    await expect(page.locator(".changes-applied")).to_have_text("1")  # the poll saw it already applied
+    await screenshot(page, "case-sync")

@@ -393,6 +393,13 @@ async def _comment(tx: Tx, batch: _Batch, author: Context, change: ExternalChang
     batch.applied(COMMENTS, change)
 
 
+async def imported_comments(ctx: Context, case: Case) -> dict[str, str]:
+    """Which of the case's comments came from an external system: the id of the connector that brought
+    each, by comment id. ``case`` is one the caller was allowed to read."""
+    async with ctx.store.read() as tx:
+        return await tx.imported_comments(ctx.space_id, case.id)
+
+
 # --- Kibana's _sync ------------------------------------------------------------------------------------
 
 

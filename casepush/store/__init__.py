@@ -507,6 +507,9 @@ class Tx(abc.ABC):
     async def imported_attachments(self, space_id: str, connector_id: str, case_id: str) -> set[str]: ...
 
     @abc.abstractmethod
+    async def imported_comments(self, space_id: str, case_id: str) -> dict[str, str]: ...
+
+    @abc.abstractmethod
     async def set_inbound_secret(self, space_id: str, connector_id: str, sealed: str | None) -> None: ...
 
     @abc.abstractmethod

@@ -123,6 +123,16 @@ class SyncTx(abc.ABC):
         )
         return {attachment_id for (attachment_id,) in rows}
 
+    async def imported_comments(self, space_id: str, case_id: str) -> dict[str, str]:
+        """The case's comments that came from an external system, whatever its connector now: the
+        connector id of each by its attachment id."""
+        rows = await self._fetch_named(
+            "SELECT attachment_id, connector_id FROM imported_comments"
+            " WHERE space_id = :space_id AND case_id = :case_id",
+            {"space_id": space_id, "case_id": case_id},
+        )
+        return {attachment_id: connector_id for attachment_id, connector_id in rows}
+
     async def set_inbound_secret(self, space_id: str, connector_id: str, sealed: str | None) -> None:
         await self._run_named(
             f"UPDATE case_sync_settings SET inbound_secret = :sealed WHERE {_KEY}",

@@ -20,6 +20,7 @@ from casepush.domain import (
     comments,
     connectors,
     push,
+    sync,
     user_actions,
 )
 from casepush.domain.connectors import ConnectorRuntime
@@ -33,6 +34,7 @@ from casepush.types import (
     AutomaticPushSetting,
     Case,
     CaseAutomaticPush,
+    CaseConnectorEntry,
     CaseConnectorInfo,
     CasePatch,
     CreateCase,
@@ -190,7 +192,22 @@ def describe(action: UserAction) -> str:
             return f"chose the connector {payload['connector']['name']}"
         case "status" | "severity" | "title" | "category":
             return f"set the {action.type} to {payload[action.type]}"
+        case "sync":
+            return _synced(payload["sync"])
     return f"changed the {action.type}"
+
+
+def _synced(synced: dict[str, Any]) -> str:
+    """Kibana's ``sync`` user action in words: what came back from which incident, what kept the case's
+    value because it changed here later."""
+    source = synced.get("connector_name") or "the external incident"
+    if synced.get("external_title"):
+        source = f"{source} ({synced['external_title']})"
+    updated = ", ".join(synced.get("updated_fields") or [])
+    words = f"brought back the {updated} from {source}" if updated else f"synced from {source}: no change"
+    if conflicted := synced.get("conflicted_fields"):
+        words += f"; kept the case's {', '.join(conflicted)}, changed here later"
+    return words
 
 
 #: What each automatic push mode pushes, in words.
@@ -251,6 +268,14 @@ async def _automatic_pushes(ctx: Context, case: Case) -> dict[str, AutomaticPush
     }
 
 
+def _imported(imported: dict[str, str], pushes: dict[str, CaseConnectorEntry]) -> dict[str, str]:
+    """The name of the connector each comment that came from an external system came by, by comment id."""
+    return {
+        comment_id: pushes[connector_id].name if connector_id in pushes else "the external system"
+        for comment_id, connector_id in imported.items()
+    }
+
+
 def _case_form(case: Case) -> dict[str, str]:
     return {
         "title": case.title,
@@ -271,6 +296,7 @@ async def _case_page(request: web.Request, status: int = 200, **values: Any) -> 
     case = await cases.get(ctx, case_id, include_comments=True)
     activity = await user_actions.find(ctx, case_id, [], "desc", 1, ACTIVITY_SHOWN)
     may_edit = ctx.access.may(case.owner, Level.ALL)
+    pushes = await case_connectors.get(ctx, rt, case_id)
     page = {
         "case": case,
         "owner_name": OWNER_NAMES[case.owner],
@@ -282,7 +308,8 @@ async def _case_page(request: web.Request, status: int = 200, **values: Any) -> 
             for alert_id in as_list(c.alertId)
         ],
         "activity": [(action, describe(action)) for action in activity.userActions],
-        "pushes": list((await case_connectors.get(ctx, rt, case_id)).values()),
+        "pushes": list(pushes.values()),
+        "imported": _imported(await sync.imported_comments(ctx, case), pushes),
         "automatic": await _automatic_pushes(ctx, case),
         "may_edit": may_edit,
         "may_push": may_edit and may_run_connectors(ctx),

@@ -1,6 +1,7 @@
 """The UI's connectors: the list, forms made from each type's structs (secrets write-only), a test, and
 each connector's case sync settings (what its pushes send beyond Kibana's fields, with the type's options
-as a form made from its ``state_options`` struct)."""
+as a form made from its ``state_options`` struct; what comes back from its system, how, and the sync
+state, with a poll on demand)."""
 
 import inspect
 from typing import Any
@@ -9,14 +10,14 @@ import msgspec
 from aiohttp import web
 
 from casepush.connectors import CASES_FEATURE, ConnectorType
-from casepush.domain import case_sync, connectors
+from casepush.domain import case_sync, connectors, polling
 from casepush.errors import KibanaError, bad_request
 from casepush.security.authz import ACTIONS_FEATURE, Level
-from casepush.types import UNSET, CaseSyncRequest, CreateConnector, UpdateConnector
+from casepush.types import UNSET, CaseSync, CaseSyncRequest, CreateConnector, UpdateConnector
 from casepush.web import decode
-from casepush.web.state import CONNECTORS, context
-from casepush.web.ui.forms import FormField, form_fields, read_form
-from casepush.web.ui.render import redirect, render
+from casepush.web.state import CONNECTORS, POLLER, context
+from casepush.web.ui.forms import FormField, form_fields, read_form, seconds
+from casepush.web.ui.render import redirect, render, secure
 from casepush.web.ui.routing import Pages
 
 pages = Pages()
@@ -30,8 +31,10 @@ def _fields(connector_type: ConnectorType) -> list[FormField]:
 
 
 def syncs_case_state(connector_type: ConnectorType) -> bool:
-    """Whether the type's pushes can send a case's status or assignees (it has case sync settings)."""
-    return bool(connector_type.pushes_state) and CASES_FEATURE in connector_type.supported_feature_ids
+    """Whether the type's pushes can send a case's status or assignees, or its system's changes come back
+    (it has case sync settings)."""
+    syncs = connector_type.pushes_state or connector_type.pulls
+    return bool(syncs) and CASES_FEATURE in connector_type.supported_feature_ids
 
 
 @pages.get("/app/connectors")
@@ -193,8 +196,18 @@ def _about_options(connector_type: ConnectorType) -> list[str]:
     return [" ".join(paragraph.split()) for paragraph in paragraphs if paragraph.strip()]
 
 
+def _inbound_url(request: web.Request, sync: CaseSync) -> str | None:
+    """Where the external system calls: casepush's public base URL (else as the browser reached it)."""
+    if sync.inbound_path is None:
+        return None
+    public = request.app[CONNECTORS].public_base_url
+    origin = public.rstrip("/") if public else f"{'https' if secure(request) else 'http'}://{request.host}"
+    return origin + sync.inbound_path
+
+
 async def _case_sync_page(request: web.Request, status: int = 200, **values: Any) -> web.Response:
-    """The connector's case sync settings; ``values`` keep a refused form as it was typed (``typed``)."""
+    """The connector's case sync settings and sync state; ``values`` keep a refused form as it was typed
+    (``typed``)."""
     ctx, rt = context(request), request.app[CONNECTORS]
     info = await connectors.get(ctx, rt, request.match_info["connector_id"])
     connector_type = connectors.registered_type(rt.plugins, info.connector_type_id)
@@ -203,6 +216,9 @@ async def _case_sync_page(request: web.Request, status: int = 200, **values: Any
         "info": info,
         "type": connector_type,
         "sync": sync,
+        "state": await polling.sync_state(ctx, rt, info.id) if sync.pullable else None,
+        "inbound_url": _inbound_url(request, sync),
+        "pull_flags": case_sync.PULL_FLAGS,
         "fields": _options_fields(connector_type),
         "about_options": _about_options(connector_type),
         "may_manage": ctx.access.levels.get(ACTIONS_FEATURE) is Level.ALL,
@@ -217,24 +233,60 @@ async def show_case_sync(request: web.Request) -> web.Response:
     return await _case_sync_page(request)
 
 
+def _sync_body(connector_type: ConnectorType, sync: CaseSync, form: Any) -> dict[str, Any]:
+    """The form as the case sync API's body, every setting the page shows in it: what it does not show
+    (what the type cannot do) left to the API's defaults. A blank secret keeps the one set."""
+    body: dict[str, Any] = {
+        "push_status": "push_status" in form,
+        "push_assignees": "push_assignees" in form,
+        "options": read_form(_options_fields(connector_type), form, blank_is_none=True),
+    }
+    body |= {case_sync.PULL_FLAGS[part]: case_sync.PULL_FLAGS[part] in form for part in sync.pullable}
+    if sync.polls:
+        # Empty: no polling.
+        body["poll_interval"] = seconds(
+            form.get("poll_interval"), "[poll_interval]: must be a number of seconds"
+        )
+    secret = form.get("inbound_secret", "")
+    if sync.receives and "remove_inbound_secret" in form:
+        body["inbound_secret"] = None
+    elif sync.receives and isinstance(secret, str) and secret:
+        body["inbound_secret"] = secret
+    return body
+
+
 @pages.post("/app/connectors/{connector_id}/case-sync")
 async def save_case_sync(request: web.Request) -> web.Response:
-    """Save what pushes to the connector send beyond Kibana's fields, and the type's options: an empty
-    option that may be none is none (as the page shows it)."""
+    """Save what pushes to the connector send beyond Kibana's fields, what comes back from its system and
+    how, and the type's options: an empty option that may be none is none (as the page shows it)."""
     ctx, rt = context(request), request.app[CONNECTORS]
     info = await connectors.get(ctx, rt, request.match_info["connector_id"])
     connector_type = connectors.registered_type(rt.plugins, info.connector_type_id)
+    sync = await case_sync.get_case_sync(ctx, rt, info.id)
     form = await request.post()
     try:
-        body = {
-            "push_status": "push_status" in form,
-            "push_assignees": "push_assignees" in form,
-            "options": read_form(_options_fields(connector_type), form, blank_is_none=True),
-        }
-        await case_sync.put_case_sync(ctx, rt, info.id, decode.convert(body, CaseSyncRequest))
+        body = decode.convert(_sync_body(connector_type, sync, form), CaseSyncRequest)
+        await case_sync.put_case_sync(ctx, rt, info.id, body)
     except KibanaError as exc:
         if exc.status != 400:
             raise
+        # What was typed comes back, but the secret: it is never written into a page.
         typed = {name: value for name, value in form.items() if isinstance(value, str)}
+        typed.pop("inbound_secret", None)
         return await _case_sync_page(request, 400, typed=typed, error=exc.message)
     redirect(request, f"/app/connectors/{info.id}/case-sync", ("ok", f"Case sync of {info.name} saved."))
+
+
+@pages.post("/app/connectors/{connector_id}/case-sync/poll")
+async def poll_now(request: web.Request) -> web.Response:
+    """Poll the connector's system now, as ``POST .../sync_state/_poll`` does; its answer as a message."""
+    ctx, rt = context(request), request.app[CONNECTORS]
+    info = await connectors.get(ctx, rt, request.match_info["connector_id"])
+    path = f"/app/connectors/{info.id}/case-sync"
+    try:
+        await polling.poll_now(ctx, rt, info.id, request.app.get(POLLER))
+    except KibanaError as exc:
+        if exc.status != 400:
+            raise
+        redirect(request, path, ("error", exc.message))
+    redirect(request, path, ("ok", f"{info.name} is polled now: reload this page to see how it went."))

@@ -78,6 +78,17 @@ def _one_or_more_strings(types: list[mi.Type]) -> bool:
     )
 
 
+def seconds(raw: Any, refusal: str) -> float | None:
+    """A number of seconds typed into a form; empty: None. Anything else is refused with ``refusal``."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise bad_request(refusal) from None
+
+
 def form_fields(struct: type[msgspec.Struct], part: str) -> list[FormField]:
     fields = []
     for info in mi.type_info(struct).fields:

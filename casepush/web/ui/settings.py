@@ -19,6 +19,7 @@ from casepush.web.ui.cases import (
     connector_choices,
     may_run_connectors,
 )
+from casepush.web.ui.forms import seconds
 from casepush.web.ui.render import duration, redirect, render
 from casepush.web.ui.routing import Pages
 
@@ -81,17 +82,6 @@ async def save_settings(request: web.Request) -> web.Response:
     redirect(request, "/app/settings", ("ok", f"Settings of {OWNER_NAMES.get(owner, owner)} saved."))
 
 
-def _quiet_period(raw: Any) -> float | None:
-    """The quiet period typed, in seconds; empty: the server's default."""
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise bad_request("The quiet period must be a number of seconds.") from None
-
-
 @pages.post("/app/settings/{owner}/automatic-push/{connector_id}")
 async def save_automatic_push(request: web.Request) -> web.Response:
     """Turn automatic push on or off for the owner's cases that use the connector, with its mode and
@@ -107,7 +97,10 @@ async def save_automatic_push(request: web.Request) -> web.Response:
             {
                 "enabled": "enabled" in form,
                 "mode": form.get("mode", ""),
-                "quiet_period": _quiet_period(form.get("quiet_period")),
+                # Empty: the server's default.
+                "quiet_period": seconds(
+                    form.get("quiet_period"), "The quiet period must be a number of seconds."
+                ),
             },
             AutomaticPushRequest,
         )
