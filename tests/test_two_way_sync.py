@@ -6,6 +6,7 @@ webhooks and polls against their fakes."""
 import asyncio
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -429,6 +430,32 @@ async def test_a_failed_poll_keeps_its_cursor_and_says_why(api, connector, echo)
     assert len(user_comments(await case_now(api, case["id"]))) == 1
 
 
+async def test_poll_now_is_refused_for_a_connector_that_is_not_polled_saying_why(api, connector):
+    path = f"/api/casepush/connectors/{connector['id']}/sync_state/_poll"
+    prefix = f"Connector {connector['id']} is not polled: "
+
+    never = await api.post(path)
+    await sync_settings(
+        api,
+        connector,
+        poll_interval=60,
+        pull_comments=False,
+        pull_status=False,
+        pull_title=False,
+        pull_description=False,
+    )
+    nothing_back = await api.post(path)
+
+    assert never == (
+        400,
+        {"statusCode": 400, "error": "Bad Request", "message": prefix + "set its case sync poll_interval"},
+    )
+    assert (
+        nothing_back[0] == 400 and nothing_back[1]["message"] == prefix + "its case sync brings nothing back"
+    )
+    assert (await sync_state(api, connector))["next_poll_at"] is None
+
+
 async def test_two_instances_on_one_database_apply_each_change_once(api_with, echo):
     one, two = await api_with(), await api_with()
     _, connector = await one.post("/api/actions/connector", connector_body(echo.url))
@@ -533,22 +560,26 @@ async def test_sync_refuses_as_kibana_does(api, connector, echo):
 
 
 async def test_metrics_count_calls_polls_and_changes(api, connector, echo):
-    await sync_settings(api, connector, inbound_secret=SECRET, poll_interval=60)
+    await sync_settings(api, connector, inbound_secret=SECRET)
     case = await pushed_case(api, connector)
     event = echo.person_comments(case["external_service"]["external_id"], "Counted.")
     call = echo.webhook_call([event], SECRET)
     await deliver(api, connector, *call)
     await deliver(api, connector, *call)
     await deliver(api, connector, call[0], {})
+    # Polling turned on only now: its first poll is due at once, so the worker may poll beside the one
+    # asked for; only the first sees the comment.
+    await sync_settings(api, connector, poll_interval=60)
     await polled(api, connector)
 
     status, text = await api.get("/metrics")
 
     assert status == 200
+    polls = re.search(r'casepush_sync_polls_total\{connector_type=".echo",outcome="success"\} (\S+)', text)
+    assert polls and float(polls[1]) >= 1
     for line in (
         'casepush_sync_inbound_calls_total{connector_type=".echo",status="200"} 2.0',
         'casepush_sync_inbound_calls_total{connector_type=".echo",status="401"} 1.0',
-        'casepush_sync_polls_total{connector_type=".echo",outcome="success"} 1.0',
         'casepush_sync_changes_total{connector_type=".echo",outcome="applied",source="webhook"} 1.0',
         'casepush_sync_changes_total{connector_type=".echo",outcome="ignored",source="webhook"} 1.0',
         'casepush_sync_changes_total{connector_type=".echo",outcome="ignored",source="poll"} 1.0',

@@ -71,7 +71,12 @@ async def poll_now(
     async with ctx.store.write() as tx:
         await case_connector(ctx, rt, tx, connector_id)
         if not await tx.poll_soon(ctx.space_id, connector_id, epoch_ms(time.time())):
-            raise KibanaError(400, f"Connector {connector_id} is not polled: set its case sync poll_interval")
+            sync = await tx.get_case_sync(ctx.space_id, connector_id)
+            if sync is not None and sync.poll_interval is not None:
+                why = "its case sync brings nothing back"
+            else:
+                why = "set its case sync poll_interval"
+            raise KibanaError(400, f"Connector {connector_id} is not polled: {why}")
         row = await tx.get_sync_state(ctx.space_id, connector_id)
     if poller is not None:
         poller.wake()
