@@ -9,12 +9,22 @@ import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import pytest
 
 from casepush.domain import now_iso
 from casepush.testing.database import StoredData
+from casepush.testing.sync import (
+    actions,
+    anonymous,
+    case_now,
+    deliver,
+    polled,
+    pushed_case,
+    sync_settings,
+    sync_state,
+    user_comments,
+)
 from conftest import NONE_CONNECTOR, Api, case_body, connector_body
 from processes import run_cli
 
@@ -32,70 +42,6 @@ async def connector(api: Api, echo) -> dict:
     status, made = await api.post("/api/actions/connector", connector_body(echo.url))
     assert status == 200, made
     return made
-
-
-def anonymous(api: Api) -> Api:
-    """The external system: no casepush credentials, no kbn-xsrf."""
-    return Api(api.client, auth=None)
-
-
-async def sync_settings(api: Api, connector: dict, **settings: Any) -> dict:
-    """Comments come back too; the rest as ``settings`` say (the inbound secret is left out unless given)."""
-    body = {"pull_comments": True, **settings}
-    status, saved = await api.put(f"/api/casepush/connectors/{connector['id']}/case_sync", body)
-    assert status == 200, saved
-    return saved
-
-
-async def pushed_case(api: Api, connector: dict, **fields: Any) -> dict:
-    named = {"id": connector["id"], "name": "Echo", "type": ".echo", "fields": None}
-    status, case = await api.post("/api/cases", case_body(connector=named, **fields))
-    assert status == 200, case
-    status, pushed = await api.post(f"/api/cases/{case['id']}/connector/{connector['id']}/_push", {})
-    assert status == 200, pushed
-    return pushed
-
-
-async def deliver(api: Api, connector: dict, body: bytes, headers: dict) -> tuple[int, Any]:
-    path = f"/api/casepush/connectors/{connector['id']}/inbound"
-    return await anonymous(api).post(path, body, headers=headers, xsrf=False)
-
-
-async def case_now(api: Api, case_id: str) -> dict:
-    status, case = await api.get(f"/api/cases/{case_id}")
-    assert status == 200, case
-    return case
-
-
-async def actions(api: Api, case_id: str, types: str = "") -> list[dict]:
-    query = "".join(f"&types={name}" for name in types.split(",") if name)
-    status, found = await api.get(f"/api/cases/{case_id}/user_actions/_find?perPage=100{query}")
-    assert status == 200, found
-    return found["userActions"]
-
-
-def user_comments(case: dict) -> list[dict]:
-    return [comment for comment in case["comments"] if comment["type"] == "user"]
-
-
-async def sync_state(api: Api, connector: dict) -> dict:
-    status, state = await api.get(f"/api/casepush/connectors/{connector['id']}/sync_state")
-    assert status == 200, state
-    return state
-
-
-async def polled(api: Api, connector: dict, timeout: float = 10.0) -> dict:
-    """Ask for a poll now, and the sync state once it has finished."""
-    before = (await sync_state(api, connector))["last_poll_at"]
-    status, state = await api.post(f"/api/casepush/connectors/{connector['id']}/sync_state/_poll")
-    assert status == 200, state
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await sync_state(api, connector)
-        if state["last_poll_at"] not in (None, before):
-            return state
-        assert time.monotonic() < deadline, f"no poll finished: {state}"
-        await asyncio.sleep(0.05)
 
 
 # --- settings ------------------------------------------------------------------------------------------

@@ -28,9 +28,7 @@ functions they return may be coroutine functions. Override ``contract_case_field
 type needs connector fields.
 """
 
-import asyncio
 import inspect
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +37,7 @@ import pytest
 from casepush.config import Settings
 from casepush.testing.client import Api, case_body
 from casepush.testing.database import StoredData
+from casepush.testing.sync import polled
 
 
 def _secret_values(secrets: Any) -> list[str]:
@@ -239,7 +238,7 @@ class ConnectorContract:
         await _maybe_await(make_comment(external_id, "Written in the external system."))
 
         for _ in range(3):  # overlapping polls see the same changes: each is applied once
-            state = await _poll(casepush, connector["id"])
+            state = await polled(casepush, connector)
             assert state["last_poll_error"] is None, state
 
         await self._assert_imported_once(casepush, case["id"], await self._type_name(casepush, sync))
@@ -292,18 +291,3 @@ def _needed(request: pytest.FixtureRequest, name: str) -> Any:
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
-
-
-async def _poll(casepush: Api, connector_id: str, timeout: float = 15.0) -> dict:
-    """Poll the connector now; its sync state once that poll has finished."""
-    path = f"/api/casepush/connectors/{connector_id}/sync_state"
-    status, before = await casepush.get(path)
-    assert status == 200, before
-    status, state = await casepush.post(f"{path}/_poll")
-    assert status == 200, state
-    deadline = time.monotonic() + timeout
-    while state["last_poll_at"] in (None, before["last_poll_at"]):
-        assert time.monotonic() < deadline, f"no poll finished: {state}"
-        await asyncio.sleep(0.05)
-        status, state = await casepush.get(path)
-    return state
