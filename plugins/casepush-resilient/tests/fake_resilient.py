@@ -10,7 +10,7 @@ with ``sent`` and ``calls``.
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -115,7 +115,8 @@ class FakeResilient:
         return self.service.requests
 
     def fail(self, on: str, answer: Canned) -> None:
-        self.canned[on] = answer
+        """Answer the next calls ``on`` (``METHOD part-of-the-path``) with ``answer`` (``times`` times)."""
+        self.canned[on] = replace(answer)
 
     def calls(self) -> list[str]:
         """``METHOD path`` of every call, the path after the org's and without its query."""
