@@ -149,6 +149,14 @@ async def pushed_case(api: Api, case_id: str, connector_id: str) -> dict:
     return case
 
 
+def pushed(resilient: FakeResilient, date: str, comment_ids: list[str] | None = None) -> dict:
+    """Kibana's ``pushToService`` answer about incident 2096, pushed at ``date``."""
+    data = {"id": "2096", "title": "2096", "url": f"{resilient.url}/#incidents/2096", "pushedDate": date}
+    if comment_ids:
+        data["comments"] = [{"commentId": comment_id, "pushedDate": date} for comment_id in comment_ids]
+    return data
+
+
 def discovered(body: dict, before: float) -> dict:
     """The body with its ``discovered_date`` checked (the epoch ms of the push) and left out."""
     date = body.pop("discovered_date")
@@ -189,12 +197,7 @@ async def test_create_sends_kibanas_body_and_answers_the_incident_made(casepush,
 
     data = await ok(casepush, connector["id"], "pushToService", params)
 
-    assert data == {
-        "id": "2096",
-        "title": "2096",
-        "url": f"{resilient.url}/#incidents/2096",
-        "pushedDate": START_ISO,
-    }
+    assert data == pushed(resilient, START_ISO)
     assert resilient.calls() == ["GET /types/incident/fields", "POST /incidents"]
     (sent,) = resilient.sent("POST", "/incidents")
     assert discovered(sent, before) == {
@@ -255,16 +258,7 @@ async def test_update_patches_the_changes_from_the_incident_read_and_adds_every_
 
     data = await ok(casepush, connector["id"], "pushToService", params)
 
-    assert data == {
-        "id": "2096",
-        "title": "2096",
-        "url": f"{resilient.url}/#incidents/2096",
-        "pushedDate": LATER_ISO,
-        "comments": [
-            {"commentId": "c-1", "pushedDate": LATER_ISO},
-            {"commentId": "c-2", "pushedDate": LATER_ISO},
-        ],
-    }
+    assert data == pushed(resilient, LATER_ISO, ["c-1", "c-2"])
     assert resilient.calls() == [
         "GET /incidents/2096",
         "GET /types/incident/fields",
