@@ -66,9 +66,9 @@ def _json_object(text: str) -> dict[str, Any]:
     try:
         parsed = msgspec.json.decode(text)
     except msgspec.DecodeError:
-        raise ValueError("[additionalFields]: could not parse object value from json input") from None
+        raise ValueError("[additionalFields]: could not parse record value from json input") from None
     if not isinstance(parsed, dict):
-        raise ValueError("[additionalFields]: could not parse object value from json input")
+        raise ValueError("[additionalFields]: could not parse record value from json input")
     return parsed
 
 

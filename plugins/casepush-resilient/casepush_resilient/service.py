@@ -5,8 +5,9 @@ import http
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -32,7 +33,8 @@ OBJECTS = {"text_content_output_format": "objects_convert"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DOUBLE_SLASHES = re.compile(r"([^:]/)/+")
 
-Check = tuple[Any, ...]
+#: A check of an answer: what it lacks, or None when it fits.
+Check = Callable[[Any], str | None]
 
 
 class ResilientError(ConnectorError):
@@ -107,7 +109,7 @@ class ResilientService:
         retry: Retry,
         body: Any = None,
         params: Mapping[str, str] | None = None,
-        check: Check = (),
+        check: Check | None = None,
     ) -> Any:
         """A call of Kibana's ``SubActionConnector.request``: ``{}`` as the body when there is none (axios
         sends it even with a GET), the answer checked; a failure is ``<what>. Error: Status code: ...``."""
@@ -123,9 +125,8 @@ class ResilientService:
         if response.status >= 300:
             error = f"Status code: {response.status}. Message: {api_error(response.status, answer)}"
             raise ResilientError(what, error, response.status, response.retry_after)
-        if check:
-            validate, keys = check
-            problem = validate(answer, keys)
+        if check is not None:
+            problem = check(answer)
             if problem:
                 raise ResilientError(what, f"Response validation failed (Error: {problem})", response.status)
         return answer
@@ -137,7 +138,7 @@ class ResilientService:
             f"{self.org_url}/incidents/{incident_id}",
             IDEMPOTENT,
             params=OBJECTS,
-            check=(object_problem, INCIDENT),
+            check=partial(object_problem, keys=INCIDENT),
         )
 
     async def fields(self) -> list[dict[str, Any]]:
@@ -147,7 +148,7 @@ class ResilientService:
             "GET",
             f"{self.org_url}/types/incident/fields",
             IDEMPOTENT,
-            check=(array_problem, FIELD),
+            check=partial(array_problem, keys=FIELD),
         )
         kept = ("name", "input_type", "read_only", "required", "text", "prefix", "values")
         return [{key: field[key] for key in kept if key in field} for field in answer]
@@ -159,7 +160,7 @@ class ResilientService:
             "GET",
             f"{self.org_url}/types/incident/fields/{field_name}",
             IDEMPOTENT,
-            check=(object_problem, CHOICES),
+            check=partial(object_problem, keys=CHOICES),
         )
         return [{"id": js_str(value["value"]), "name": value["label"]} for value in answer["values"]]
 
@@ -177,7 +178,7 @@ class ResilientService:
             f"{self.org_url}/incidents?text_content_output_format=objects_convert",
             RATE_LIMITED,
             data,
-            check=(object_problem, CREATED),
+            check=partial(object_problem, keys=CREATED),
         )
         return self._pushed(what, created, created["create_date"])
 
@@ -207,7 +208,7 @@ class ResilientService:
             changes = update_changes(current, _given(incident), await self.fields())
             url = f"{self.org_url}/incidents/{incident_id}"
             patched = await self._call(
-                what, "PATCH", url, RATE_LIMITED, changes, check=(object_problem, PATCHED)
+                what, "PATCH", url, RATE_LIMITED, changes, check=partial(object_problem, keys=PATCHED)
             )
             if not patched["success"]:
                 message = js_str(patched.get("message", UNDEFINED))
@@ -237,7 +238,7 @@ class ResilientService:
             f"{self.org_url}/incidents/{incident_id}/comments",
             RATE_LIMITED,
             {"text": {"format": "text", "content": text}},
-            check=(object_problem, ()),
+            check=partial(object_problem, keys=()),
         )
         external_id = answer.get("id")
         return PushedComment(comment_id, pushed_date, None if external_id is None else js_str(external_id))

@@ -388,7 +388,7 @@ async def test_choice_sub_actions_answer_each_value_as_an_id_and_a_name(
         (
             "pushToService",
             push_params(additionalFields="{not json"),
-            "[subActionParams.incident]: [additionalFields]: could not parse object value from json input",
+            "[subActionParams.incident]: [additionalFields]: could not parse record value from json input",
         ),
         (
             "pushToService",
@@ -787,7 +787,7 @@ async def test_a_case_whose_additional_fields_are_not_json_is_a_424_before_any_c
     assert (status, body["message"]) == (
         424,
         "error validating action params: [subActionParams.incident]: [additionalFields]:"
-        " could not parse object value from json input",
+        " could not parse record value from json input",
     )
     assert resilient.requests == []
 
