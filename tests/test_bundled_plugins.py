@@ -17,6 +17,7 @@ BUNDLED = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "setup
 #: The connector types each bundled plugin provides.
 TYPES = {
     "casepush-jira": [".jira"],
+    "casepush-resilient": [".resilient"],
     "casepush-servicenow": [".servicenow", ".servicenow-sir"],
     "casepush-webhook": [".cases-webhook", ".webhook"],
 }
