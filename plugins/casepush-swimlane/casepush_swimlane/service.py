@@ -198,13 +198,14 @@ def failure(
 ) -> ConnectorError:
     """Kibana's wording: ``[Action][Swimlane]: Unable to <action> in application with id <appId>. Status:
     <status>. Error: <error>. Reason: <reason>``, where the status and reason are those of Swimlane's error
-    answer (500 and ``unknown`` without one). The error carries the status of Swimlane's answer, if any."""
+    answer (500 and ``unknown`` without one). The error carries the status of Swimlane's answer (and its
+    ``Retry-After``), or ``status`` and ``retryable`` when the answer was a 2xx Kibana would not take."""
     shown = answer.status if answer is not None else 500
     reason = error_reason(axios_data(answer)) if answer is not None else "unknown"
     message = f"[Action][{NAME}]: Unable to {action} in application with id {app_id}. Status: {shown}."
     message += f" Error: {error}. Reason: {reason}"
     if answer is not None:
-        return ConnectorError(message, answer.status, answer.retry_after, retryable)
+        return ConnectorError(message, answer.status, answer.retry_after)
     return ConnectorError(message, status, retryable=retryable)
 
 

@@ -35,15 +35,15 @@ UNMAPPED = dict.fromkeys(MAPPINGS)
 
 
 class Interrupter:
-    """A fault hook: dies (as a killed process would) right after the record is made, before the save."""
+    """A fault hook: the first push that succeeds dies (as a killed process would) before it is saved."""
 
     def __init__(self) -> None:
-        self.armed = True
+        self.succeeded = 0
 
     @hookimpl
     def after_push(self, incident: PushedIncident | None) -> None:
-        if self.armed and incident is not None:
-            self.armed = False
+        self.succeeded += incident is not None
+        if incident is not None and self.succeeded == 1:
             raise asyncio.CancelledError
 
 

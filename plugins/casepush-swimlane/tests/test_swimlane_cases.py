@@ -9,8 +9,18 @@ import aiohttp
 import casepush_swimlane
 import msgspec
 import pytest
-from casepush_swimlane.schema import SwimlaneConfig, SwimlaneSecrets
-from fake_swimlane import APP_ID, MAPPINGS, TOKEN, FakeSwimlane, later, mapping, swimlane_error
+from casepush_swimlane.schema import PushToService, SwimlaneConfig, SwimlaneSecrets
+from fake_swimlane import (
+    APP_ID,
+    MAPPINGS,
+    TOKEN,
+    FakeSwimlane,
+    answer,
+    later,
+    mapping,
+    server_error,
+    swimlane_error,
+)
 from swimlane_support import (
     CREATE,
     RECORDS,
@@ -26,7 +36,7 @@ from swimlane_support import (
     swimlane_config,
 )
 
-from casepush.connectors import Connector, PushedIncident
+from casepush.connectors import Connector, ConnectorError, PushedIncident
 from casepush.http import OutboundClient, create_session
 from casepush.testing import PASSWORD, case_body
 from casepush.testing.contract import ConnectorContract
@@ -178,6 +188,26 @@ async def test_find_incident_answers_the_newest_record_of_the_case_or_none(swiml
     url = f"{swimlane.url}/record/{APP_ID}/{newest['id']}"
     assert found == PushedIncident(newest["id"], newest["name"], url, "2021-06-01T17:30:51.092Z")
     assert missing is None
+
+
+@pytest.mark.parametrize(
+    ("canned", "may_pass"),
+    [
+        (server_error(503), True),
+        (answer(429, {}), True),
+        (swimlane_error(5013, "Severity"), False),
+        (answer(200, {"id": "x", "name": "SEC-9", "createdDate": "soon"}), False),
+    ],
+    ids=["unavailable", "rate-limited", "refused", "bad-date"],
+)
+async def test_a_failure_tells_automatic_pushes_whether_it_may_pass(swimlane, http, canned, may_pass):
+    swimlane.fail_next(canned, "POST", times=3)
+    params = msgspec.convert(push_params(), PushToService)
+
+    with pytest.raises(ConnectorError) as raised:
+        await casepush_swimlane.push_to_service(direct_connector(swimlane.url, MAPPINGS), params, http)
+
+    assert raised.value.may_pass is may_pass
 
 
 async def test_find_incident_without_a_case_id_mapping_finds_nothing_and_asks_nothing(swimlane, http):
