@@ -267,10 +267,18 @@ class SwimlaneService:
         )
 
     async def create(self, incident: Incident) -> PushedIncident:
+        """Create the record. When it carries no case id to find it by, a failure after which it may exist
+        (no answer, a 5xx) is not one to retry unattended: a retry could make a second record."""
         action = "create record"
         body = record_body(self.app_id, self.mappings, incident)
         required = ("id", "name", "createdDate")
-        data = await self._read(action, "POST", self._records(), body, RATE_LIMITED, required)
+        try:
+            data = await self._read(action, "POST", self._records(), body, RATE_LIMITED, required)
+        except ConnectorError as exc:
+            findable = self.mappings.caseIdConfig is not None and bool(incident.caseId)
+            if not findable and (exc.status is None or exc.status >= 500):
+                exc.retryable = False
+            raise
         return self._pushed(action, data, "createdDate")
 
     async def update(self, record_id: str, incident: Incident) -> PushedIncident:

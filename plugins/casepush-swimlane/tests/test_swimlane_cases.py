@@ -190,28 +190,43 @@ async def test_find_incident_answers_the_newest_record_of_the_case_or_none(swiml
     assert missing is None
 
 
+NO_CASE_ID = {"caseNameConfig": mapping("a6fst")}
+
+
 @pytest.mark.parametrize(
-    ("canned", "may_pass"),
+    ("canned", "mappings", "may_pass"),
     [
-        (server_error(503), True),
-        (answer(429, {}), True),
-        (swimlane_error(5013, "Severity"), False),
-        (answer(200, {"id": "x", "name": "SEC-9", "createdDate": "soon"}), False),
+        (server_error(503), MAPPINGS, True),
+        (answer(429, {}), MAPPINGS, True),
+        (swimlane_error(5013, "Severity"), MAPPINGS, False),
+        (answer(200, {"id": "x", "name": "SEC-9", "createdDate": "soon"}), MAPPINGS, False),
+        # Crash recovery could not find a record that the create may have made: no unattended retry.
+        (server_error(503), NO_CASE_ID, False),
+        (answer(429, {}), NO_CASE_ID, True),
     ],
-    ids=["unavailable", "rate-limited", "refused", "bad-date"],
+    ids=[
+        "unavailable",
+        "rate-limited",
+        "refused",
+        "bad-date",
+        "unavailable-unfindable",
+        "rate-limited-unfindable",
+    ],
 )
-async def test_a_failure_tells_automatic_pushes_whether_it_may_pass(swimlane, http, canned, may_pass):
+async def test_a_failure_tells_automatic_pushes_whether_it_may_pass(
+    swimlane, http, canned, mappings, may_pass
+):
     swimlane.fail_next(canned, "POST", times=3)
     params = msgspec.convert(push_params(), PushToService)
 
     with pytest.raises(ConnectorError) as raised:
-        await casepush_swimlane.push_to_service(direct_connector(swimlane.url, MAPPINGS), params, http)
+        await casepush_swimlane.push_to_service(direct_connector(swimlane.url, mappings), params, http)
 
     assert raised.value.may_pass is may_pass
 
 
 async def test_find_incident_without_a_case_id_mapping_finds_nothing_and_asks_nothing(swimlane, http):
-    connector = direct_connector(swimlane.url, {"caseNameConfig": mapping("a6fst")})
+    connector = direct_connector(swimlane.url, NO_CASE_ID)
 
     assert await casepush_swimlane.find_incident(connector, "case-1", http) is None
     assert swimlane.requests == []
