@@ -66,6 +66,8 @@ def js_number(text: str) -> int | float | None:
     return int(number) if number.is_integer() and abs(number) < 1e21 else number
 
 
+#: JavaScript's dates end 8.64e15 milliseconds either side of the epoch.
+MAX_DATE_MS = 8.64e15
 _ISO = re.compile(
     r"(?P<date>[+-]?\d{4,6}-\d{2}(?:-\d{2})?)"
     r"(?:T(?P<time>\d{2}:\d{2})(?::(?P<seconds>\d{2})(?:\.(?P<fraction>\d+))?)?)?"
@@ -86,7 +88,7 @@ def js_date(value: Any) -> str:
 def _moment(value: Any) -> datetime | None:
     if value is None or isinstance(value, bool | int | float):
         milliseconds = float(value or 0)
-        if not math.isfinite(milliseconds):
+        if not abs(milliseconds) <= MAX_DATE_MS:  # NaN and infinities too
             return None
         return datetime.fromtimestamp(milliseconds / 1000, UTC)
     if not isinstance(value, str):

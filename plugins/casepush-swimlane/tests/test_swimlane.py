@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 import pytest
-from casepush_swimlane.service import js_date, js_number
+from casepush_swimlane.service import InvalidAnswer, js_date, js_number
 from fake_swimlane import (
     APP_ID,
     START_ISO,
@@ -170,6 +170,12 @@ def test_a_numeric_field_takes_javascripts_number_of_the_value(text, number):
 )
 def test_swimlanes_dates_are_read_as_javascripts_date(value, iso):
     assert js_date(value) == iso
+
+
+@pytest.mark.parametrize("value", ["yesterday", 9e15, float("nan"), {"date": "2021-06-01"}, "2021-13-01"])
+def test_a_date_javascript_cannot_read_is_its_invalid_time_value(value):
+    with pytest.raises(InvalidAnswer, match=r"^Invalid time value$"):
+        js_date(value)
 
 
 @pytest.mark.parametrize("api_url", ["{url}/api", "{url}/api/"])
