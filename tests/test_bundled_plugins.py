@@ -19,6 +19,7 @@ TYPES = {
     "casepush-jira": [".jira"],
     "casepush-resilient": [".resilient"],
     "casepush-servicenow": [".servicenow", ".servicenow-sir"],
+    "casepush-swimlane": [".swimlane"],
     "casepush-webhook": [".cases-webhook", ".webhook"],
 }
 
