@@ -10,7 +10,7 @@ from typing import Any, Literal
 import msgspec
 
 from casepush.http import HostNotAllowed, ensure_url_allowed
-from casepush.types import Case, UserComment
+from casepush.types import Case, ConnectorMapping, UserComment
 
 #: The sub-action every case connector has: create or update an incident, then add comments.
 PUSH_TO_SERVICE = "pushToService"
@@ -57,6 +57,21 @@ class ConnectorType:
     #: ``"casepush-signature"`` (``X-Casepush-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
     #: "<t>.<raw body>">``, as ``.webhook`` signs what it sends).
     inbound_auth: Literal["hub-signature", "bearer", "casepush-signature"] | None = None
+    #: Kibana's mappings of the type (its cases connector's ``getMapping``), which case configurations
+    #: that name a connector of the type show as ``mappings``.
+    case_mappings: tuple[ConnectorMapping, ...] = ()
+
+
+def case_mappings(
+    title: str, description: str, comments: str, tags: str | None = None
+) -> tuple[ConnectorMapping, ...]:
+    """A type's ``case_mappings`` as Kibana's cases connectors write them: the external fields that title,
+    description (and tags) overwrite, and the one comments are appended to."""
+    overwritten = [("title", title), ("description", description)] + ([("tags", tags)] if tags else [])
+    return (
+        *(ConnectorMapping(source, target, "overwrite") for source, target in overwritten),
+        ConnectorMapping("comments", comments, "append"),
+    )
 
 
 @dataclass(frozen=True)

@@ -307,7 +307,11 @@ class Template(Struct, forbid_unknown_fields=True, kw_only=True):
     caseFields: dict[str, Any] | UnsetType | None = UNSET
 
 
-class Mapping(Struct):
+class ConnectorMapping(Struct, frozen=True):
+    """How a case field goes to the external system's (Kibana's connector mappings): ``source`` is
+    ``title``, ``description``, ``tags`` or ``comments``; ``action_type`` ``overwrite``, ``append`` or
+    ``nothing``."""
+
     source: str
     target: str
     action_type: str
@@ -352,7 +356,9 @@ class Configuration(Struct, kw_only=True):
     templates: list[Template] = []
     #: Present once set (Kibana 9.x's configurations carry it).
     observableTypes: list[ObservableTypeConfig] | UnsetType = UNSET
-    mappings: list[Mapping] = []
+    #: The configured connector type's mappings (Kibana makes them from the type when the connector is
+    #: set): not stored, they follow from the type.
+    mappings: list[ConnectorMapping] = []
     error: str | None = None
     created_at: str
     created_by: User

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NONE_CONNECTOR, Api
+from conftest import NONE_CONNECTOR, Api, connector_body
 
 STALE = "This configuration has been updated. Please refresh before saving additional updates."
 
@@ -63,6 +63,27 @@ async def test_create_configuration(api: Api) -> None:
     assert created["created_by"]["username"] == "elastic"
     assert created["updated_at"] is None
     assert created["updated_by"] is None
+
+
+async def test_a_configured_connector_shows_its_types_mappings_as_kibana_does(api: Api, echo) -> None:
+    status, connector = await api.post("/api/actions/connector", connector_body(echo.url))
+    assert status == 200, connector
+    named = {"id": connector["id"], "name": "Echo", "type": ".echo", "fields": None}
+    echo_mappings = [
+        {"source": "title", "target": "summary", "action_type": "overwrite"},
+        {"source": "description", "target": "body", "action_type": "overwrite"},
+        {"source": "tags", "target": "labels", "action_type": "overwrite"},
+        {"source": "comments", "target": "notes", "action_type": "append"},
+    ]
+
+    created = await create(api, connector=named)
+    _, listed = await api.get("/api/cases/configure")
+    status, unset = await api.patch(
+        f"/api/cases/configure/{created['id']}", {"version": created["version"], "connector": NONE_CONNECTOR}
+    )
+
+    assert created["mappings"] == listed[0]["mappings"] == echo_mappings
+    assert status == 200 and unset["mappings"] == []
 
 
 async def test_create_defaults_custom_fields_and_templates_to_empty(api: Api) -> None:

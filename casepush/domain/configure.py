@@ -40,11 +40,20 @@ def _validate_templates(templates: list[Template]) -> None:
     duplicated_keys([t.key for t in templates], "templates")
 
 
+def _with_mappings(ctx: Context, configuration: Configuration) -> Configuration:
+    """The configuration with its connector type's mappings, as Kibana shows them (none for ``.none`` or
+    a type no longer installed)."""
+    connector_type = ctx.connector_types.get(configuration.connector.type)
+    mappings = list(connector_type.case_mappings) if connector_type is not None else []
+    return msgspec.structs.replace(configuration, mappings=mappings)
+
+
 async def get(ctx: Context, owners: list[str]) -> list[Configuration]:
     async with ctx.store.read() as tx:
-        return await tx.list_configurations(
+        found = await tx.list_configurations(
             ctx.space_id, ctx.access.allowed_owners(owners, Operations.find_configurations)
         )
+    return [_with_mappings(ctx, configuration) for configuration in found]
 
 
 async def create(ctx: Context, request: CreateConfiguration) -> Configuration:
@@ -67,7 +76,7 @@ async def create(ctx: Context, request: CreateConfiguration) -> Configuration:
             created_at=now_iso(),
             created_by=ctx.user,
         )
-        return await tx.insert_configuration(ctx.space_id, configuration)
+        return _with_mappings(ctx, await tx.insert_configuration(ctx.space_id, configuration))
 
 
 async def update(ctx: Context, configuration_id: str, request: PatchConfiguration) -> Configuration:
@@ -97,6 +106,6 @@ async def update(ctx: Context, configuration_id: str, request: PatchConfiguratio
         }
         updated = msgspec.structs.replace(current, **changes, updated_at=now_iso(), updated_by=ctx.user)
         try:
-            return await tx.update_configuration(ctx.space_id, updated, request.version)
+            return _with_mappings(ctx, await tx.update_configuration(ctx.space_id, updated, request.version))
         except VersionConflict:
             raise conflict(_STALE) from None

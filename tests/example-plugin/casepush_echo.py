@@ -32,6 +32,7 @@ from casepush.connectors import (
     PushedComment,
     PushedIncident,
     ValidationContext,
+    case_mappings,
 )
 from casepush.http import OutboundClient
 
@@ -119,6 +120,7 @@ ECHO = ConnectorType(
     state_options=EchoStateOptions,
     pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
     inbound_auth="hub-signature",
+    case_mappings=case_mappings("summary", "body", "notes", tags="labels"),
 )
 
 

@@ -23,6 +23,7 @@ from casepush.connectors import (
     PushComment,
     PushedIncident,
     ValidationContext,
+    case_mappings,
 )
 from casepush.http import OutboundClient
 from casepush_jira.schema import (
@@ -69,6 +70,7 @@ JIRA = ConnectorType(
     # Jira Cloud and Data Center alike) and polling bring these back.
     pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
     inbound_auth="hub-signature",
+    case_mappings=case_mappings("summary", "description", "comments", tags="labels"),
 )
 
 

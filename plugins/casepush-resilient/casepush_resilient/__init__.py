@@ -11,6 +11,7 @@ from casepush.connectors import (
     ConnectorType,
     PushedIncident,
     ValidationContext,
+    case_mappings,
 )
 from casepush.http import OutboundClient
 from casepush_resilient.schema import (
@@ -44,6 +45,7 @@ RESILIENT = ConnectorType(
     supported_feature_ids=("alerting", "cases", "siem"),
     minimum_license_required="platinum",
     validate=validate,
+    case_mappings=case_mappings("name", "description", "comments"),
 )
 
 

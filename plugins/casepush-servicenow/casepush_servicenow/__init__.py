@@ -22,6 +22,7 @@ from casepush.connectors import (
     PushedComment,
     PushedIncident,
     ValidationContext,
+    case_mappings,
 )
 from casepush.http import IDEMPOTENT, RATE_LIMITED, OutboundClient
 from casepush_servicenow.products import ITSM, SIR, Itsm
@@ -106,6 +107,7 @@ SERVICENOW_ITSM = ConnectorType(
     state_options=ItsmStateOptions,
     pulls=_PULLS,
     inbound_auth="bearer",
+    case_mappings=case_mappings("short_description", "description", "work_notes"),
 )
 
 SERVICENOW_SIR = ConnectorType(
@@ -122,6 +124,7 @@ SERVICENOW_SIR = ConnectorType(
     state_options=SirStateOptions,
     pulls=_PULLS,
     inbound_auth="bearer",
+    case_mappings=case_mappings("short_description", "description", "work_notes"),
 )
 
 _PRODUCTS: dict[str, Itsm] = {SERVICENOW_ITSM.id: ITSM, SERVICENOW_SIR.id: SIR}

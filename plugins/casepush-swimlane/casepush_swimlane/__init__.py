@@ -8,6 +8,7 @@ from casepush.connectors import (
     ConnectorType,
     PushedIncident,
     ValidationContext,
+    case_mappings,
 )
 from casepush.http import OutboundClient
 from casepush_swimlane.schema import (
@@ -34,6 +35,7 @@ SWIMLANE = ConnectorType(
     supported_feature_ids=("alerting", "cases", "siem"),
     minimum_license_required="gold",
     validate=validate,
+    case_mappings=case_mappings("caseName", "description", "comments"),
 )
 
 
