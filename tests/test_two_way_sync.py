@@ -78,23 +78,12 @@ def user_comments(case: dict) -> list[dict]:
 
 
 async def sync_state(api: Api, connector: dict) -> dict:
-    status, state = await api.get(f"/api/casepush/connectors/{connector['id']}/sync_state")
-    assert status == 200, state
-    return state
+    return await api.sync_state(connector["id"])
 
 
-async def polled(api: Api, connector: dict, timeout: float = 10.0) -> dict:
+async def polled(api: Api, connector: dict) -> dict:
     """Ask for a poll now, and the sync state once it has finished."""
-    before = (await sync_state(api, connector))["last_poll_at"]
-    status, state = await api.post(f"/api/casepush/connectors/{connector['id']}/sync_state/_poll")
-    assert status == 200, state
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await sync_state(api, connector)
-        if state["last_poll_at"] not in (None, before):
-            return state
-        assert time.monotonic() < deadline, f"no poll finished: {state}"
-        await asyncio.sleep(0.05)
+    return await api.polled(connector["id"])
 
 
 # --- settings ------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Also the default bodies tests start from (``case_body``, ``configuration_body``).
 """
 
+import asyncio
 import base64
+import time
 from typing import Any
 
 PASSWORD = "test-password"
@@ -97,6 +99,25 @@ class Api:
         status, case = await self.post("/api/cases", case_body(**fields))
         assert status == 200, case
         return case
+
+    async def sync_state(self, connector_id: str) -> dict:
+        """The connector's two-way sync state (its last inbound call and poll, changes applied)."""
+        status, state = await self.get(f"/api/casepush/connectors/{connector_id}/sync_state")
+        assert status == 200, state
+        return state
+
+    async def polled(self, connector_id: str, timeout: float = 10.0) -> dict:
+        """Ask for a poll of the connector's system now, and its sync state once the poll has finished."""
+        before = (await self.sync_state(connector_id))["last_poll_at"]
+        status, state = await self.post(f"/api/casepush/connectors/{connector_id}/sync_state/_poll")
+        assert status == 200, state
+        deadline = time.monotonic() + timeout
+        while True:
+            state = await self.sync_state(connector_id)
+            if state["last_poll_at"] not in (None, before):
+                return state
+            assert time.monotonic() < deadline, f"no poll finished: {state}"
+            await asyncio.sleep(0.05)
 
 
 NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}

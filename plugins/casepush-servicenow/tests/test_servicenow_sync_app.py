@@ -24,6 +24,7 @@ from fake_servicenow import (
     private_key,
     sn,
 )
+from test_servicenow_automatic_push import casepush_settings, change, ok, pushed_by_itself
 
 from casepush.app import create_app
 from casepush.config import Settings
@@ -35,16 +36,10 @@ ITSM, SIR = ".servicenow", ".servicenow-sir"
 SECRET = "inbound-s3cret-0123456789"
 #: The case's ``connector.fields`` of each type (none chosen).
 FIELDS = {
-    ITSM: {"impact": None, "severity": None, "urgency": None, "category": None, "subcategory": None},
-    SIR: {
-        "category": None,
-        "destIp": None,
-        "malwareHash": None,
-        "malwareUrl": None,
-        "priority": None,
-        "sourceIp": None,
-        "subcategory": None,
-    },
+    ITSM: dict.fromkeys(("impact", "severity", "urgency", "category", "subcategory")),
+    SIR: dict.fromkeys(
+        ("category", "destIp", "malwareHash", "malwareUrl", "priority", "sourceIp", "subcategory")
+    ),
 }
 #: How the case shows who made a change in ServiceNow: the person and the connector type's name.
 ALICE = {ITSM: "Alice Analyst (ServiceNow ITSM)", SIR: "Alice Analyst (ServiceNow SecOps)"}
@@ -55,23 +50,6 @@ CLOSING = {
 }
 WORKING = {ITSM: {"state": "2"}, SIR: {"state": "18"}}
 BOTH_TYPES = pytest.mark.parametrize("type_id", [ITSM, SIR], ids=["itsm", "secops"])
-
-
-@pytest.fixture
-def casepush_settings(tmp_path: Path, casepush_database_url: str | None) -> Settings:
-    """The kit's settings, with a worker that looks for due automatic pushes every 50 ms."""
-    return Settings(
-        data_dir=str(tmp_path / "casepush"),
-        database_url=casepush_database_url,
-        elastic_password=PASSWORD,
-        automatic_push_poll_interval=0.05,
-    )
-
-
-async def ok(result: Any) -> Any:
-    status, body = await result
-    assert status == 200, body
-    return body
 
 
 def clock(sn: FakeServiceNow, ahead: float = 0) -> None:
@@ -130,20 +108,11 @@ async def actions(api: Api, case_id: str, types: str = "") -> list[dict]:
 
 
 async def sync_state(api: Api, connector: dict) -> dict:
-    return await ok(api.get(f"/api/casepush/connectors/{connector['id']}/sync_state"))
+    return await api.sync_state(connector["id"])
 
 
-async def polled(api: Api, connector: dict, timeout: float = 10.0) -> dict:
-    """Ask for a poll now, and the sync state once it has finished."""
-    before = (await sync_state(api, connector))["last_poll_at"]
-    await ok(api.post(f"/api/casepush/connectors/{connector['id']}/sync_state/_poll"))
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await sync_state(api, connector)
-        if state["last_poll_at"] not in (None, before):
-            return state
-        assert time.monotonic() < deadline, f"no poll finished: {state}"
-        await asyncio.sleep(0.05)
+async def polled(api: Api, connector: dict) -> dict:
+    return await api.polled(connector["id"])
 
 
 def writes(sn: FakeServiceNow) -> list:
@@ -226,18 +195,6 @@ async def test_comments_casepush_pushed_are_not_imported_back(casepush: Api, sn:
 # --- no echo back by automatic push ------------------------------------------------------------------------
 
 
-async def pushed_by_itself(api: Api, case_id: str, pushes: int) -> dict:
-    deadline = time.monotonic() + 15
-    while True:
-        found = await ok(api.get(f"/api/cases/{case_id}/user_actions/_find?types=pushed"))
-        state = (await ok(api.get(f"/api/casepush/cases/{case_id}/automatic_push")))["automatic_pushes"][0]
-        if found["total"] == pushes and state["state"] == "idle":
-            assert state["last_outcome"] == "success", state
-            return state
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.05)
-
-
 async def test_an_inbound_state_is_not_pushed_back_but_a_later_local_change_is(
     casepush: Api, sn: FakeServiceNow
 ):
@@ -261,18 +218,49 @@ async def test_an_inbound_state_is_not_pushed_back_but_a_later_local_change_is(
     assert len(writes(sn)) == before  # casepush wrote nothing to ServiceNow
     assert sn.incidents[sys_id]["state"] == "3"
 
-    current = await case_now(casepush, case["id"])
-    edit = {"id": case["id"], "version": current["version"], "status": "closed"}
-    await ok(casepush.patch("/api/cases", {"cases": [edit]}))
+    clock(sn, 5)  # ServiceNow's clock a little ahead: casepush's update is stamped after the next edit
+    await change(casepush, case["id"], status="closed")
     await pushed_by_itself(casepush, case["id"], 2)
 
     incident = sn.incidents[sys_id]
     assert (incident["state"], incident["sys_updated_by"]) == ("6", USERNAME)
     assert incident["close_code"] and incident["close_notes"] == "Closed by casepush"
-    # casepush's own update came back by the business rule, and was not applied.
-    assert sn.notification(len(sn.notifications) - 1)["sys_updated_by"] == USERNAME
-    assert (await case_now(casepush, case["id"]))["status"] == "closed"
+    # casepush's own update came back by the business rule, and was not applied; nor is it when the
+    # call comes late, after a newer edit of the case (ServiceNow queues the rules' calls).
+    echo = len(sn.notifications) - 1
+    assert (sn.notification(echo)["sys_updated_by"], sn.notification(echo)["state"]) == (USERNAME, "6")
+    await change(casepush, case["id"], status="in-progress")
+    assert await deliver_again(casepush, connector, sn.notifications[echo]) == (
+        200,
+        {"applied": 0, "ignored": 1},
+    )
+    await pushed_by_itself(casepush, case["id"], 3)
+    assert (await case_now(casepush, case["id"]))["status"] == "in-progress"
+    assert sn.incidents[sys_id]["state"] == "2"
     assert (await sync_state(casepush, connector))["changes_applied"] == 1
+
+
+async def test_casepush_s_own_update_polled_after_a_newer_edit_is_not_brought_back(
+    casepush: Api, sn: FakeServiceNow
+):
+    clock(sn)
+    connector = await connected(casepush, sn, ITSM, poll_interval=60, push_status=True)
+    path = f"/api/casepush/automatic_push/cases/{connector['id']}"
+    await ok(casepush.put(path, {"mode": "updates", "quiet_period": 0.2}))
+    case, sys_id = await pushed_case(casepush, connector)
+    await polled(casepush, connector)
+    clock(sn, 5)  # ServiceNow's clock a little ahead: casepush's update is stamped after the next edit
+    await change(casepush, case["id"], status="closed")
+    await pushed_by_itself(casepush, case["id"], 2)
+    assert (sn.incidents[sys_id]["state"], sn.incidents[sys_id]["sys_updated_by"]) == ("6", USERNAME)
+
+    await ok(casepush.put(path, {"mode": "updates", "quiet_period": 600}))  # the next push waits
+    await change(casepush, case["id"], status="in-progress")
+    state = await polled(casepush, connector)
+
+    assert state["last_poll_error"] is None and state["changes_applied"] == 0
+    assert (await case_now(casepush, case["id"]))["status"] == "in-progress"
+    assert await actions(casepush, case["id"], "sync") == []
 
 
 # --- refused calls -----------------------------------------------------------------------------------------
