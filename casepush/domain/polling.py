@@ -149,16 +149,15 @@ class Poller:
             log.exception("poll of connector %s failed", state.connector_id)
             return
         next_due = epoch_ms(started + interval) if interval is not None else None
+        # Counted before it is recorded: whoever sees the recorded poll (its sync state) sees it counted.
+        self.rt.metrics.observe_sync_poll(type_id, "failure" if error else "success")
+        if error:
+            log.warning("poll of connector %s failed: %s", state.connector_id, error)
         try:
             async with self.store.write() as tx:
                 await tx.finish_poll(state, epoch_ms(time.time()), cursor, next_due, error)
         except Exception as exc:
             log.warning("could not record the poll of connector %s: %r", state.connector_id, exc)
-            return
-        outcome = "failure" if error else "success"
-        self.rt.metrics.observe_sync_poll(type_id, outcome)
-        if error:
-            log.warning("poll of connector %s failed: %s", state.connector_id, error)
 
     async def _fetch_and_apply(self, state: SyncState) -> tuple[str | None, float | None, str | None, str]:
         """The poll: (the new cursor, the seconds to the next poll (None: stop), the error, the type)."""
