@@ -7,9 +7,9 @@ import aiohttp
 import casepush_echo
 import pytest
 
-from casepush import hookimpl
 from casepush.app import create_app
 from casepush.plugins import load_plugins
+from casepush.testing import KilledAfterCreate
 from conftest import Api, case_body, connector_body, echo_plugins
 
 PUBLIC_URL = "https://kibana.example.com"
@@ -379,24 +379,10 @@ async def test_two_instances_on_one_database_create_one_incident(aiohttp_client,
     assert [r.method for r in echo.requests].count("POST") == 1
 
 
-class Interrupter:
-    """A fault hook: dies (as a killed process would) right after the external create, before the save."""
-
-    def __init__(self) -> None:
-        self.armed = True
-
-    @hookimpl
-    def after_push(self, incident):
-        if self.armed and incident is not None:
-            self.armed = False
-            raise asyncio.CancelledError
-
-
 async def test_a_push_killed_after_the_create_is_resumed_without_a_second_incident(
     aiohttp_client, settings, echo
 ):
-    interrupter = Interrupter()
-    plugins = load_plugins(allowed=[], extra=[casepush_echo, interrupter])
+    plugins = load_plugins(allowed=[], extra=[casepush_echo, KilledAfterCreate()])
     api = Api(await aiohttp_client(create_app(settings, announce=print, plugins=plugins)))
     _, made = await api.post("/api/actions/connector", connector_body(echo.url))
     case = await api.create_case()

@@ -38,7 +38,7 @@ from casepush import hookimpl
 from casepush.config import Settings
 from casepush.connectors import Connector, PushedIncident
 from casepush.http import OutboundClient, create_session
-from casepush.testing import PASSWORD, Api, FakeService
+from casepush.testing import PASSWORD, Api, FakeService, KilledAfterCreate
 from casepush.testing.contract import ConnectorContract
 
 SECRETS = {"email": EMAIL, "apiToken": API_TOKEN}
@@ -57,15 +57,25 @@ BOTH_EDITIONS = pytest.mark.parametrize("jira", [False, True], ids=["cloud", "da
 
 
 @pytest.fixture
-def casepush_plugins() -> list[object]:
-    return [casepush_jira]
+def casepush_plugins(request: pytest.FixtureRequest) -> list[object]:
+    """The plugin, and a fresh ``KilledAfterCreate`` when parametrized indirectly with ``"interrupted"``."""
+    interrupted = getattr(request, "param", None) == "interrupted"
+    return [casepush_jira, KilledAfterCreate()] if interrupted else [casepush_jira]
 
 
 @pytest.fixture
-def casepush_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    """The kit's settings, plus those an indirect parametrization gives (e.g. ``allowed_hosts``)."""
+def casepush_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, casepush_database_url: str | None
+) -> Settings:
+    """The kit's settings on both backends, plus those an indirect parametrization gives (e.g.
+    ``allowed_hosts``)."""
     extra = getattr(request, "param", {})
-    return Settings(data_dir=str(tmp_path / "casepush"), elastic_password=PASSWORD, **extra)
+    return Settings(
+        data_dir=str(tmp_path / "casepush"),
+        database_url=casepush_database_url,
+        elastic_password=PASSWORD,
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -706,20 +716,7 @@ async def test_a_failing_jira_makes_the_case_push_a_424_and_the_next_push_looks_
 # --- crash recovery -------------------------------------------------------------------------------------
 
 
-class Interrupter:
-    """A fault hook: dies (as a killed process would) right after the issue is made, before the save."""
-
-    def __init__(self) -> None:
-        self.armed = True
-
-    @hookimpl
-    def after_push(self, incident: PushedIncident | None) -> None:
-        if self.armed and incident is not None:
-            self.armed = False
-            raise asyncio.CancelledError
-
-
-@pytest.mark.parametrize("casepush_plugins", [[casepush_jira, Interrupter()]], ids=["interrupted"])
+@pytest.mark.parametrize("casepush_plugins", ["interrupted"], indirect=True)
 async def test_a_push_killed_after_the_create_finds_the_issue_by_the_case_label(casepush, jira, connector):
     case = await casepush.create_case(connector=case_connector(connector))
     with pytest.raises(aiohttp.ClientError):

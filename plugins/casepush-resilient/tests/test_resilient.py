@@ -31,7 +31,7 @@ from casepush import hookimpl
 from casepush.config import Settings
 from casepush.connectors import ConnectorError, PushedIncident
 from casepush.http import OutboundClient, create_session
-from casepush.testing import PASSWORD, Api, FakeService
+from casepush.testing import PASSWORD, Api, FakeService, KilledAfterCreate
 from casepush.testing.client import case_body
 from casepush.testing.contract import ConnectorContract
 from casepush.testing.database import StoredData
@@ -52,9 +52,9 @@ ACCEPTED_TYPES = ",".join(f'{value} (for "{label}")' for value, label in INCIDEN
 
 @pytest.fixture
 def casepush_plugins(request: pytest.FixtureRequest) -> list[object]:
-    """The plugin, and a fresh ``Interrupter`` when parametrized indirectly with ``"interrupted"``."""
+    """The plugin, and a fresh ``KilledAfterCreate`` when parametrized indirectly with ``"interrupted"``."""
     interrupted = getattr(request, "param", None) == "interrupted"
-    return [casepush_resilient, Interrupter()] if interrupted else [casepush_resilient]
+    return [casepush_resilient, KilledAfterCreate()] if interrupted else [casepush_resilient]
 
 
 @pytest.fixture
@@ -790,19 +790,6 @@ async def test_a_case_whose_additional_fields_are_not_json_is_a_424_before_any_c
         " could not parse record value from json input",
     )
     assert resilient.requests == []
-
-
-class Interrupter:
-    """A fault hook: dies (as a killed process would) right after the incident is made, before the save."""
-
-    def __init__(self) -> None:
-        self.armed = True
-
-    @hookimpl
-    def after_push(self, incident: PushedIncident | None) -> None:
-        if self.armed and incident is not None:
-            self.armed = False
-            raise asyncio.CancelledError
 
 
 @pytest.mark.parametrize("casepush_plugins", ["interrupted"], indirect=True)

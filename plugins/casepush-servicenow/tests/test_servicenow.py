@@ -146,9 +146,12 @@ async def test_connectors_are_validated_as_kibana(casepush: Api, config: dict, s
 
 class TestAllowedHosts:
     @pytest.fixture
-    def casepush_settings(self, tmp_path: Path) -> Settings:
+    def casepush_settings(self, tmp_path: Path, casepush_database_url: str | None) -> Settings:
         return Settings(
-            data_dir=str(tmp_path / "d"), elastic_password="test-password", allowed_hosts=["ok.example"]
+            data_dir=str(tmp_path / "d"),
+            database_url=casepush_database_url,
+            elastic_password="test-password",
+            allowed_hosts=["ok.example"],
         )
 
     async def test_the_api_url_must_be_allowed(self, casepush: Api):

@@ -1,7 +1,6 @@
 """What the Swimlane plugin's test modules share: the app's plugins and settings (on both storage
 backends), a fake Swimlane and a connector to it, and the calls that push through ``_execute``."""
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,10 +9,8 @@ import casepush_swimlane
 import pytest
 from fake_swimlane import APP_ID, MAPPINGS, TOKEN, FakeSwimlane, start_swimlane
 
-from casepush import hookimpl
 from casepush.config import Settings
-from casepush.connectors import PushedIncident
-from casepush.testing import PASSWORD, Api, FakeService
+from casepush.testing import PASSWORD, Api, FakeService, KilledAfterCreate
 
 SECRETS = {"apiToken": TOKEN}
 UNDEFINED = "expected value of type [string] but got [undefined]"
@@ -34,24 +31,11 @@ RECORDS = f"/api/app/{APP_ID}/record"
 UNMAPPED = dict.fromkeys(MAPPINGS)
 
 
-class Interrupter:
-    """A fault hook: the first push that succeeds dies (as a killed process would) before it is saved."""
-
-    def __init__(self) -> None:
-        self.succeeded = 0
-
-    @hookimpl
-    def after_push(self, incident: PushedIncident | None) -> None:
-        self.succeeded += incident is not None
-        if incident is not None and self.succeeded == 1:
-            raise asyncio.CancelledError
-
-
 @pytest.fixture
 def casepush_plugins(request: pytest.FixtureRequest) -> list[object]:
-    """The plugin, and with the indirect parameter ``"interrupted"`` a fresh ``Interrupter`` too."""
+    """The plugin, and with the indirect parameter ``"interrupted"`` a fresh ``KilledAfterCreate`` too."""
     interrupted = getattr(request, "param", None) == "interrupted"
-    return [casepush_swimlane, Interrupter()] if interrupted else [casepush_swimlane]
+    return [casepush_swimlane, KilledAfterCreate()] if interrupted else [casepush_swimlane]
 
 
 @pytest.fixture
