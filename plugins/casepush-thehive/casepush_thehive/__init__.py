@@ -4,10 +4,19 @@ from typing import Any
 
 from casepush import hookimpl
 from casepush.connectors import (
+    ASSIGNEES,
+    COMMENTS,
+    DESCRIPTION,
     PUSH_TO_SERVICE,
+    STATUS,
+    TITLE,
     CaseForPush,
+    CaseState,
+    Changes,
     Connector,
     ConnectorType,
+    Inbound,
+    InboundCall,
     PushedIncident,
     ValidationContext,
 )
@@ -19,8 +28,10 @@ from casepush_thehive.schema import (
     TheHiveConfig,
     TheHiveFields,
     TheHiveSecrets,
+    TheHiveStateOptions,
 )
 from casepush_thehive.service import TheHiveService
+from casepush_thehive.sync import changes_of, find_case, own_login, parse_notification, poll, push_state
 
 #: Kibana's cases ``format`` for TheHive: the case's severity as TheHive's number (medium otherwise).
 SEVERITIES = {"low": 1, "medium": 2, "high": 3, "critical": 4}
@@ -45,6 +56,12 @@ THEHIVE = ConnectorType(
     supported_feature_ids=("alerting", "siem", "uptime", "cases"),
     minimum_license_required="platinum",
     validate=validate,
+    # casepush's own: the case's status and assignee pushed, and two-way sync from TheHive's audits
+    # (polled, or notified by a webhook endpoint with ``auth: {type: "bearer", key: <inbound secret>}``).
+    pushes_state=frozenset({STATUS, ASSIGNEES}),
+    state_options=TheHiveStateOptions,
+    pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
+    inbound_auth="bearer",
 )
 
 
@@ -97,3 +114,35 @@ async def execute_sub_action(connector: Connector, sub_action: str, params: Any,
     """``createAlert``: Kibana answers no data (``data ?? {}``)."""
     await _service(connector, http).create_alert(params)
     return {}
+
+
+@hookimpl
+async def find_incident(connector: Connector, case_id: str, http: OutboundClient) -> PushedIncident | None:
+    """The TheHive case tagged with the case (``transform_case``), for a push interrupted after the create."""
+    return await find_case(_service(connector, http), case_tag(case_id))
+
+
+@hookimpl
+async def push_case_state(
+    connector: Connector, external_id: str, state: CaseState, http: OutboundClient
+) -> None:
+    await push_state(_service(connector, http), external_id, state)
+
+
+@hookimpl
+async def parse_inbound(connector: Connector, call: InboundCall, http: OutboundClient) -> Inbound:
+    """A webhook endpoint's notification: a case's status, title or description updated, a comment
+    written or edited; changes made with the connector's API key are ``by_integration``."""
+    audit, sent_at = parse_notification(call.body)
+    changes = changes_of([audit], await own_login(_service(connector, http)))
+    return Inbound(changes, sent_at)
+
+
+@hookimpl
+async def fetch_changes(
+    connector: Connector, incident_ids: list[str], cursor: str | None, since: str, http: OutboundClient
+) -> Changes:
+    """The changes of these TheHive cases since the cursor, from their audits (``listAudit``)."""
+    if not incident_ids:
+        return Changes([], cursor)
+    return await poll(_service(connector, http), incident_ids, cursor, since)

@@ -37,6 +37,8 @@ from casepush.testing import FakeService, Recorded
 API = "/api/v1"
 API_KEY = "thehive-api-k3y-value"
 ME = "casepush@thehive.local"
+#: A person working in TheHive.
+ANALYST = "analyst@thehive.local"
 ORGANISATION = "SOC"
 #: When the fake's clock starts (Unix milliseconds): ``2024-04-03T07:09:13.041Z``, Kibana's test value.
 START = 1712128153041
@@ -413,6 +415,7 @@ def _matches(item: dict[str, Any], condition: dict[str, Any]) -> bool:
 async def start_thehive(service: FakeService) -> FakeTheHive:
     fake = FakeTheHive(service)
     fake.add_user("assignee@example.com", "Contract Assignee")
+    fake.add_user(ANALYST, "Ann Analyst")
     service.app.middlewares.append(_guarded(fake))
     service.app.add_routes(_routes(fake))
     await service.start()

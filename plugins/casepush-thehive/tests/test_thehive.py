@@ -1,13 +1,15 @@
 """The TheHive connector type (``.thehive``) through casepush's HTTP API, against a fake TheHive 5
 (``fake_thehive``)."""
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import casepush_thehive
+import msgspec
 import pytest
-from fake_thehive import API_KEY, ORGANISATION, FakeTheHive, answer, error, start_thehive
+from fake_thehive import ANALYST, API_KEY, ORGANISATION, FakeTheHive, answer, error, start_thehive
 
 from casepush.config import Settings
 from casepush.testing import PASSWORD, Api, FakeService
@@ -515,3 +517,22 @@ class TestTheHiveContract(ConnectorContract):
     @pytest.fixture
     def contract_break(self, thehive: FakeTheHive) -> Callable[[], None]:
         return thehive.break_all
+
+    @pytest.fixture
+    def contract_external_comment(self, thehive: FakeTheHive) -> Callable[[str, str], None]:
+        def comment(case_id: str, text: str) -> None:
+            thehive.now = int(time.time() * 1000)  # polls count from casepush's time
+            thehive.comment_as(ANALYST, case_id, text)
+
+        return comment
+
+    @pytest.fixture
+    def contract_inbound_call(
+        self, thehive: FakeTheHive, contract_external_comment: Callable[[str, str], None]
+    ) -> Callable[[str, str, str], tuple[bytes, dict[str, str]]]:
+        def call(case_id: str, text: str, secret: str) -> tuple[bytes, dict[str, str]]:
+            contract_external_comment(case_id, text)
+            body = msgspec.json.encode(thehive.notification(thehive.audits[-1]))
+            return body, {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+
+        return call
