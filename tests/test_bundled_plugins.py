@@ -20,6 +20,7 @@ TYPES = {
     "casepush-resilient": [".resilient"],
     "casepush-servicenow": [".servicenow", ".servicenow-sir"],
     "casepush-swimlane": [".swimlane"],
+    "casepush-thehive": [".thehive"],
     "casepush-webhook": [".cases-webhook", ".webhook"],
 }
 

@@ -19,6 +19,7 @@ from casepush.connectors import (
     InboundCall,
     PushedIncident,
     ValidationContext,
+    case_mappings,
 )
 from casepush.http import OutboundClient
 from casepush_thehive.schema import (
@@ -62,6 +63,7 @@ THEHIVE = ConnectorType(
     state_options=TheHiveStateOptions,
     pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
     inbound_auth="bearer",
+    case_mappings=case_mappings("title", "description", "comments", tags="tags"),
 )
 
 

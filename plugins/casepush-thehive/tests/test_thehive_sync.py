@@ -17,15 +17,17 @@ from fake_thehive import ANALYST, API_KEY, ME, FakeTheHive, start_thehive
 from casepush import hookimpl
 from casepush.config import Settings
 from casepush.connectors import PushedIncident
-from casepush.testing import PASSWORD, Api, FakeService
+from casepush.testing import PASSWORD, Api, FakeService, KilledAfterCreate
 from casepush.testing.client import case_body
 
 SECRET = "thehive-inbound-secret-0123456789"
 
 
 @pytest.fixture
-def casepush_plugins() -> list[object]:
-    return [casepush_thehive]
+def casepush_plugins(request: pytest.FixtureRequest) -> list[object]:
+    """The plugin, and a fresh ``KilledAfterCreate`` when parametrized indirectly with ``"interrupted"``."""
+    interrupted = getattr(request, "param", None) == "interrupted"
+    return [casepush_thehive, KilledAfterCreate()] if interrupted else [casepush_thehive]
 
 
 @pytest.fixture
@@ -156,25 +158,9 @@ async def test_an_assignee_theHive_does_not_know_is_a_warning_and_the_push_stand
 # --- crash recovery ------------------------------------------------------------------------------------
 
 
-class Interrupter:
-    """A fault hook: dies (as a killed process would) right after the case is made, before the save."""
-
-    def __init__(self) -> None:
-        self.armed = True
-
-    @hookimpl
-    def after_push(self, incident: PushedIncident | None) -> None:
-        if self.armed and incident is not None:
-            self.armed = False
-            raise asyncio.CancelledError
-
-
-@pytest.mark.parametrize("casepush_plugins", [[casepush_thehive, Interrupter()]], ids=["interrupted"])
-async def test_a_push_killed_after_the_create_finds_the_case_by_its_tag(
-    casepush, casepush_plugins, thehive, connector
-):
+@pytest.mark.parametrize("casepush_plugins", ["interrupted"], indirect=True)
+async def test_a_push_killed_after_the_create_finds_the_case_by_its_tag(casepush, thehive, connector):
     case = await new_case(casepush, connector)
-    casepush_plugins[1].armed = True  # the one instance serves the test on each backend
     with pytest.raises(aiohttp.ClientError):
         await casepush.post(f"/api/cases/{case['id']}/connector/{connector['id']}/_push", {})
     [case_id] = thehive.cases
