@@ -60,6 +60,11 @@ class ConnectorType:
     #: Kibana's mappings of the type (its cases connector's ``getMapping``), which case configurations
     #: that name a connector of the type show as ``mappings``.
     case_mappings: tuple[ConnectorMapping, ...] = ()
+    #: Kibana runs the type through its sub-action framework (TheHive, Resilient): there a sub-action the
+    #: type does not have, or params that do not fit it, fail the run (``an error occurred while running
+    #: the action``, the service message ``Sub action "x" is not registered. ...`` or ``Request
+    #: validation failed (...)``) instead of failing the params' validation.
+    sub_action_framework: bool = False
 
 
 def case_mappings(

@@ -22,7 +22,7 @@ from casepush.connectors import (
     ValidationContext,
 )
 from casepush.domain import Context, new_id, now_iso
-from casepush.domain.phrasing import config_schema_message
+from casepush.domain.phrasing import config_schema_message, js_type
 from casepush.errors import KibanaError, bad_request, conflict, forbidden, not_found
 from casepush.http import OutboundClient, OutboundError
 from casepush.metrics import Metrics
@@ -414,10 +414,20 @@ async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
 # --- executing -----------------------------------------------------------------------------------------
 
 
-def _params(connector_type: ConnectorType, params: dict[str, Any]) -> tuple[str, msgspec.Struct]:
-    """The sub-action and its params struct, or ``error validating action params: ...``."""
-    sub_action = params.get("subAction")
-    if sub_action not in connector_type.sub_actions:
+def _params(connector: Connector, params: dict[str, Any]) -> tuple[str, msgspec.Struct]:
+    """The sub-action and its params struct, or ``InvalidParams``."""
+    connector_type, sub_action = connector.type, params.get("subAction")
+    if connector_type.sub_action_framework and isinstance(sub_action, str):
+        if sub_action not in connector_type.sub_actions:
+            raise InvalidParams(
+                f'Sub action "{sub_action}" is not registered. Connector id: {connector.id}.'
+                f" Connector name: {connector_type.name}. Connector type: {connector_type.id}",
+                in_run=True,
+            )
+    elif sub_action not in connector_type.sub_actions:
+        if connector_type.sub_action_framework:
+            got = js_type(sub_action) if "subAction" in params else "undefined"
+            raise InvalidParams(f"[subAction]: expected value of type [string] but got [{got}]")
         alternatives = "\n".join(
             f"- [{i}.subAction]: expected value to equal [{name}]"
             for i, name in enumerate(connector_type.sub_actions)
@@ -429,16 +439,28 @@ def _params(connector_type: ConnectorType, params: dict[str, Any]) -> tuple[str,
 def sub_action_params(connector_type: ConnectorType, sub_action: str, raw: Any) -> msgspec.Struct:
     """``subActionParams`` as the sub-action's struct (its own checks included), or ``InvalidParams``."""
     struct = connector_type.sub_actions[sub_action]
+    in_run = connector_type.sub_action_framework  # the framework checks the params alone, in the run
     try:
-        return msgspec.convert(raw, struct)
+        return msgspec.convert(raw if raw is not None or not in_run else {}, struct)
     except msgspec.ValidationError as exc:
-        raise InvalidParams(config_schema_message("subActionParams")(str(exc), raw, struct)) from None
+        detail = config_schema_message("" if in_run else "subActionParams")(str(exc), raw, struct)
+        if in_run:
+            raise InvalidParams(f"Request validation failed (Error: {detail})", in_run=True) from None
+        raise InvalidParams(detail) from None
 
 
 class InvalidParams(Exception):
-    def __init__(self, detail: str):
+    """Params Kibana refuses: in their validation (``error validating action params: <detail>``), or
+    ``in_run``, when its sub-action framework runs them (the run's service message is the detail)."""
+
+    def __init__(self, detail: str, in_run: bool = False):
         super().__init__(detail)
         self.detail = detail
+        self.in_run = in_run
+
+    @property
+    def message(self) -> str:
+        return self.detail if self.in_run else f"error validating action params: {self.detail}"
 
 
 def pushed_data(incident: PushedIncident) -> dict[str, Any]:
@@ -478,25 +500,25 @@ async def execute(
     except MissingSecrets as exc:
         return ExecuteResult(status="error", message=str(exc), connector_id=connector_id, retry=False)
     try:
-        sub_action, parsed = _params(connector.type, params)
-    except InvalidParams as exc:
-        return ExecuteResult(
-            status="error",
-            message=f"error validating action params: {exc.detail}",
-            connector_id=connector_id,
-            retry=False,
-        )
-    try:
+        sub_action, parsed = _params(connector, params)
         if sub_action == PUSH_TO_SERVICE:
             data = pushed_data(await rt.plugins.push_to_service(connector, parsed, rt.http))
         else:
             data = await rt.plugins.execute_sub_action(connector, sub_action, parsed, rt.http)
+    except InvalidParams as exc:
+        if exc.in_run:
+            return _failed_run(connector_id, exc.detail)
+        return ExecuteResult(status="error", message=exc.message, connector_id=connector_id, retry=False)
     except (ConnectorError, OutboundError) as exc:
-        return ExecuteResult(
-            status="error",
-            message="an error occurred while running the action",
-            connector_id=connector_id,
-            retry=True,
-            service_message=exc.message,
-        )
+        return _failed_run(connector_id, exc.message)
     return ExecuteResult(status="ok", data=data, connector_id=connector_id)
+
+
+def _failed_run(connector_id: str, service_message: str) -> ExecuteResult:
+    return ExecuteResult(
+        status="error",
+        message="an error occurred while running the action",
+        connector_id=connector_id,
+        retry=True,
+        service_message=service_message,
+    )

@@ -62,7 +62,7 @@ def config_schema_message(where: str) -> Phrasing:
                 f"- [{_dotted(where, [*path, i])}]: expected value to equal [{value}]"
                 for i, value in enumerate(typing.get_args(expected))
             )
-        actual = _js_type(_lookup(document, path))
+        actual = js_type(_lookup(document, path))
         return (
             f"[{_dotted(where, path)}]: expected value of type [{_schema_type(expected)}] but got [{actual}]"
         )
@@ -115,7 +115,7 @@ def _schema_type(hint: Any) -> str:
     return _SCHEMA_TYPES.get(typing.get_origin(hint) or hint, "object")
 
 
-def _js_type(value: Any) -> str:
+def js_type(value: Any) -> str:
     """``typeDetect`` as config-schema reports the type it got."""
     if value is UNDEFINED:
         return "undefined"

@@ -358,10 +358,10 @@ async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseFor
         params = await rt.plugins.transform_case(connector, case)
         return sub_action_params(connector.type, PUSH_TO_SERVICE, msgspec.to_builtins(params))
     except InvalidParams as exc:
-        message = exc.detail
+        message = exc.message
     except (ValueError, TypeError) as exc:  # a params struct refusing its values as it is built
-        message = str(exc)
-    raise KibanaError(424, f"error validating action params: {message}")
+        message = f"error validating action params: {exc}"
+    raise KibanaError(424, message)
 
 
 async def dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> DryRun:

@@ -44,6 +44,7 @@ RESILIENT = ConnectorType(
     },
     supported_feature_ids=("alerting", "cases", "siem"),
     minimum_license_required="platinum",
+    sub_action_framework=True,
     validate=validate,
     case_mappings=case_mappings("name", "description", "comments"),
 )

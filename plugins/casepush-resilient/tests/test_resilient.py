@@ -376,44 +376,43 @@ async def test_choice_sub_actions_answer_each_value_as_an_id_and_a_name(
         (
             "pushToService",
             push_params(additionalFields={"ticket_ref": "x", "name": "y"}),
-            "[subActionParams.incident]: The following properties cannot be defined inside additionalFields:"
-            " name.",
+            "[incident]: The following properties cannot be defined inside additionalFields: name.",
         ),
         (
             "pushToService",
             push_params(additionalFields={f"field_{i}": i for i in range(51)}),
-            "[subActionParams.incident]: A maximum of 50 fields in additionalFields can be defined at a"
-            " time.",
+            "[incident]: A maximum of 50 fields in additionalFields can be defined at a time.",
         ),
         (
             "pushToService",
             push_params(additionalFields="{not json"),
-            "[subActionParams.incident]: [additionalFields]: could not parse record value from json input",
+            "[incident]: [additionalFields]: could not parse record value from json input",
         ),
         (
             "pushToService",
             push_params(incidentTypes=["17", "malware"]),
-            "[subActionParams.incident]: [incidentTypes]: expected value of type [number] but got [string]",
+            "[incident]: [incidentTypes]: expected value of type [number] but got [string]",
         ),
         (
             "pushToService",
             {"incident": {"description": "x"}},
-            f"[subActionParams.incident.name]: {UNDEFINED}",
+            f"[incident.name]: {UNDEFINED}",
         ),
-        ("getFields", {"all": True}, "[subActionParams.all]: definition for this key is missing"),
+        ("getFields", {"all": True}, "[all]: definition for this key is missing"),
     ],
     ids=["own-name", "too-many", "not-json", "not-a-number", "no-name", "fields-with-params"],
 )
-async def test_params_kibana_refuses_are_refused_before_calling_resilient(
+async def test_params_kibana_refuses_fail_the_run_before_calling_resilient(
     casepush, resilient, connector, sub_action, params, detail
 ):
     result = await execute(casepush, connector["id"], sub_action, params)
 
-    assert result == {
+    assert result == {  # Kibana's sub-action framework checks the params in the run
         "status": "error",
-        "message": f"error validating action params: {detail}",
+        "message": "an error occurred while running the action",
         "connector_id": connector["id"],
-        "retry": False,
+        "retry": True,
+        "service_message": f"Request validation failed (Error: {detail})",
     }
     assert resilient.requests == []
 
@@ -786,8 +785,8 @@ async def test_a_case_whose_additional_fields_are_not_json_is_a_424_before_any_c
 
     assert (status, body["message"]) == (
         424,
-        "error validating action params: [subActionParams.incident]: [additionalFields]:"
-        " could not parse record value from json input",
+        "Request validation failed (Error: [incident]: [additionalFields]:"
+        " could not parse record value from json input)",
     )
     assert resilient.requests == []
 

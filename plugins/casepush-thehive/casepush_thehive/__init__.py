@@ -56,6 +56,7 @@ THEHIVE = ConnectorType(
     sub_actions={PUSH_TO_SERVICE: PushToService, "createAlert": CreateAlert},
     supported_feature_ids=("alerting", "siem", "uptime", "cases"),
     minimum_license_required="platinum",
+    sub_action_framework=True,
     validate=validate,
     # casepush's own: the case's status and assignee pushed, and two-way sync from TheHive's audits
     # (polled, or notified by a webhook endpoint with ``auth: {type: "bearer", key: <inbound secret>}``).

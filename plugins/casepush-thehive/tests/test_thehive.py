@@ -243,19 +243,48 @@ async def test_update_patches_the_case_and_adds_every_comment(casepush, thehive,
     [
         (
             {"incident": {"description": "x"}},
-            "[subActionParams.incident.title]: expected value of type [string] but got [undefined]",
+            "[incident.title]: expected value of type [string] but got [undefined]",
         ),
         (
             {"incident": {"title": "x", "description": "y", "tlp": "red"}},
-            "[subActionParams.incident.tlp]: expected value of type [number] but got [string]",
+            "[incident.tlp]: expected value of type [number] but got [string]",
         ),
     ],
 )
-async def test_bad_push_params_are_refused_before_any_call(casepush, thehive, connector, params, detail):
+async def test_bad_push_params_fail_the_run_before_any_call(casepush, thehive, connector, params, detail):
     result = await execute(casepush, connector["id"], "pushToService", params)
 
-    assert result["status"] == "error"
-    assert detail in result["message"]
+    assert result == {  # Kibana's sub-action framework checks the params in the run
+        "status": "error",
+        "message": "an error occurred while running the action",
+        "connector_id": connector["id"],
+        "retry": True,
+        "service_message": f"Request validation failed (Error: {detail})",
+    }
+    assert thehive.requests == []
+
+
+async def test_a_sub_action_thehive_does_not_have_fails_the_run_and_a_missing_one_the_params(
+    casepush, thehive, connector
+):
+    unknown = await execute(casepush, connector["id"], "getIncident", {"externalId": "1"})
+    _, missing = await casepush.post(f"/api/actions/connector/{connector['id']}/_execute", {"params": {}})
+
+    assert unknown == {
+        "status": "error",
+        "message": "an error occurred while running the action",
+        "connector_id": connector["id"],
+        "retry": True,
+        "service_message": f'Sub action "getIncident" is not registered. Connector id: {connector["id"]}.'
+        " Connector name: TheHive. Connector type: .thehive",
+    }
+    assert missing == {
+        "status": "error",
+        "message": "error validating action params: [subAction]: expected value of type [string] but got"
+        " [undefined]",
+        "connector_id": connector["id"],
+        "retry": False,
+    }
     assert thehive.requests == []
 
 
@@ -383,9 +412,9 @@ async def test_create_alert_params_are_checked(casepush, thehive, connector):
     result = await execute(casepush, connector["id"], "createAlert", {"title": "x"})
 
     assert result["status"] == "error"
-    assert (
-        "[subActionParams.description]: expected value of type [string] but got [undefined]"
-        in result["message"]
+    assert result["service_message"] == (
+        "Request validation failed (Error: [description]: expected value of type [string]"
+        " but got [undefined])"
     )
 
 
