@@ -98,6 +98,26 @@ class Api:
         assert status == 200, case
         return case
 
+    async def execute(self, connector_id: str, sub_action: str, params: dict | None) -> dict:
+        """The answer of ``_execute`` with a sub-action and its params (a 200, whatever the outcome)."""
+        body = {"params": {"subAction": sub_action, "subActionParams": params}}
+        status, result = await self.post(f"/api/actions/connector/{connector_id}/_execute", body)
+        assert status == 200, result
+        return result
+
+    async def executed(self, connector_id: str, sub_action: str, params: dict | None) -> Any:
+        """The ``data`` of a sub-action that succeeded."""
+        result = await self.execute(connector_id, sub_action, params)
+        assert result["status"] == "ok", result.get("service_message", result)
+        return result["data"]
+
+    async def execution_failed(self, connector_id: str, sub_action: str, params: dict | None) -> str:
+        """The service message of a sub-action that failed in the external system."""
+        result = await self.execute(connector_id, sub_action, params)
+        expected = ("error", "an error occurred while running the action", True)
+        assert (result["status"], result["message"], result["retry"]) == expected, result
+        return result["service_message"]
+
 
 NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}
 IMPACT_FIELD = {"key": "impact", "label": "Impact", "type": "text", "required": False}

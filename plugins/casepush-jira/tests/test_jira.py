@@ -123,30 +123,6 @@ def push_params(external_id: str | None = None, comments: Any = (), **incident: 
     }
 
 
-async def execute(api: Api, connector_id: str, sub_action: str, params: dict) -> dict:
-    body = {"params": {"subAction": sub_action, "subActionParams": params}}
-    status, result = await api.post(f"/api/actions/connector/{connector_id}/_execute", body)
-    assert status == 200, result
-    return result
-
-
-async def ok(api: Api, connector_id: str, sub_action: str, params: dict) -> Any:
-    result = await execute(api, connector_id, sub_action, params)
-    assert result["status"] == "ok", result.get("service_message", result)
-    return result["data"]
-
-
-async def failed(api: Api, connector_id: str, sub_action: str, params: dict) -> str:
-    """The connector's message of a sub-action that failed in Jira."""
-    result = await execute(api, connector_id, sub_action, params)
-    assert (result["status"], result["message"], result["retry"]) == (
-        "error",
-        "an error occurred while running the action",
-        True,
-    ), result
-    return result["service_message"]
-
-
 async def push_case(api: Api, case_id: str, connector_id: str) -> tuple[int, Any]:
     return await api.post(f"/api/cases/{case_id}/connector/{connector_id}/_push", {})
 
@@ -173,7 +149,7 @@ async def test_create_sends_kibanas_fields_and_answers_the_issue_read_back(casep
         otherFields={"customfield_1": "Internal", "issuetype": {"id": SUB_TASK}},
     )
 
-    data = await ok(casepush, connector["id"], "pushToService", params)
+    data = await casepush.executed(connector["id"], "pushToService", params)
 
     assert data == {"id": "10001", "title": "CK-2", "url": f"{jira.url}/browse/CK-2", "pushedDate": START_ISO}
     assert jira.sent("POST", "/issue") == [
@@ -196,7 +172,7 @@ async def test_create_sends_kibanas_fields_and_answers_the_issue_read_back(casep
 
 @BOTH_EDITIONS
 async def test_create_without_an_issue_type_takes_the_first_of_createmeta(casepush, jira, connector):
-    await ok(casepush, connector["id"], "pushToService", push_params())
+    await casepush.executed(connector["id"], "pushToService", push_params())
 
     assert jira.calls() == [
         "GET /issue/createmeta/CK/issuetypes",
@@ -215,7 +191,7 @@ async def test_update_puts_the_fields_reads_the_updated_date_and_adds_the_non_em
     comments = [("c-1", "Looked at the logs."), ("c-2", ""), ("c-3", "Blocked the address.")]
     params = push_params(issue["id"], comments, summary="Suspicious login,\nagain", labels=["auth"])
 
-    data = await ok(casepush, connector["id"], "pushToService", params)
+    data = await casepush.executed(connector["id"], "pushToService", params)
 
     assert data == {
         "id": "10000",
@@ -277,14 +253,14 @@ async def test_sub_actions_answer_kibanas_data(
 ):
     jira.seed("Malware found")
 
-    data = await ok(casepush, connector["id"], sub_action, params)
+    data = await casepush.executed(connector["id"], sub_action, params)
 
     assert data == (expected(jira) if callable(expected) else expected)
 
 
 @BOTH_EDITIONS
 async def test_fields_by_issue_type_answers_each_field_of_the_create_screen(casepush, jira, connector):
-    data = await ok(casepush, connector["id"], "fieldsByIssueType", {"id": TASK})
+    data = await casepush.executed(connector["id"], "fieldsByIssueType", {"id": TASK})
 
     assert list(data) == [
         "summary",
@@ -315,7 +291,7 @@ async def test_fields_by_issue_type_answers_each_field_of_the_create_screen(case
 async def test_issues_escapes_the_title_as_kibana_for_jiras_text_search(casepush, jira, connector, issue):
     jira.seed('Login failed - (again) from "10.0.0.1"')
 
-    data = await ok(casepush, connector["id"], "issues", {"title": 'failed - "(again)'})
+    data = await casepush.executed(connector["id"], "issues", {"title": 'failed - "(again)'})
 
     assert data == [{"id": "10001", "key": "CK-2", "title": 'Login failed - (again) from "10.0.0.1"'}]
     (search,) = jira.requests
@@ -357,7 +333,7 @@ async def test_issues_escapes_the_title_as_kibana_for_jiras_text_search(casepush
 async def test_params_kibana_refuses_are_refused_before_calling_jira(
     casepush, jira, connector, incident, detail
 ):
-    result = await execute(casepush, connector["id"], "pushToService", push_params(**incident))
+    result = await casepush.execute(connector["id"], "pushToService", push_params(**incident))
 
     assert result == {
         "status": "error",
@@ -597,13 +573,13 @@ async def test_a_failing_call_is_worded_as_kibana(casepush, jira, connector, iss
         method, _, path = on.partition(" ")
         jira.fail_next(fail, method=method, path=path)
 
-    assert await failed(casepush, connector["id"], *call) == message.format(url=jira.url)
+    assert await casepush.execution_failed(connector["id"], *call) == message.format(url=jira.url)
 
 
 async def test_wrong_credentials_are_jiras_401(casepush, jira, issue):
     connector = await create_connector(casepush, jira.url, apiToken="not-the-token")
 
-    assert await failed(casepush, connector["id"], *GET_INCIDENT) == (
+    assert await casepush.execution_failed(connector["id"], *GET_INCIDENT) == (
         f"{GET_10000} Request failed with status code 401. {UNKNOWN_ERRORS}"
     )
     assert jira.calls() == ["GET /issue/10000"]
@@ -620,7 +596,7 @@ async def test_wrong_credentials_are_jiras_401(casepush, jira, issue):
 async def test_an_idempotent_call_answered_503_is_made_again(casepush, jira, connector, issue, method, call):
     jira.fail_next(server_error(503), method=method)
 
-    await ok(casepush, connector["id"], *call)
+    await casepush.executed(connector["id"], *call)
 
     assert jira.calls().count(f"{method} /issue/10000") == 2
 
@@ -629,7 +605,7 @@ async def test_an_idempotent_call_answered_503_is_made_again(casepush, jira, con
 async def test_a_create_answered_5xx_is_not_made_again(casepush, jira, connector, status):
     jira.fail_next(server_error(status), method="POST")
 
-    message = await failed(casepush, connector["id"], "pushToService", A_TASK)
+    message = await casepush.execution_failed(connector["id"], "pushToService", A_TASK)
 
     assert message == f"{CREATE} Request failed with status code {status}. {UNKNOWN_ERRORS}"
     assert jira.calls() == ["POST /issue"]
@@ -638,7 +614,7 @@ async def test_a_create_answered_5xx_is_not_made_again(casepush, jira, connector
 async def test_a_create_answered_429_is_made_again_after_retry_after(casepush, jira, connector):
     jira.fail_next(rate_limited(retry_after="0"), method="POST")
 
-    data = await ok(casepush, connector["id"], "pushToService", A_TASK)
+    data = await casepush.executed(connector["id"], "pushToService", A_TASK)
 
     assert data["id"] == "10000"
     assert jira.calls() == ["POST /issue", "POST /issue", "GET /issue/10000"]

@@ -109,30 +109,6 @@ def push_params(external_id: str | None = None, comments: Any = (), **incident: 
     }
 
 
-async def execute(api: Api, connector_id: str, sub_action: str, params: dict) -> dict:
-    body = {"params": {"subAction": sub_action, "subActionParams": params}}
-    status, result = await api.post(f"/api/actions/connector/{connector_id}/_execute", body)
-    assert status == 200, result
-    return result
-
-
-async def ok(api: Api, connector_id: str, sub_action: str, params: dict) -> Any:
-    result = await execute(api, connector_id, sub_action, params)
-    assert result["status"] == "ok", result.get("service_message", result)
-    return result["data"]
-
-
-async def failed(api: Api, connector_id: str, sub_action: str, params: dict) -> str:
-    """The connector's message of a sub-action that failed in Resilient."""
-    result = await execute(api, connector_id, sub_action, params)
-    assert (result["status"], result["message"], result["retry"]) == (
-        "error",
-        "an error occurred while running the action",
-        True,
-    ), result
-    return result["service_message"]
-
-
 def case_connector(connector: dict, **fields: Any) -> dict:
     """The ``connector`` of a case pushed to Resilient, with the case's Resilient fields."""
     values = {"incidentTypes": ["17", "19"], "severityCode": "5", **fields}
@@ -195,7 +171,7 @@ async def test_create_sends_kibanas_body_and_answers_the_incident_made(casepush,
     )
     before = time.time()
 
-    data = await ok(casepush, connector["id"], "pushToService", params)
+    data = await casepush.executed(connector["id"], "pushToService", params)
 
     assert data == pushed(resilient, START_ISO)
     assert resilient.calls() == ["GET /types/incident/fields", "POST /incidents"]
@@ -218,8 +194,7 @@ async def test_create_sends_kibanas_body_and_answers_the_incident_made(casepush,
 async def test_create_leaves_out_what_kibana_leaves_out(casepush, resilient, connector):
     before = time.time()
 
-    await ok(
-        casepush,
+    await casepush.executed(
         connector["id"],
         "pushToService",
         push_params(description="", severityCode=0, incidentTypes=[]),
@@ -233,7 +208,7 @@ async def test_create_leaves_out_what_kibana_leaves_out(casepush, resilient, con
 async def test_every_call_carries_the_api_key_as_basic_auth_and_kibanas_empty_body(
     casepush, resilient, connector
 ):
-    await ok(casepush, connector["id"], "severity", {})
+    await casepush.executed(connector["id"], "severity", {})
 
     (call,) = resilient.requests
     expected = base64.b64encode(f"{KEY_ID}:{KEY_SECRET}".encode()).decode()
@@ -256,7 +231,7 @@ async def test_update_patches_the_changes_from_the_incident_read_and_adds_every_
         additionalFields={"ticket_ref": "T-2", "resolution_summary": "Blocked."},
     )
 
-    data = await ok(casepush, connector["id"], "pushToService", params)
+    data = await casepush.executed(connector["id"], "pushToService", params)
 
     assert data == pushed(resilient, LATER_ISO, ["c-1", "c-2"])
     assert resilient.calls() == [
@@ -306,7 +281,7 @@ async def test_update_patches_the_changes_from_the_incident_read_and_adds_every_
 async def test_update_leaves_the_null_values_alone(casepush, resilient, connector, incident):
     params = push_params("2096", name="Renamed", description=None, incidentTypes=None, severityCode=None)
 
-    await ok(casepush, connector["id"], "pushToService", params)
+    await casepush.executed(connector["id"], "pushToService", params)
 
     assert resilient.sent("PATCH", "/incidents/2096") == [
         {
@@ -326,7 +301,7 @@ async def test_update_leaves_the_null_values_alone(casepush, resilient, connecto
 
 
 async def test_get_fields_answers_kibanas_keys_of_each_field(casepush, resilient, connector):
-    data = await ok(casepush, connector["id"], "getFields", {})
+    data = await casepush.executed(connector["id"], "getFields", {})
 
     assert [field["name"] for field in data] == [field["name"] for field in resilient.fields]
     assert data[4] == {
@@ -363,7 +338,7 @@ async def test_get_fields_answers_kibanas_keys_of_each_field(casepush, resilient
 async def test_choice_sub_actions_answer_each_value_as_an_id_and_a_name(
     casepush, resilient, connector, sub_action, path, expected
 ):
-    assert await ok(casepush, connector["id"], sub_action, {}) == expected
+    assert await casepush.executed(connector["id"], sub_action, {}) == expected
     assert resilient.calls() == [f"GET {path}"]
 
 
@@ -405,7 +380,7 @@ async def test_choice_sub_actions_answer_each_value_as_an_id_and_a_name(
 async def test_params_kibana_refuses_fail_the_run_before_calling_resilient(
     casepush, resilient, connector, sub_action, params, detail
 ):
-    result = await execute(casepush, connector["id"], sub_action, params)
+    result = await casepush.execute(connector["id"], sub_action, params)
 
     assert result == {  # Kibana's sub-action framework checks the params in the run
         "status": "error",
@@ -635,13 +610,13 @@ async def test_a_failing_call_is_worded_as_kibana(
     if fail is not None:
         resilient.fail(on, fail)
 
-    assert await failed(casepush, connector["id"], *call) == message
+    assert await casepush.execution_failed(connector["id"], *call) == message
 
 
 async def test_wrong_credentials_are_resilients_401(casepush, resilient):
     connector = await create_connector(casepush, resilient.url, apiKeySecret="wrong")
 
-    message = await failed(casepush, connector["id"], "pushToService", push_params())
+    message = await casepush.execution_failed(connector["id"], "pushToService", push_params())
 
     assert message == f"{CREATE} Status code: 401. Message: Unauthorized API Error."
     assert resilient.incidents == {}
@@ -650,7 +625,7 @@ async def test_wrong_credentials_are_resilients_401(casepush, resilient):
 async def test_an_unreachable_resilient_is_an_unknown_api_error(casepush):
     connector = await create_connector(casepush, "http://127.0.0.1:9")
 
-    message = await failed(casepush, connector["id"], "pushToService", push_params())
+    message = await casepush.execution_failed(connector["id"], "pushToService", push_params())
 
     assert message == f"{CREATE} Status code: undefined. Message: Unknown API Error."
 
@@ -673,7 +648,7 @@ async def test_a_host_no_longer_allowed_is_refused_before_any_call(resilient):
 async def test_a_trailing_slash_of_the_api_url_is_dropped_as_kibana_does(casepush, resilient):
     connector = await create_connector(casepush, f"{resilient.url}/")
 
-    data = await ok(casepush, connector["id"], "pushToService", push_params())
+    data = await casepush.executed(connector["id"], "pushToService", push_params())
 
     assert data["url"] == f"{resilient.url}/#incidents/2096"
     assert resilient.calls() == ["POST /incidents"]
@@ -813,7 +788,7 @@ async def test_a_push_killed_after_the_create_makes_a_second_incident_as_kibana_
 async def test_the_api_key_is_in_no_answer_and_not_stored_in_clear(
     casepush, casepush_settings, resilient, connector
 ):
-    await ok(casepush, connector["id"], "pushToService", push_params())
+    await casepush.executed(connector["id"], "pushToService", push_params())
     answers = [
         connector,
         *[

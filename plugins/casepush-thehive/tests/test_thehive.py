@@ -49,25 +49,6 @@ async def connector(casepush: Api, thehive: FakeTheHive) -> dict:
     return made
 
 
-async def execute(api: Api, connector_id: str, sub_action: str, params: dict) -> dict:
-    body = {"params": {"subAction": sub_action, "subActionParams": params}}
-    status, result = await api.post(f"/api/actions/connector/{connector_id}/_execute", body)
-    assert status == 200, result
-    return result
-
-
-async def ok(api: Api, connector_id: str, sub_action: str, params: dict) -> Any:
-    result = await execute(api, connector_id, sub_action, params)
-    assert result["status"] == "ok", result
-    return result["data"]
-
-
-async def failed(api: Api, connector_id: str, sub_action: str, params: dict) -> str:
-    result = await execute(api, connector_id, sub_action, params)
-    assert (result["status"], result["message"]) == ("error", RUN_ERROR), result
-    return result["service_message"]
-
-
 def push_params(external_id: str | None = None, comments: Any = (), **incident: Any) -> dict:
     return {
         "incident": {"title": "Malware", "description": "A trojan.", "externalId": external_id, **incident},
@@ -175,7 +156,7 @@ async def test_create_posts_the_incident_with_kibanas_headers_and_answers_its_ur
 ):
     params = push_params(severity=3, tlp=1, tags=["a", "b"])
 
-    data = await ok(casepush, connector["id"], "pushToService", params)
+    data = await casepush.executed(connector["id"], "pushToService", params)
 
     case_id = next(iter(thehive.cases))
     assert data == {
@@ -199,7 +180,7 @@ async def test_create_posts_the_incident_with_kibanas_headers_and_answers_its_ur
 
 
 async def test_unset_fields_are_sent_null_as_kibanas_schema_defaults_them(casepush, thehive, connector):
-    await ok(casepush, connector["id"], "pushToService", push_params())
+    await casepush.executed(connector["id"], "pushToService", push_params())
 
     assert thehive.sent("POST", "/case") == [
         {"title": "Malware", "description": "A trojan.", "severity": None, "tlp": None, "tags": None}
@@ -210,7 +191,7 @@ async def test_the_organisation_header_is_sent_when_set(casepush, thehive):
     status, made = await casepush.post("/api/actions/connector", connector_body(thehive.url, ORGANISATION))
     assert status == 200, made
 
-    await ok(casepush, made["id"], "pushToService", push_params())
+    await casepush.executed(made["id"], "pushToService", push_params())
 
     assert thehive.requests[0].headers["X-Organisation"] == ORGANISATION
 
@@ -221,7 +202,7 @@ async def test_update_patches_the_case_and_adds_every_comment(casepush, thehive,
         case["_id"], [("c-1", "Looked at it."), ("c-2", "Isolated the host.")], title="Malware 2"
     )
 
-    data = await ok(casepush, connector["id"], "pushToService", params)
+    data = await casepush.executed(connector["id"], "pushToService", params)
 
     assert data["id"] == case["_id"] and data["title"] == "Malware 2"
     assert data["url"] == f"{thehive.url}/cases/{case['_id']}/details"
@@ -252,7 +233,7 @@ async def test_update_patches_the_case_and_adds_every_comment(casepush, thehive,
     ],
 )
 async def test_bad_push_params_fail_the_run_before_any_call(casepush, thehive, connector, params, detail):
-    result = await execute(casepush, connector["id"], "pushToService", params)
+    result = await casepush.execute(connector["id"], "pushToService", params)
 
     assert result == {  # Kibana's sub-action framework checks the params in the run
         "status": "error",
@@ -267,7 +248,7 @@ async def test_bad_push_params_fail_the_run_before_any_call(casepush, thehive, c
 async def test_a_sub_action_thehive_does_not_have_fails_the_run_and_a_missing_one_the_params(
     casepush, thehive, connector
 ):
-    unknown = await execute(casepush, connector["id"], "getIncident", {"externalId": "1"})
+    unknown = await casepush.execute(connector["id"], "getIncident", {"externalId": "1"})
     _, missing = await casepush.post(f"/api/actions/connector/{connector['id']}/_execute", {"params": {}})
 
     assert unknown == {
@@ -324,14 +305,14 @@ async def test_a_sub_action_thehive_does_not_have_fails_the_run_and_a_missing_on
 async def test_a_failed_create_answers_kibanas_message(casepush, thehive, connector, failure, message):
     thehive.fail_next(*(failure() for _ in range(3)))
 
-    assert await failed(casepush, connector["id"], "pushToService", push_params()) == message
+    assert await casepush.execution_failed(connector["id"], "pushToService", push_params()) == message
 
 
 async def test_a_wrong_api_key_is_theHives_authentication_error(casepush, thehive):
     status, made = await casepush.post("/api/actions/connector", connector_body(thehive.url, api_key="wrong"))
     assert status == 200, made
 
-    message = await failed(casepush, made["id"], "pushToService", push_params())
+    message = await casepush.execution_failed(made["id"], "pushToService", push_params())
 
     assert message == "Status code: 401. Message: API Error: AuthenticationError - Authentication failure"
 
@@ -340,7 +321,7 @@ async def test_no_answer_is_kibanas_unknown_api_error(casepush):
     status, made = await casepush.post("/api/actions/connector", connector_body("http://127.0.0.1:9"))
     assert status == 200, made
 
-    message = await failed(casepush, made["id"], "pushToService", push_params())
+    message = await casepush.execution_failed(made["id"], "pushToService", push_params())
 
     assert message == "Status code: undefined. Message: Unknown API Error"
 
@@ -348,7 +329,9 @@ async def test_no_answer_is_kibanas_unknown_api_error(casepush):
 async def test_a_failed_comment_fails_the_push(casepush, thehive, connector):
     case = thehive.seed()
 
-    message = await failed(casepush, connector["id"], "pushToService", push_params("~999", [("c", "x")]))
+    message = await casepush.execution_failed(
+        connector["id"], "pushToService", push_params("~999", [("c", "x")])
+    )
 
     assert message == "Status code: 404. Message: API Error: NotFoundError - Case ~999 not found"
     assert thehive.comments[case["_id"]] == []
@@ -369,7 +352,7 @@ async def test_create_alert_posts_the_params_with_the_body_spread_over_them(case
     body = '{"observables": [{"dataType": "url", "data": "http://evil.example"}], "severity": 4}'
     params = {**ALERT, "severity": 1, "tlp": 2, "tags": ["c2"], "isRuleSeverity": True, "body": body}
 
-    data = await ok(casepush, connector["id"], "createAlert", params)
+    data = await casepush.executed(connector["id"], "createAlert", params)
 
     assert data == {}
     assert thehive.sent("POST", "/alert") == [
@@ -384,7 +367,7 @@ async def test_create_alert_posts_the_params_with_the_body_spread_over_them(case
 
 
 async def test_create_alert_defaults_its_optional_params_to_null(casepush, thehive, connector):
-    await ok(casepush, connector["id"], "createAlert", ALERT)
+    await casepush.executed(connector["id"], "createAlert", ALERT)
 
     assert thehive.sent("POST", "/alert") == [{**ALERT, "severity": None, "tlp": None, "tags": None}]
 
@@ -396,20 +379,20 @@ async def test_create_alert_defaults_its_optional_params_to_null(casepush, thehi
 async def test_create_alert_with_a_body_that_is_not_json_calls_nothing(
     casepush, thehive, connector, body, message
 ):
-    assert await failed(casepush, connector["id"], "createAlert", {**ALERT, "body": body}) == message
+    assert await casepush.execution_failed(connector["id"], "createAlert", {**ALERT, "body": body}) == message
     assert thehive.requests == []
 
 
 async def test_create_alert_refused_by_theHive(casepush, thehive, connector):
     thehive.fail_next(error(400, "BadRequest", "Alert already exists"))
 
-    message = await failed(casepush, connector["id"], "createAlert", ALERT)
+    message = await casepush.execution_failed(connector["id"], "createAlert", ALERT)
 
     assert message == "Status code: 400. Message: API Error: BadRequest - Alert already exists"
 
 
 async def test_create_alert_params_are_checked(casepush, thehive, connector):
-    result = await execute(casepush, connector["id"], "createAlert", {"title": "x"})
+    result = await casepush.execute(connector["id"], "createAlert", {"title": "x"})
 
     assert result["status"] == "error"
     assert result["service_message"] == (
