@@ -52,11 +52,17 @@ def casepush_plugins() -> list[object]:
 
 
 @pytest.fixture
-def casepush_settings(tmp_path: Path, casepush_database_url: str | None) -> Settings:
+def casepush_settings(
+    request: pytest.FixtureRequest, tmp_path: Path, casepush_database_url: str | None
+) -> Settings:
     """Settings of the app under test: a fresh data dir and database, the ``elastic`` password
-    ``PASSWORD``."""
+    ``PASSWORD``, and what an indirect parametrization changes:
+    ``@pytest.mark.parametrize("casepush_settings", [{"allowed_hosts": ["ok.example"]}], indirect=True)``."""
     return Settings(
-        data_dir=str(tmp_path / "casepush"), database_url=casepush_database_url, elastic_password=PASSWORD
+        data_dir=str(tmp_path / "casepush"),
+        database_url=casepush_database_url,
+        elastic_password=PASSWORD,
+        **getattr(request, "param", {}),
     )
 
 

@@ -64,21 +64,6 @@ def casepush_plugins(request: pytest.FixtureRequest) -> list[object]:
 
 
 @pytest.fixture
-def casepush_settings(
-    request: pytest.FixtureRequest, tmp_path: Path, casepush_database_url: str | None
-) -> Settings:
-    """The kit's settings on both backends, plus those an indirect parametrization gives (e.g.
-    ``allowed_hosts``)."""
-    extra = getattr(request, "param", {})
-    return Settings(
-        data_dir=str(tmp_path / "casepush"),
-        database_url=casepush_database_url,
-        elastic_password=PASSWORD,
-        **extra,
-    )
-
-
-@pytest.fixture
 async def jira(request: pytest.FixtureRequest, fake_service: Callable[[], FakeService]) -> FakeJira:
     """A fake Jira Cloud, or Data Center when parametrized indirectly with ``True``."""
     return await start_jira(fake_service(), data_center=getattr(request, "param", False))

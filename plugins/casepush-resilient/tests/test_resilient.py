@@ -58,20 +58,6 @@ def casepush_plugins(request: pytest.FixtureRequest) -> list[object]:
 
 
 @pytest.fixture
-def casepush_settings(
-    request: pytest.FixtureRequest, tmp_path: Path, casepush_database_url: str | None
-) -> Settings:
-    """The kit's settings on both backends, plus those an indirect parametrization gives."""
-    extra = getattr(request, "param", {})
-    return Settings(
-        data_dir=str(tmp_path / "casepush"),
-        database_url=casepush_database_url,
-        elastic_password=PASSWORD,
-        **extra,
-    )
-
-
-@pytest.fixture
 async def resilient(fake_service: Callable[[], FakeService]) -> FakeResilient:
     return await start_resilient(fake_service())
 

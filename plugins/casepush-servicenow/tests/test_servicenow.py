@@ -144,16 +144,8 @@ async def test_connectors_are_validated_as_kibana(casepush: Api, config: dict, s
     assert (status, answer["message"]) == (400, f"error validating action type {message}")
 
 
+@pytest.mark.parametrize("casepush_settings", [{"allowed_hosts": ["ok.example"]}], indirect=True)
 class TestAllowedHosts:
-    @pytest.fixture
-    def casepush_settings(self, tmp_path: Path, casepush_database_url: str | None) -> Settings:
-        return Settings(
-            data_dir=str(tmp_path / "d"),
-            database_url=casepush_database_url,
-            elastic_password="test-password",
-            allowed_hosts=["ok.example"],
-        )
-
     async def test_the_api_url_must_be_allowed(self, casepush: Api):
         body = {
             "name": "SN",

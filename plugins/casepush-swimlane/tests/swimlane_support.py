@@ -2,15 +2,13 @@
 backends), a fake Swimlane and a connector to it, and the calls that push through ``_execute``."""
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import casepush_swimlane
 import pytest
 from fake_swimlane import APP_ID, MAPPINGS, TOKEN, FakeSwimlane, start_swimlane
 
-from casepush.config import Settings
-from casepush.testing import PASSWORD, Api, FakeService, KilledAfterCreate
+from casepush.testing import Api, FakeService, KilledAfterCreate
 
 SECRETS = {"apiToken": TOKEN}
 UNDEFINED = "expected value of type [string] but got [undefined]"
@@ -36,20 +34,6 @@ def casepush_plugins(request: pytest.FixtureRequest) -> list[object]:
     """The plugin, and with the indirect parameter ``"interrupted"`` a fresh ``KilledAfterCreate`` too."""
     interrupted = getattr(request, "param", None) == "interrupted"
     return [casepush_swimlane, KilledAfterCreate()] if interrupted else [casepush_swimlane]
-
-
-@pytest.fixture
-def casepush_settings(
-    request: pytest.FixtureRequest, tmp_path: Path, casepush_database_url: str | None
-) -> Settings:
-    """The kit's settings (on both storage backends), plus those an indirect parametrization gives."""
-    extra = getattr(request, "param", {})
-    return Settings(
-        data_dir=str(tmp_path / "casepush"),
-        database_url=casepush_database_url,
-        elastic_password=PASSWORD,
-        **extra,
-    )
 
 
 @pytest.fixture

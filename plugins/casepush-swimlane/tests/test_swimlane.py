@@ -26,7 +26,6 @@ from swimlane_support import (
     UNMAPPED,
     UPDATE,
     casepush_plugins,
-    casepush_settings,
     connector,
     connector_body,
     create_connector,

@@ -28,7 +28,6 @@ from swimlane_support import (
     UNMAPPED,
     case_connector,
     casepush_plugins,
-    casepush_settings,
     connector,
     push_case,
     push_params,
