@@ -666,7 +666,11 @@ class _Contract(ConnectorContract):
     ) -> Callable[[str, str, str], Any]:
         async def call(sys_id: str, text: str, secret: str) -> tuple[bytes, dict[str, str]]:
             receiver = fake_service()
-            receiver.route("POST", "/inbound")(lambda request: web.Response(status=204))
+
+            @receiver.route("POST", "/inbound")
+            async def taken(request: web.Request) -> web.Response:
+                return web.Response(status=204)
+
             sn.install_business_rules(f"{await receiver.start()}/inbound", secret)
             await contract_external_comment(sys_id, text)
             (sent,) = [r for r in receiver.requests if r.path == "/inbound"]
