@@ -29,15 +29,31 @@ type needs connector fields.
 """
 
 import inspect
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from casepush.config import Settings
+from casepush.testing.browser import browser, checked_boxes, csrf_of
 from casepush.testing.client import Api, case_body
 from casepush.testing.database import StoredData
 from casepush.testing.sync import polled
+
+
+def _typed(value: Any) -> str | None:
+    """What a person types into the form's input for a value (None: leave it empty)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "on"
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
 
 
 def _secret_values(secrets: Any) -> list[str]:
@@ -137,6 +153,35 @@ class ConnectorContract:
         assert result["service_message"]
         for secret in _secret_values(contract_connector["secrets"]):
             assert secret not in repr(result)
+
+    async def test_the_web_ui_makes_the_connector_from_the_types_form(
+        self, casepush: Api, contract_type_id: str, contract_connector: dict
+    ) -> None:
+        fields = {
+            f"{part}.{key}": value
+            for part in ("config", "secrets")
+            for key, value in contract_connector[part].items()
+        }
+        async with browser(casepush) as page:
+            form = await page("GET", f"/app/connectors/new?type={contract_type_id}")
+            for name in fields:
+                assert f'name="{name}"' in form, f"the form has no input {name}"
+            for name in (name for name in fields if name.startswith("secrets.")):
+                assert re.search(rf'name="{re.escape(name)}"[^>]*type="password"', form), f"{name} is shown"
+            typed = checked_boxes(form)  # what the person leaves as the form shows it
+            for name, value in fields.items():
+                typed.pop(name, None)
+                if _typed(value) is not None:
+                    typed[name] = _typed(value)
+            body = {"csrf": csrf_of(form), "connector_type_id": contract_type_id, "name": "From the form"}
+            done = await page("POST", "/app/connectors/new", {**body, **typed})
+        assert "Connector From the form created." in done
+        made_by_api = await self._create(casepush, contract_type_id, contract_connector)
+        _, connectors = await casepush.get("/api/actions/connectors")
+        [made_by_form] = [c for c in connectors if c["name"] == "From the form"]
+        assert made_by_form["config"] == made_by_api["config"]
+        for secret in _secret_values(contract_connector["secrets"]):
+            assert secret not in done
 
     async def test_a_config_without_its_fields_is_refused(self, casepush: Api, contract_type_id: str) -> None:
         body = {"name": "Empty", "connector_type_id": contract_type_id, "config": {}, "secrets": {}}

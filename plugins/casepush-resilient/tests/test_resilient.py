@@ -788,60 +788,6 @@ async def test_the_api_key_is_in_no_answer_and_not_stored_in_clear(
     assert KEY_SECRET.encode() not in stored and KEY_ID.encode() not in stored
 
 
-# --- the web UI's form ------------------------------------------------------------------------------------
-
-
-async def test_the_ui_makes_a_connector_from_the_types_form(casepush, resilient):
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
-        login = await _page(browser, casepush, "GET", "/app/login")
-        await _page(
-            browser,
-            casepush,
-            "POST",
-            "/app/login",
-            {"csrf": _csrf(login), "username": "elastic", "password": PASSWORD},
-        )
-        form = await _page(browser, casepush, "GET", "/app/connectors/new?type=.resilient")
-        for name, kind in [
-            ("config.apiUrl", "text"),
-            ("config.orgId", "text"),
-            ("secrets.apiKeyId", "password"),
-            ("secrets.apiKeySecret", "password"),
-        ]:
-            assert re.search(rf'name="{re.escape(name)}"[^>]*type="{kind}"', form), name
-        values = {
-            "config.apiUrl": resilient.url,
-            "config.orgId": ORG,
-            "secrets.apiKeyId": KEY_ID,
-            "secrets.apiKeySecret": KEY_SECRET,
-        }
-        done = await _page(
-            browser,
-            casepush,
-            "POST",
-            "/app/connectors/new",
-            {"csrf": _csrf(form), "connector_type_id": ".resilient", "name": "SOAR", **values},
-        )
-
-    assert "Connector SOAR created." in done and KEY_SECRET not in done
-    _, found = await casepush.get("/api/actions/connectors")
-    assert [(c["connector_type_id"], c["config"]) for c in found] == [
-        (".resilient", {"apiUrl": resilient.url, "orgId": ORG})
-    ]
-
-
-async def _page(
-    browser: aiohttp.ClientSession, casepush: Api, method: str, path: str, form: dict | None = None
-) -> str:
-    async with browser.request(method, casepush.client.make_url(path), data=form) as response:
-        assert response.status == 200, await response.text()
-        return await response.text()
-
-
-def _csrf(page: str) -> str:
-    return re.search(r'name="csrf" value="([^"]*)"', page)[1]
-
-
 # --- the contract every connector type passes -----------------------------------------------------------
 
 

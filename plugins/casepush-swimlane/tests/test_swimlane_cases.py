@@ -231,36 +231,6 @@ async def test_find_incident_without_a_case_id_mapping_finds_nothing_and_asks_no
     assert swimlane.requests == []
 
 
-# --- the web UI's connector form ------------------------------------------------------------------------
-
-
-async def test_the_ui_makes_a_swimlane_connector_from_its_form(casepush, swimlane):
-    client = casepush.client
-    login = await (await client.get("/app/login")).text()
-    csrf = re.search(r'name="csrf" value="([^"]*)"', login)[1]
-    await client.post("/app/login", data={"csrf": csrf, "username": "elastic", "password": PASSWORD})
-
-    form = await (await client.get("/app/connectors/new?type=.swimlane")).text()
-
-    for name in ("config.apiUrl", "config.appId", "config.mappings", "secrets.apiToken"):
-        assert f'name="{name}"' in form
-    assert all(f'value="{kind}"' in form for kind in ("all", "alerts", "cases"))
-    fields = {
-        "csrf": re.search(r'name="csrf" value="([^"]*)"', form)[1],
-        "connector_type_id": ".swimlane",
-        "name": "From the form",
-        "config.apiUrl": swimlane.url,
-        "config.appId": APP_ID,
-        "config.connectorType": "cases",
-        "config.mappings": msgspec.json.encode({"caseIdConfig": mapping("a6sst")}).decode(),
-        "secrets.apiToken": TOKEN,
-    }
-    created = await (await client.post("/app/connectors/new", data=fields)).text()
-    assert "Connector From the form created." in created and TOKEN not in created
-    _, found = await casepush.get("/api/actions/connectors")
-    assert [c["config"]["mappings"] for c in found] == [{**UNMAPPED, "caseIdConfig": mapping("a6sst")}]
-
-
 # --- the contract every connector type passes -----------------------------------------------------------
 
 
