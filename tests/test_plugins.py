@@ -136,9 +136,9 @@ class WrongArguments:
 @pytest.mark.parametrize(
     "plugin", [UnknownHook(), WrongArguments()], ids=["unknown-hook", "unknown-argument"]
 )
-def test_a_hook_implementation_without_a_spec_is_refused_at_start(plugin):
+async def test_a_hook_implementation_without_a_spec_is_refused_at_start(plugin):
     with pytest.raises(PluginError):
-        load_plugins(allowed=[], extra=[plugin])
+        await load_plugins(allowed=[], extra=[plugin])
 
 
 class SecondEcho:
@@ -154,9 +154,9 @@ class SecondEcho:
         ]
 
 
-def test_a_type_registered_twice_is_refused_at_start():
+async def test_a_type_registered_twice_is_refused_at_start():
     with pytest.raises(PluginError, match=r"connector type \.echo is registered by two plugins"):
-        load_plugins(allowed=[], extra=[casepush_echo, SecondEcho()])
+        await load_plugins(allowed=[], extra=[casepush_echo, SecondEcho()])
 
 
 class Listener:

@@ -28,7 +28,6 @@ functions they return may be coroutine functions. Override ``contract_case_field
 type needs connector fields.
 """
 
-import inspect
 import json
 import re
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from typing import Any
 import pytest
 
 from casepush.config import Settings
+from casepush.plugins import await_me_maybe
 from casepush.testing.browser import browser, checked_boxes, csrf_of
 from casepush.testing.client import Api, case_body
 from casepush.testing.database import StoredData
@@ -280,7 +280,7 @@ class ConnectorContract:
         make_comment = _needed(request, "contract_external_comment")
         settings = {"pull_comments": True, "poll_interval": 60}
         case, external_id = await self._pushed_case(casepush, connector, contract_case_fields, settings)
-        await _maybe_await(make_comment(external_id, "Written in the external system."))
+        await await_me_maybe(make_comment(external_id, "Written in the external system."))
 
         for _ in range(3):  # overlapping polls see the same changes: each is applied once
             state = await polled(casepush, connector)
@@ -332,7 +332,3 @@ def _needed(request: pytest.FixtureRequest, name: str) -> Any:
         pytest.fail(
             f"the type brings changes back: provide the {name} fixture (see casepush.testing.contract)"
         )
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value

@@ -69,7 +69,7 @@ def casepush_settings(
 @pytest.fixture
 async def casepush(aiohttp_client: Any, casepush_settings: Settings, casepush_plugins: list[object]) -> Api:
     """A client of a running app with ``casepush_plugins``, calling as the superuser ``elastic``."""
-    plugins = load_plugins(allowed=[], extra=casepush_plugins)
+    plugins = await load_plugins(allowed=[], extra=casepush_plugins)
     app = create_app(casepush_settings, announce=lambda line: None, plugins=plugins)
     return Api(await aiohttp_client(app))
 
