@@ -475,7 +475,7 @@ async def test_privilege_matrix(api, settings, echo, column):
     prefix = "" if column.space == "default" else f"/s/{column.space}"
     index = COLUMNS.index(column)
     wrong = []
-    for method, template in router_routes(settings):
+    for method, template in await router_routes(settings):
         rule = RULES.get((method, template))
         if rule is None:
             wrong.append(f"{method} {template}: no rule")

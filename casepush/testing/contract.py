@@ -304,7 +304,7 @@ class ConnectorContract:
         secret = "contract-inbound-secret-0123456789"
         settings = {"pull_comments": True, "inbound_secret": secret}
         case, external_id = await self._pushed_case(casepush, connector, contract_case_fields, settings)
-        body, headers = await _maybe_await(
+        body, headers = await await_me_maybe(
             inbound_call(external_id, "Written in the external system.", secret)
         )
         external = Api(casepush.client, auth=None)
