@@ -1,6 +1,7 @@
 """The plugin host: a third-party distribution installed with pip, ``CASEPUSH_LOAD_PLUGINS``, hooks
 without a spec, sync and async hooks, the push broadcasts, and the guide that documents every hook."""
 
+import asyncio
 import inspect
 import os
 import subprocess
@@ -225,6 +226,45 @@ async def test_every_plugin_hears_before_and_after_a_push_and_a_failing_listener
         ("before", connector["id"], "Again"),
         ("after", connector["id"], None, "[Action][Echo]: Unable to PUT /incidents/7. Status: 404"),
     ]
+
+
+class AsyncRegisteredEcho:
+    """The example plugin, its type registered by an ``async def`` hook, as the hookspecs allow."""
+
+    @hookimpl
+    async def register_connector_types(self) -> list[ConnectorType]:
+        await asyncio.sleep(0)  # a real suspension: only an awaited hook gets past it
+        return [casepush_echo.ECHO]
+
+    transform_case = staticmethod(casepush_echo.transform_case)
+    push_to_service = staticmethod(casepush_echo.push_to_service)
+
+
+class TestAnAsyncRegistration:
+    @pytest.fixture
+    def casepush_plugins(self) -> list[object]:
+        return [AsyncRegisteredEcho()]
+
+    async def test_its_type_is_listed_and_a_connector_of_it_pushes_a_case(self, casepush: Api, fake_service):
+        echo = echo_service(fake_service)
+        await echo.start()
+
+        status, types = await casepush.get("/api/actions/connector_types")
+        assert (status, [t["id"] for t in types]) == (200, [".echo"])
+        body = {
+            "name": "Echo",
+            "connector_type_id": ".echo",
+            "config": {"url": echo.url},
+            "secrets": {"token": "t"},
+        }
+        status, connector = await casepush.post("/api/actions/connector", body)
+        assert status == 200, connector
+        case = await casepush.create_case()
+        status, pushed = await casepush.post(f"/api/cases/{case['id']}/connector/{connector['id']}/_push", {})
+
+        assert status == 200, pushed
+        assert pushed["external_service"]["external_id"] == "1"
+        assert echo.incidents["1"]["title"] == case["title"]
 
 
 # --- the guide ---------------------------------------------------------------------------------------------
