@@ -12,6 +12,7 @@ import pluggy
 
 from casepush import hookspecs
 from casepush.connectors import (
+    CaseForPush,
     CaseState,
     Changes,
     Connector,
@@ -78,7 +79,9 @@ class PluginHost:
             self._callers[key] = self.pm.subset_hook_caller(name, remove_plugins=others)
         return self._callers[key]
 
-    async def transform_case(self, connector: Connector, case: Any) -> msgspec.Struct:
+    async def transform_case(
+        self, connector: Connector, case: CaseForPush
+    ) -> msgspec.Struct | dict[str, Any]:
         return await await_me_maybe(
             self._owner_hook(connector, "transform_case")(connector=connector, case=case)
         )
