@@ -4,7 +4,8 @@ Response structs double as the stored documents: the store keeps a struct's JSON
 ``version`` (and computed totals) on read, so one class describes each object.
 """
 
-from typing import Any, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -130,14 +131,11 @@ def attachment_type(attachment: Attachment | AddComment) -> str:
     return type(attachment).__struct_config__.tag  # type: ignore[return-value]
 
 
-T = TypeVar("T")
-
-
-def as_list(value: T | list[T] | None) -> list[T]:
+def as_list(value: str | Sequence[str] | None) -> list[str]:
     """Kibana's "one or many" values (``alertId``, query filters) as a list."""
     if value is None:
         return []
-    return value if isinstance(value, list) else [value]
+    return [value] if isinstance(value, str) else list(value)
 
 
 # --- cases --------------------------------------------------------------------------------
@@ -701,6 +699,8 @@ class AutomaticPushRequest(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class AutomaticPushSetting(AutomaticPushRequest, kw_only=True):
+    #: As saved: the server's default filled in.
+    quiet_period: float
     owner: Owner
     connector_id: str
     updated_at: str

@@ -24,7 +24,7 @@ from casepush.errors import bad_request
 from casepush.types import ElasticsearchCause, ElasticsearchError, ElasticsearchErrorBody
 from casepush.web.routing import Handler
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 PREFIX = "/_security"
 PRODUCT_HEADER = "X-Elastic-Product"
@@ -117,8 +117,8 @@ def query(request: web.Request, type_: type[T]) -> T:
     try:
         return msgspec.convert(raw, type_, strict=False)
     except msgspec.ValidationError as exc:
-        name = _FIELD.search(str(exc))
-        field = names[name.group(1)] if name else None
+        found = _FIELD.search(str(exc))
+        field = names[found.group(1)] if found else None
         raise bad_request(_bad_value(field, raw), ILLEGAL_ARGUMENT) from None
 
 
