@@ -117,7 +117,10 @@ def create_app(
             settings.sync_inbound_max_bytes, settings.sync_inbound_rate, settings.sync_inbound_max_age
         )
         app[INBOUND] = InboundWebhooks(rt, limits)
-        running = [(app[PUSHER], settings.automatic_push_worker), (app[POLLER], settings.sync_poll_worker)]
+        running: list[tuple[AutomaticPusher | Poller, bool]] = [
+            (app[PUSHER], settings.automatic_push_worker),
+            (app[POLLER], settings.sync_poll_worker),
+        ]
         workers = [asyncio.create_task(worker.run()) for worker, on in running if on]
         yield
         for worker in workers:

@@ -171,8 +171,8 @@ class ConnectorContract:
             typed = checked_boxes(form)  # what the person leaves as the form shows it
             for name, value in fields.items():
                 typed.pop(name, None)
-                if _typed(value) is not None:
-                    typed[name] = _typed(value)
+                if (shown := _typed(value)) is not None:
+                    typed[name] = shown
             body = {"csrf": csrf_of(form), "connector_type_id": contract_type_id, "name": "From the form"}
             done = await page("POST", "/app/connectors/new", {**body, **typed})
         assert "Connector From the form created." in done

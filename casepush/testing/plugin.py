@@ -38,7 +38,9 @@ async def casepush_database_url(request: pytest.FixtureRequest) -> AsyncIterator
     if request.param == "sqlite":
         yield None
         return
-    async with fresh_schema(postgres_server_url()) as url:
+    server_url = postgres_server_url()
+    assert server_url is not None  # backends() lists PostgreSQL only then
+    async with fresh_schema(server_url) as url:
         yield url
 
 
