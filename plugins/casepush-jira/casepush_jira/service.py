@@ -471,7 +471,9 @@ def _error_body(response: OutboundResponse) -> Any:
         return response.text()
 
 
-def _checked(response: OutboundResponse, required: tuple[str, ...], shape: type = dict) -> Any:
+def _checked(
+    response: OutboundResponse, required: tuple[str, ...], shape: type[dict[str, Any] | list[Any]] = dict
+) -> Any:
     """Kibana's ``throwIfResponseIsNotValid``: a 204 needs nothing; otherwise JSON holding ``required``.
     Its message shows the header as axios has it (``undefined`` when absent) and the method lower-case,
     as axios' ``config.method``. ``shape`` is the JSON type expected: an object, or a list for the calls
