@@ -5,7 +5,7 @@ Response structs double as the stored documents: the store keeps a struct's JSON
 """
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -18,6 +18,13 @@ CustomFieldType = Literal["text", "toggle"]
 SortOrder = Literal["asc", "desc"]
 
 OWNERS: tuple[str, ...] = ("cases", "observability", "securitySolution")
+
+
+def is_owner(value: str) -> TypeGuard[Owner]:
+    """Whether a path's or form's owner is one of Kibana's."""
+    return value in OWNERS
+
+
 STATUSES: tuple[str, ...] = ("open", "in-progress", "closed")
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
@@ -128,7 +135,9 @@ Attachment = UserComment | AlertComment
 
 def attachment_type(attachment: Attachment | AddComment) -> str:
     """The ``type`` tag of an attachment or attachment request (``user``, ``alert``)."""
-    return type(attachment).__struct_config__.tag  # type: ignore[return-value]
+    tag = type(attachment).__struct_config__.tag
+    assert isinstance(tag, str)  # every attachment struct is tagged with its type's name
+    return tag
 
 
 def as_list(value: str | Sequence[str] | None) -> list[str]:

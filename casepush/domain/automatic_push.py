@@ -180,13 +180,13 @@ def _state(
         connector_id=connector_id, enabled=enabled, mode=setting.mode if setting else None
     )
     if row is not None:
-        state.state = row.state  # type: ignore[assignment]
+        state.state = row.state
         state.due_at = iso_of_ms(row.due_ms) if row.state in ("pending", "retrying") else None
         state.pending_since = iso_of_ms(row.pending_since_ms)
         state.attempts = row.attempts
         state.caused_by = row.caused_by
         state.last_attempt_at = iso_of_ms(row.last_attempt_ms)
-        state.last_outcome = row.last_outcome  # type: ignore[assignment]
+        state.last_outcome = row.last_outcome
         state.last_error = row.last_error
         state.last_pushed_at = iso_of_ms(row.last_pushed_ms)
     return state

@@ -191,12 +191,12 @@ def _apply(case: Case, changes: dict[str, object], user: User, now: str, configu
     for name, value in changes.items():
         if isinstance(value, str) and name in ("title", "description", "category"):
             value = value.strip()
-        elif name == "tags":
-            value = [tag.strip() for tag in value]  # type: ignore[attr-defined]
-        elif name == "assignees":
-            value = _dedupe_assignees(value)  # type: ignore[arg-type]
-        elif name == "customFields":
-            value = fill_missing(value, configured)  # type: ignore[arg-type]
+        elif name == "tags" and isinstance(value, list):
+            value = [tag.strip() for tag in value]
+        elif name == "assignees" and isinstance(value, list):
+            value = _dedupe_assignees(value)
+        elif name == "customFields" and isinstance(value, list):
+            value = fill_missing(value, configured)
         setattr(updated, name, value)
     if "status" in changes:
         apply_status(updated, user, now)
@@ -265,8 +265,8 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
             if not changed:
                 continue
             configured = await _owner_custom_fields(tx, ctx, before.owner)
-            if "customFields" in changed:
-                validate_custom_fields(changed["customFields"], configured)  # type: ignore[arg-type]
+            if isinstance(custom_fields := changed.get("customFields"), list):
+                validate_custom_fields(custom_fields, configured)
             after = _apply(before, changed, ctx.user, now, configured)
             try:
                 after = await tx.update_case(ctx.space_id, after, before)

@@ -182,11 +182,16 @@ async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     if response.status not in (401, 403):
         response.headers[PRODUCT_HEADER] = PRODUCT
-    if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
+    if (
+        isinstance(response, web.Response)
+        and response.content_type == "application/json"
+        and isinstance(response.body, bytes)
+        and response.body
+    ):
         filter_path = None if response.get(IS_ERROR) else request.query.get("filter_path")
         pretty = request.query.get("pretty") in ("", "true")
         if filter_path or pretty:
-            document = json.loads(response.body)  # type: ignore[arg-type]
+            document = json.loads(response.body)
             if filter_path:
                 document = filtered(document, filter_path)
             response.body = _written(document, pretty)

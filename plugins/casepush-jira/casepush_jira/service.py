@@ -150,7 +150,9 @@ class JiraService:
             fields["priority"] = {"name": incident.priority}
         if incident.parent:
             fields["parent"] = {"key": incident.parent}
-        return {**fields, **(incident.otherFields or {})}  # type: ignore[dict-item]
+        # A string was parsed into its object when the params were built.
+        other = incident.otherFields if isinstance(incident.otherFields, dict) else {}
+        return {**fields, **other}
 
     async def issue_types(self) -> list[dict[str, Any]]:
         answer = await self._call(
