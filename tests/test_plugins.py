@@ -23,6 +23,11 @@ from processes import call, start_with_plugins, stop
 GUIDE = Path(__file__).parent.parent / "docs" / "writing-a-connector.md"
 
 
+def echo_connector(url: str) -> dict:
+    """The body that creates an echo connector of the service at ``url``."""
+    return {"name": "Echo", "connector_type_id": ".echo", "config": {"url": url}, "secrets": {"token": "t"}}
+
+
 def environment(site: Path, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASEPUSH_")}
     return {**env, "PYTHONPATH": str(site), **settings}
@@ -60,12 +65,7 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
     try:
         _, types = await call(url, "GET", "/api/actions/connector_types")
         assert [t["id"] for t in types] == [".echo"]
-        body = {
-            "name": "Echo",
-            "connector_type_id": ".echo",
-            "config": {"url": str(fake.make_url(""))},
-            "secrets": {"token": "t"},
-        }
+        body = echo_connector(str(fake.make_url("")))
         status, connector = await call(url, "POST", "/api/actions/connector", body)
         assert status == 200, connector
         params = {"subAction": "getIncident", "subActionParams": {"externalId": "42"}}
@@ -94,12 +94,7 @@ async def test_a_server_killed_after_the_external_create_does_not_create_twice(
     process, url = await start_with_plugins(
         installed_echo, settings, CASEPUSH_PUSH_LEASE="1", ECHO_CRASH_AFTER_CREATE="1"
     )
-    body = {
-        "name": "Echo",
-        "connector_type_id": ".echo",
-        "config": {"url": echo.url},
-        "secrets": {"token": "t"},
-    }
+    body = echo_connector(echo.url)
     _, connector = await call(url, "POST", "/api/actions/connector", body)
     _, case = await call(url, "POST", "/api/cases", case_body())
     push_path = f"/api/cases/{case['id']}/connector/{connector['id']}/_push"
@@ -201,12 +196,7 @@ async def test_every_plugin_hears_before_and_after_a_push_and_a_failing_listener
         return web.json_response({"id": "7", "title": "t", "url": "u", "updated": "2026-11-28T00:00:00Z"})
 
     await service.start()
-    body = {
-        "name": "Echo",
-        "connector_type_id": ".echo",
-        "config": {"url": service.url},
-        "secrets": {"token": "t"},
-    }
+    body = echo_connector(service.url)
     _, connector = await casepush.post("/api/actions/connector", body)
 
     async def push(incident: dict) -> dict:
@@ -251,12 +241,7 @@ class TestAnAsyncRegistration:
 
         status, types = await casepush.get("/api/actions/connector_types")
         assert (status, [t["id"] for t in types]) == (200, [".echo"])
-        body = {
-            "name": "Echo",
-            "connector_type_id": ".echo",
-            "config": {"url": echo.url},
-            "secrets": {"token": "t"},
-        }
+        body = echo_connector(echo.url)
         status, connector = await casepush.post("/api/actions/connector", body)
         assert status == 200, connector
         case = await casepush.create_case()
