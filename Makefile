@@ -42,7 +42,7 @@ format: install
 
 # docs/api.md, from the OpenAPI document the server generates.
 docs: install
-	$(PY) -m casepush.web.openapi --markdown > docs/api.md
+	$(PY) -m casepush.web.api --markdown > docs/api.md
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
