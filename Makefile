@@ -30,12 +30,13 @@ fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_NUL=true \
 		$(PY) -m pytest tests/test_fuzz.py -rP $(PYTEST_ARGS)
 
-# ruff, mypy (pyproject.toml), and the installed dependencies' known vulnerabilities
-# (tools/audit_dependencies.py).
+# ruff, mypy, the import contracts (pyproject.toml; docs/architecture.md), and the installed dependencies'
+# known vulnerabilities (tools/audit_dependencies.py).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) tools/audit_dependencies.py
 
 format: install
@@ -44,7 +45,7 @@ format: install
 
 # docs/api.md, from the OpenAPI document the server generates.
 docs: install
-	$(PY) -m casepush.web.openapi --markdown > docs/api.md
+	$(PY) -m casepush.web.api --markdown > docs/api.md
 
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)

@@ -20,22 +20,8 @@ from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
 from casepush.security.throttle import login_throttle
 from casepush.store.backends import opened_store
-from casepush.web import (
-    automatic_push,
-    case_connectors,
-    cases,
-    comments,
-    configure,
-    connectors,
-    monitoring,
-    openapi,
-    push,
-    security,
-    spaces,
-    status,
-    sync,
-    user_actions,
-)
+from casepush.web import openapi
+from casepush.web.api import ROUTE_GROUPS
 from casepush.web.middleware import MIDDLEWARES
 from casepush.web.state import (
     AUTHENTICATOR,
@@ -50,25 +36,6 @@ from casepush.web.state import (
 from casepush.web.ui import site as ui
 
 log = logging.getLogger(__name__)
-
-#: Route groups in registration order: fixed paths before ``/api/cases/{case_id}``.
-ROUTE_GROUPS = (
-    status.routes,
-    monitoring.routes,
-    openapi.routes,
-    spaces.routes,
-    security.routes,
-    security.elasticsearch_routes,
-    connectors.routes,
-    push.routes,
-    sync.routes,
-    case_connectors.routes,
-    configure.routes,
-    cases.routes,
-    comments.routes,
-    user_actions.routes,
-    automatic_push.routes,
-)
 
 
 def create_app(

@@ -4,9 +4,9 @@ Each app has a registry of its own rather than prometheus-client's global one, s
 one process (the tests start many) count separately and never register a metric twice.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from typing import Protocol
 
-from casepush.store import PoolUsage
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 #: Label of the requests that matched no route (a label per raw path would grow without bound).
 UNMATCHED_ROUTE = "unmatched"
@@ -16,6 +16,18 @@ NO_RESPONSE = "error"
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class ConnectionUsage(Protocol):
+    """The database connections now, as the store reports them (``casepush.store.PoolUsage``): a protocol,
+    so that the metrics, and the outbound client and the plugins that use them, never import the store."""
+
+    @property
+    def in_use(self) -> int: ...
+    @property
+    def open(self) -> int: ...
+    @property
+    def max(self) -> int: ...
 
 
 class Metrics:
@@ -139,7 +151,7 @@ class Metrics:
         if count:
             self._sync_changes.labels(connector_type, source, outcome).inc(count)
 
-    def exposition(self, pool: PoolUsage) -> bytes:
+    def exposition(self, pool: ConnectionUsage) -> bytes:
         """Every metric in Prometheus' text format, the pool gauges read now (they have no events)."""
         self._db_in_use.set(pool.in_use)
         self._db_open.set(pool.open)

@@ -216,6 +216,34 @@ class Case(Struct, kw_only=True):
     comments: list[Attachment] = []
 
 
+#: Kibana's ``incremental_id.text`` searches its cases' numbers (``#12``); casepush numbers no cases, so
+#: that field is accepted and matches nothing.
+SearchField = Literal["title", "description", "incremental_id.text"]
+
+
+class FindCasesQuery(Struct, forbid_unknown_fields=True, kw_only=True):
+    """The query string of ``GET /api/cases/_find`` (and of the web UI's case list)."""
+
+    page: int = 1
+    perPage: int = 20
+    sortField: Literal["createdAt", "updatedAt", "closedAt", "title", "category", "status", "severity"] = (
+        "createdAt"
+    )
+    sortOrder: SortOrder = "desc"
+    status: Status | list[Status] | None = None
+    severity: Severity | list[Severity] | None = None
+    owner: Owner | list[Owner] | None = None
+    tags: str | list[str] | None = None
+    reporters: str | list[str] | None = None
+    category: str | list[str] | None = None
+    assignees: str | list[str] | None = None
+    search: str | None = None
+    searchFields: SearchField | list[SearchField] | None = None
+    defaultSearchOperator: Literal["AND", "OR"] = "OR"
+    from_: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+
+
 class FindCasesResponse(Struct):
     cases: list[Case]
     page: int

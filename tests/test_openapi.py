@@ -7,8 +7,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from casepush import __version__
-from casepush.app import ROUTE_GROUPS, create_app
-from casepush.web.openapi import build, main
+from casepush.app import create_app
+from casepush.web.api import ROUTE_GROUPS, main
+from casepush.web.openapi import build
 from casepush.web.routing import SPACE_PREFIX
 from casepush.web.ui import is_ui_path
 from conftest import Api, echo_plugins

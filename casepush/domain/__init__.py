@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, overload
 
 from casepush.errors import saved_object_not_found
 from casepush.security.authz import Access, Grants, Principal
-from casepush.store import Store, Tx
+
+# Store is re-exported: the web layer holds the store by this type and never imports casepush.store.
+from casepush.store import Store as Store
+from casepush.store import Tx
 from casepush.types import Case, Space, User
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from casepush.domain import Context, load_case, new_id, now_iso, parse_iso, user_actions, validation
+from casepush.domain import Context, dates, load_case, new_id, now_iso, parse_iso, user_actions, validation
 from casepush.domain.custom_fields import fill_missing, validate_custom_fields
 from casepush.errors import KibanaError, bad_request, conflict, not_found, saved_object_not_found
 from casepush.security.authz import Operations
@@ -19,9 +19,11 @@ from casepush.types import (
     CaseConnector,
     CasePatch,
     CreateCase,
+    FindCasesQuery,
     FindCasesResponse,
     StatusCounts,
     User,
+    as_list,
 )
 
 #: ``PATCH /api/cases`` fields that are user-editable, in the order Kibana records them.
@@ -294,8 +296,59 @@ async def delete(ctx: Context, ids: list[str]) -> None:
         await tx.delete_cases(ctx.space_id, ids)
 
 
-async def find(ctx: Context, query: CaseQuery, page: Page) -> FindCasesResponse:
-    """``query.owners`` names the requested owners; only those the caller may read are searched."""
+#: Find's sort fields and the case columns they sort by.
+SORT_COLUMNS = {
+    "createdAt": "created_at",
+    "updatedAt": "updated_at",
+    "closedAt": "closed_at",
+    "title": "title",
+    "category": "category",
+    "status": "status",
+    "severity": "severity",
+}
+#: The search fields that are case columns (``incremental_id.text`` is not).
+TEXT_FIELDS = ("title", "description")
+#: Find's multi-value filters accept at most this many values each (Kibana's ``MAX_CASES_PER_PAGE``).
+MAX_FILTER_VALUES = 100
+
+
+def _check_filter_sizes(params: FindCasesQuery) -> None:
+    for name in ("tags", "assignees", "reporters", "category"):
+        values = as_list(getattr(params, name))
+        # io-ts ``union([limitedArray, string])``: a long list fails both branches.
+        validation.limited_or_other(
+            partial(validation.limited_array, values, name, MAX_FILTER_VALUES),
+            values,
+            name,
+        )
+
+
+def _store_query(params: FindCasesQuery) -> tuple[CaseQuery, Page]:
+    """What the store looks for, and the page asked for."""
+    _check_filter_sizes(params)
+    assignees = as_list(params.assignees)
+    query = CaseQuery(
+        owners=as_list(params.owner),
+        statuses=as_list(params.status),
+        severities=as_list(params.severity),
+        tags=as_list(params.tags),
+        reporters=as_list(params.reporters),
+        categories=as_list(params.category),
+        assignees=[a for a in assignees if a != "none"],
+        include_unassigned="none" in assignees,
+        search=params.search or None,
+        search_fields=[f for f in as_list(params.searchFields) or TEXT_FIELDS if f in TEXT_FIELDS],
+        search_all_terms=params.defaultSearchOperator == "AND",
+        created_from=dates.resolve(params.from_) if params.from_ else None,
+        created_to=dates.resolve(params.to) if params.to else None,
+    )
+    descending = params.sortOrder == "desc"
+    return query, Page(params.page, params.perPage, SORT_COLUMNS[params.sortField], descending)
+
+
+async def find(ctx: Context, params: FindCasesQuery) -> FindCasesResponse:
+    """``params.owner`` names the requested owners; only those the caller may read are searched."""
+    query, page = _store_query(params)
     validation.paging(page.page, page.per_page)
     query = dataclasses.replace(query, owners=ctx.access.allowed_owners(query.owners, Operations.find_cases))
     async with ctx.store.read() as tx:

@@ -9,6 +9,7 @@ from casepush.domain import Context
 from casepush.domain.validation import js_length
 from casepush.errors import KibanaError, bad_request, conflict, forbidden, not_found
 from casepush.security.authz import SAVED_OBJECTS_FEATURE, Level
+from casepush.store import Store
 from casepush.types import UNSET, AuthorizedPurposes, Space, SpaceWithPurposes, UnsetType
 
 SPACE_ID = re.compile(r"^[a-z0-9_\-]+$")
@@ -108,6 +109,13 @@ async def list_spaces(ctx: Context, purpose: Purpose = "any", with_purposes: boo
     if not visible:
         raise forbidden("Forbidden")
     return visible
+
+
+async def find_space(store: Store, space_id: str) -> Space | None:
+    """The space a request names, before anyone's access to it is known (no caller, or one not yet
+    checked against the space)."""
+    async with store.read() as tx:
+        return await tx.get_space(space_id)
 
 
 async def get(ctx: Context, space_id: str) -> Space:

@@ -217,6 +217,29 @@ async def principal_for(tx: Tx, stored: StoredUser, api_key: StoredApiKey | None
     )
 
 
+# --- the web UI's sessions: each keeps its user's name and a tag of the password it was made with ------
+
+
+def password_tag(stored: StoredUser) -> str:
+    """A digest of the user's password hash: a session made with it ends when the password changes."""
+    return hashlib.sha256(stored.password_hash.encode()).hexdigest()
+
+
+async def current_password_tag(store: Store, username: str) -> str | None:
+    async with store.read() as tx:
+        stored = await tx.get_user(username)
+    return None if stored is None else password_tag(stored)
+
+
+async def session_principal(store: Store, username: str, tag: str) -> Principal | None:
+    """The user's identity and current grants, if the user is enabled and the password still has ``tag``."""
+    async with store.read() as tx:
+        stored = await tx.get_user(username)
+        if stored is None or not stored.enabled or not hmac.compare_digest(password_tag(stored), tag):
+            return None
+        return await principal_for(tx, stored)
+
+
 async def ensure_superuser(store: Store, password: str | None) -> str | None:
     """Create ``elastic`` on first start; a configured password always wins over the stored one.
 

@@ -1,25 +1,19 @@
 """Handlers of ``/api/cases`` (cases, find, tags, reporters, status, alerts)."""
 
-from functools import partial
-from typing import Literal
-
 import msgspec
 from aiohttp import web
 
-from casepush.domain import cases, comments, dates, validation
+from casepush.domain import cases, comments, validation
 from casepush.errors import bad_request
-from casepush.store import CaseQuery, Page
 from casepush.types import (
     Case,
     CaseAlert,
     CaseOfAlert,
     CreateCase,
+    FindCasesQuery,
     FindCasesResponse,
     Owner,
     PatchCases,
-    Severity,
-    SortOrder,
-    Status,
     StatusCounts,
     User,
     as_list,
@@ -30,44 +24,9 @@ from casepush.web.state import context
 
 routes = Routes("cases")
 
-SORT_FIELDS = {
-    "createdAt": "created_at",
-    "updatedAt": "updated_at",
-    "closedAt": "closed_at",
-    "title": "title",
-    "category": "category",
-    "status": "status",
-    "severity": "severity",
-}
-#: Kibana's ``incremental_id.text`` searches its cases' numbers (``#12``); casepush numbers no cases, so
-#: that field is accepted and matches nothing.
-SearchField = Literal["title", "description", "incremental_id.text"]
-TEXT_FIELDS = ("title", "description")
-
 
 class OwnerQuery(msgspec.Struct, forbid_unknown_fields=True):
     owner: Owner | list[Owner] | None = None
-
-
-class FindCasesQuery(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    page: int = 1
-    perPage: int = 20
-    sortField: Literal["createdAt", "updatedAt", "closedAt", "title", "category", "status", "severity"] = (
-        "createdAt"
-    )
-    sortOrder: SortOrder = "desc"
-    status: Status | list[Status] | None = None
-    severity: Severity | list[Severity] | None = None
-    owner: Owner | list[Owner] | None = None
-    tags: str | list[str] | None = None
-    reporters: str | list[str] | None = None
-    category: str | list[str] | None = None
-    assignees: str | list[str] | None = None
-    search: str | None = None
-    searchFields: SearchField | list[SearchField] | None = None
-    defaultSearchOperator: Literal["AND", "OR"] = "OR"
-    from_: str | None = msgspec.field(default=None, name="from")
-    to: str | None = None
 
 
 class GetCaseQuery(msgspec.Struct):
@@ -118,48 +77,10 @@ def _listed_ids(value: str) -> list[str]:
     return decode.convert({"ids": listed}, _ListedIds).ids
 
 
-#: Find's multi-value filters accept at most this many values each (Kibana's ``MAX_CASES_PER_PAGE``).
-MAX_FILTER_VALUES = 100
-
-
-def _check_filter_sizes(params: FindCasesQuery) -> None:
-    for name in ("tags", "assignees", "reporters", "category"):
-        values = as_list(getattr(params, name))
-        # io-ts ``union([limitedArray, string])``: a long list fails both branches.
-        validation.limited_or_other(
-            partial(validation.limited_array, values, name, MAX_FILTER_VALUES),
-            values,
-            name,
-        )
-
-
 @routes.get("/api/cases/_find", query=FindCasesQuery, response=FindCasesResponse, errors=(403,))
 async def find_cases(request: web.Request) -> web.Response:
     """Find cases by filters and search terms, a page at a time, with counts by status."""
-    query, page = find_query(decode.query(request, FindCasesQuery))
-    return responses.json(await cases.find(context(request), query, page))
-
-
-def find_query(params: FindCasesQuery) -> tuple[CaseQuery, Page]:
-    """What the store looks for and the page asked for (the web UI's case list asks the same way)."""
-    _check_filter_sizes(params)
-    assignees = as_list(params.assignees)
-    query = CaseQuery(
-        owners=as_list(params.owner),
-        statuses=as_list(params.status),
-        severities=as_list(params.severity),
-        tags=as_list(params.tags),
-        reporters=as_list(params.reporters),
-        categories=as_list(params.category),
-        assignees=[a for a in assignees if a != "none"],
-        include_unassigned="none" in assignees,
-        search=params.search or None,
-        search_fields=[f for f in as_list(params.searchFields) or TEXT_FIELDS if f in TEXT_FIELDS],
-        search_all_terms=params.defaultSearchOperator == "AND",
-        created_from=dates.resolve(params.from_) if params.from_ else None,
-        created_to=dates.resolve(params.to) if params.to else None,
-    )
-    return query, Page(params.page, params.perPage, SORT_FIELDS[params.sortField], params.sortOrder == "desc")
+    return responses.json(await cases.find(context(request), decode.query(request, FindCasesQuery)))
 
 
 @routes.get("/api/cases/tags", query=OwnerQuery, response=list[str], errors=(403,))

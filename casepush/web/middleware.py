@@ -8,6 +8,7 @@ from http import HTTPStatus
 
 from aiohttp import web
 
+from casepush.domain.spaces import find_space
 from casepush.errors import KibanaError, relayed
 from casepush.security.auth import Failure
 from casepush.security.authz import Principal
@@ -155,8 +156,7 @@ async def spaces(request: web.Request, handler: Handler) -> web.StreamResponse:
     """``/s/{space_id}`` must name an existing space; handlers see it (and its disabled features)."""
     if PRINCIPAL not in request:
         return await handler(request)
-    async with request.app[STORE].read() as tx:
-        space = await tx.get_space(space_of(request))
+    space = await find_space(request.app[STORE], space_of(request))
     if space is None:
         return error_response(request, 404, "Not Found")
     request[SPACE] = space

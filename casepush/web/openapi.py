@@ -1,13 +1,11 @@
 """The API's OpenAPI 3.1 document, generated from the routes' metadata (``casepush.web.routing``) and
 msgspec's JSON Schemas of the structs, and served at ``GET /api/openapi.json``.
 
-``python -m casepush.web.openapi`` prints the document; with ``--markdown``, docs/api.md.
+``python -m casepush.web.api`` prints the document; with ``--markdown``, docs/api.md.
 """
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from http import HTTPStatus
@@ -329,18 +327,3 @@ def _describe(schema: dict[str, Any]) -> str:
     if isinstance(schema.get("additionalProperties"), dict):
         return f"object of {_describe(schema['additionalProperties'])}"
     return schema.get("type", "any JSON")
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m casepush.web.openapi", description=__doc__)
-    parser.add_argument("--markdown", action="store_true", help="print docs/api.md instead")
-    args = parser.parse_args(argv)
-    # Imported here: the app imports this module to serve the document.
-    from casepush.app import ROUTE_GROUPS
-
-    document = build(ROUTE_GROUPS)
-    sys.stdout.write(markdown(document) if args.markdown else json.dumps(document, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main()

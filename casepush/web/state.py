@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from casepush.config import Settings
-from casepush.domain import Context
+from casepush.domain import Context, Store
 from casepush.domain.automatic_push import AutomaticPusher
 from casepush.domain.connectors import ConnectorRuntime
 from casepush.domain.inbound import InboundWebhooks
@@ -11,7 +11,6 @@ from casepush.domain.polling import Poller
 from casepush.metrics import Metrics
 from casepush.security.auth import Authenticator
 from casepush.security.authz import Principal
-from casepush.store import Store
 from casepush.types import Space
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -14,9 +14,9 @@ import msgspec
 from aiohttp import web
 
 from casepush import __version__
+from casepush.domain import Store
 from casepush.errors import bad_request
 from casepush.plugins import PluginHost
-from casepush.store import Store
 from casepush.types import (
     CasepushInfo,
     CoreStatus,

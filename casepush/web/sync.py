@@ -4,6 +4,7 @@
 from aiohttp import web
 
 from casepush.domain import acting_context, case_sync, polling, sync
+from casepush.domain.spaces import find_space
 from casepush.errors import not_found
 from casepush.types import Case, CaseSync, CaseSyncRequest, ConnectorSyncState, InboundResult
 from casepush.web import decode, responses
@@ -68,8 +69,7 @@ async def inbound(request: web.Request) -> web.Response:
     the raw body, or a bearer token). Each change is applied once.
     """
     store = request.app[STORE]
-    async with store.read() as tx:
-        space = await tx.get_space(space_of(request))
+    space = await find_space(store, space_of(request))
     if space is None:
         raise not_found("Not Found")
     rt, settings = request.app[CONNECTORS], request.app[SETTINGS]

@@ -49,15 +49,15 @@ async def login_form(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     form = await request.post()
     username, password, wanted = (str(form.get(name, "")) for name in ("username", "password", "next"))
-    stored = await session.check_password(request, username, password)
-    if isinstance(stored, Throttled):
-        page = await _login_page(request, 429, f"{stored.message}.", username, wanted)
-        page.headers["Retry-After"] = str(stored.seconds)
+    checked = await session.check_password(request, username, password)
+    if isinstance(checked, Throttled):
+        page = await _login_page(request, 429, f"{checked.message}.", username, wanted)
+        page.headers["Retry-After"] = str(checked.seconds)
         return page
-    if stored is None:
+    if checked is None:
         return await _login_page(request, 401, "Wrong username or password.", username, wanted)
     response = web.HTTPSeeOther(_after_login(request, wanted))
-    session.start(request, response, stored)
+    session.start(request, response, username, checked)
     raise response
 
 

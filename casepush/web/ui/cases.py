@@ -38,6 +38,7 @@ from casepush.types import (
     CaseConnectorInfo,
     CasePatch,
     CreateCase,
+    FindCasesQuery,
     UpdateUserComment,
     UserAction,
     UserComment,
@@ -45,7 +46,6 @@ from casepush.types import (
     encode,
 )
 from casepush.web import decode
-from casepush.web.cases import FindCasesQuery, find_query
 from casepush.web.state import CONNECTORS, context
 from casepush.web.ui.render import duration, redirect, render
 from casepush.web.ui.routing import Pages
@@ -108,7 +108,7 @@ async def list_cases(request: web.Request) -> web.Response:
     chosen = {name: request.query[name] for name in FILTERS if request.query.get(name)}
     params = decode.convert(chosen, FindCasesQuery, strict=False)
     params.perPage = PER_PAGE
-    found = await cases.find(ctx, *find_query(params))
+    found = await cases.find(ctx, params)
     return await render(
         request,
         "cases.html",

@@ -7,7 +7,6 @@ cookie; a copy of it stays valid until it expires, or until the user's password 
 disabled or deleted, which each request checks.
 """
 
-import hashlib
 import hmac
 import secrets
 import time
@@ -15,10 +14,9 @@ import time
 from aiohttp import web
 from yarl import URL
 
-from casepush.security.auth import principal_for
+from casepush.security.auth import current_password_tag, session_principal
 from casepush.security.authz import Principal
 from casepush.security.throttle import Throttled
-from casepush.store import StoredUser
 from casepush.web.limits import client_address
 from casepush.web.routing import Handler
 from casepush.web.state import AUTHENTICATOR, PRINCIPAL, SETTINGS, STORE
@@ -44,10 +42,6 @@ def _rest(request: web.Request) -> str:
 def _open_to_all(request: web.Request) -> bool:
     rest = _rest(request)
     return rest == "/login" or rest.startswith("/static/")
-
-
-def _password_tag(stored: StoredUser) -> str:
-    return hashlib.sha256(stored.password_hash.encode()).hexdigest()
 
 
 # --- the middleware's hooks --------------------------------------------------------------------------
@@ -85,13 +79,8 @@ async def _signed_in(request: web.Request) -> tuple[Session, Principal] | None:
     session = unseal(request, _PURPOSE, request.cookies.get(SESSION_COOKIE), Session)
     if session is None or session.expires <= time.time():
         return None
-    async with request.app[STORE].read() as tx:
-        stored = await tx.get_user(session.username)
-        if stored is None or not stored.enabled:
-            return None
-        if not hmac.compare_digest(_password_tag(stored), session.password):
-            return None
-        return session, await principal_for(tx, stored)
+    principal = await session_principal(request.app[STORE], session.username, session.password)
+    return None if principal is None else (session, principal)
 
 
 def login_url(request: web.Request) -> str:
@@ -100,24 +89,24 @@ def login_url(request: web.Request) -> str:
     return str(login.with_query(next=request.path_qs) if request.method == "GET" else login)
 
 
-async def check_password(request: web.Request, username: str, password: str) -> StoredUser | Throttled | None:
-    """The user, if the password is theirs: the API's Basic check, with its cache and its throttle."""
+async def check_password(request: web.Request, username: str, password: str) -> str | Throttled | None:
+    """The password's tag, if the password is the user's: the API's Basic check, with its cache and its
+    throttle."""
     found = await request.app[AUTHENTICATOR].login(username, password, client_address(request))
     if isinstance(found, Throttled):
         return found
     if not isinstance(found, Principal):
         return None
-    async with request.app[STORE].read() as tx:
-        return await tx.get_user(username)
+    return await current_password_tag(request.app[STORE], username)
 
 
-def start(request: web.Request, response: web.StreamResponse, stored: StoredUser) -> None:
+def start(request: web.Request, response: web.StreamResponse, username: str, password_tag: str) -> None:
     """Set a new session's cookie (and a new CSRF token) on the response."""
     timeout = request.app[SETTINGS].ui_session_timeout
     session = Session(
-        username=stored.username,
+        username=username,
         expires=time.time() + timeout,
-        password=_password_tag(stored),
+        password=password_tag,
         csrf=secrets.token_urlsafe(24),
     )
     set_cookie(request, response, SESSION_COOKIE, seal(request, _PURPOSE, session), timeout)
