@@ -30,11 +30,12 @@ fuzz: install
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_PHASES=examples,coverage,fuzzing,stateful FUZZ_NUL=true \
 		$(PY) -m pytest tests/test_fuzz.py -rP $(PYTEST_ARGS)
 
-# ruff, the import contracts (pyproject.toml, docs/architecture.md), and the installed dependencies' known
-# vulnerabilities (tools/audit_dependencies.py).
+# ruff, mypy, the import contracts (pyproject.toml; docs/architecture.md), and the installed dependencies'
+# known vulnerabilities (tools/audit_dependencies.py).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) tools/audit_dependencies.py
 

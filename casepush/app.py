@@ -15,7 +15,7 @@ from casepush.domain.polling import Poller
 from casepush.domain.push import push_automatically
 from casepush.http import OutboundClient, create_session
 from casepush.metrics import Metrics
-from casepush.plugins import PluginHost, load_plugins
+from casepush.plugins import PluginHost
 from casepush.security.auth import Authenticator, ensure_superuser
 from casepush.security.secrets import load_secret_box
 from casepush.security.throttle import login_throttle
@@ -39,17 +39,14 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, announce: Callable[[str], None] = print, plugins: PluginHost | None = None
+    settings: Settings, announce: Callable[[str], None] = print, *, plugins: PluginHost
 ) -> web.Application:
-    """Build the app; ``announce`` shows the generated ``elastic`` password on first start.
-
-    ``plugins`` defaults to the installed ones (``CASEPUSH_LOAD_PLUGINS`` narrows them).
-    """
+    """Build the app with the loaded ``plugins``; ``announce`` shows the generated ``elastic`` password
+    on first start."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_payload_bytes)
     app[SETTINGS] = settings
     metrics = Metrics()
     app[METRICS] = metrics
-    plugins = plugins if plugins is not None else load_plugins(settings.load_plugins)
     allowed_hosts = tuple(settings.allowed_hosts)
     preconfigured = preconfigured_connectors(plugins, settings.preconfigured, allowed_hosts)
 
@@ -87,7 +84,10 @@ def create_app(
             settings.sync_inbound_max_bytes, settings.sync_inbound_rate, settings.sync_inbound_max_age
         )
         app[INBOUND] = InboundWebhooks(rt, limits)
-        running = [(app[PUSHER], settings.automatic_push_worker), (app[POLLER], settings.sync_poll_worker)]
+        running: list[tuple[AutomaticPusher | Poller, bool]] = [
+            (app[PUSHER], settings.automatic_push_worker),
+            (app[POLLER], settings.sync_poll_worker),
+        ]
         workers = [asyncio.create_task(worker.run()) for worker, on in running if on]
         yield
         for worker in workers:

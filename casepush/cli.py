@@ -48,7 +48,9 @@ def serve(host: str | None, port: int | None, config_file: str | None) -> None:
     settings = _settings(config_file)
     configure_logging(settings.log_format)
     try:
-        app = create_app(settings, announce=lambda line: click.echo(line, err=False))
+        # On a loop of their own, before the server's: a plugin that cannot load stops the start here.
+        plugins = asyncio.run(load_plugins(settings.load_plugins))
+        app = create_app(settings, announce=lambda line: click.echo(line, err=False), plugins=plugins)
     except (PluginError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -67,7 +69,7 @@ def plugins(config_file: str | None) -> None:
     """List the installed plugins, their versions and connector types."""
     settings = _settings(config_file)
     try:
-        host = load_plugins(settings.load_plugins)
+        host = asyncio.run(load_plugins(settings.load_plugins))
     except PluginError as exc:
         raise click.ClickException(str(exc)) from None
     installed = host.installed()

@@ -37,13 +37,16 @@ def register_connector_types() -> "list[ConnectorType]":
 
 
 @hookspec(firstresult=True)
-def transform_case(connector: "Connector", case: "CaseForPush") -> "msgspec.Struct":
+def transform_case(connector: "Connector", case: "CaseForPush") -> "msgspec.Struct | dict[str, Any]":
     """Turn a case into the params of the type's ``pushToService`` sub-action.
 
     :param connector: the connector pushed to, with its config and decrypted secrets.
     :param case: the case, its description with Kibana's "Added by" suffix, the comments new since the
         last push (alerts summed up in one), and the external id (None on the first push).
-    :returns: an instance of the type's ``sub_actions["pushToService"]`` struct.
+    :returns: an instance of the type's ``sub_actions["pushToService"]`` struct, or its fields as a dict.
+        Either way the core checks them as ``_execute`` checks its params; a dict lets a case's own
+        values (fields the user typed) be refused in Kibana's words (``[subActionParams.incident]: ...``)
+        rather than in the words of the struct's constructor.
     """
 
 

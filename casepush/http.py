@@ -38,6 +38,7 @@ _CREDENTIAL_HEADERS = ("Authorization", "Proxy-Authorization", "Cookie")
 #: aiohttp's own timeouts stay off, or the session's defaults could cut a call short: the call's one
 #: deadline (``asyncio.timeout``) covers connecting, every redirect and reading the body.
 _NO_AIOHTTP_TIMEOUT = aiohttp.ClientTimeout()
+VerificationMode = Literal["full", "certificate", "none"]
 _NOT_ALLOWED = "is not added to the Kibana config xpack.actions.allowedHosts"
 
 
@@ -45,7 +46,7 @@ _NOT_ALLOWED = "is not added to the Kibana config xpack.actions.allowedHosts"
 class TlsOptions:
     """One connector's TLS settings; ``None`` verification mode means the client's default from settings."""
 
-    verification_mode: Literal["full", "certificate", "none"] | None = None
+    verification_mode: VerificationMode | None = None
     #: PEM of CA certificates to trust besides the system's.
     ca: str | None = None
     #: PEM client certificate, with its PEM private ``key`` (encrypted with ``passphrase``, if any).
@@ -241,7 +242,7 @@ class OutboundClient:
         allowed_hosts: Sequence[str],
         timeout: float,
         max_response_bytes: int,
-        verification_mode: str = "full",
+        verification_mode: VerificationMode = "full",
         metrics: Metrics | None = None,
     ) -> None:
         self.session = session

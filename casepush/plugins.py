@@ -12,6 +12,7 @@ import pluggy
 
 from casepush import hookspecs
 from casepush.connectors import (
+    CaseForPush,
     CaseState,
     Changes,
     Connector,
@@ -46,28 +47,17 @@ class InstalledPlugin:
 
 @dataclass
 class PluginHost:
-    """The plugin manager, and which plugin provides each connector type.
+    """The plugin manager, and which plugin provides each connector type (``load_plugins`` makes it).
 
     Hooks that call out get the outbound client labelled with the connector's type, so that the
     metrics count each call under the type that made it.
     """
 
     pm: pluggy.PluginManager
-    distributions: dict[str, Distribution | None] = field(default_factory=dict)
-    types: dict[str, ConnectorType] = field(default_factory=dict)
-    _owners: dict[str, object] = field(default_factory=dict)
+    distributions: dict[str, Distribution | None]
+    types: dict[str, ConnectorType]
+    _owners: dict[str, object]
     _callers: dict[tuple[str, str], Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for impl in self.pm.hook.register_connector_types.get_hookimpls():
-            for connector_type in impl.function() or []:
-                if connector_type.id in self.types:
-                    raise PluginError(
-                        f"connector type {connector_type.id} is registered by two plugins:"
-                        f" {self.pm.get_name(self._owners[connector_type.id])} and {impl.plugin_name}"
-                    )
-                self.types[connector_type.id] = connector_type
-                self._owners[connector_type.id] = impl.plugin
 
     def installed(self) -> list[InstalledPlugin]:
         """Every loaded plugin that implements a hook, with its version and connector types."""
@@ -89,7 +79,9 @@ class PluginHost:
             self._callers[key] = self.pm.subset_hook_caller(name, remove_plugins=others)
         return self._callers[key]
 
-    async def transform_case(self, connector: Connector, case: Any) -> msgspec.Struct:
+    async def transform_case(
+        self, connector: Connector, case: CaseForPush
+    ) -> msgspec.Struct | dict[str, Any]:
         return await await_me_maybe(
             self._owner_hook(connector, "transform_case")(connector=connector, case=case)
         )
@@ -180,11 +172,13 @@ class PluginHost:
                 log.exception("plugin %s failed in %s", impl.plugin_name, name)
 
 
-def load_plugins(allowed: Sequence[str] | None = None, extra: Iterable[object] = ()) -> PluginHost:
+async def load_plugins(allowed: Sequence[str] | None = None, extra: Iterable[object] = ()) -> PluginHost:
     """Load the plugins installed under the ``casepush`` entry-point group (only those named in
-    ``allowed``, by distribution or entry-point name, when given) and ``extra`` ones given as objects.
+    ``allowed``, by distribution or entry-point name, when given) and ``extra`` ones given as objects,
+    and register their connector types.
 
-    A hook implementation without a spec is refused here, at start, not at its first call.
+    A hook implementation without a spec is refused here, at start, not at its first call. Loading is
+    async because ``register_connector_types`` may be, like any hook.
     """
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -207,7 +201,25 @@ def load_plugins(allowed: Sequence[str] | None = None, extra: Iterable[object] =
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from None
-    return PluginHost(pm, distributions)
+    types, owners = await _connector_types(pm)
+    return PluginHost(pm, distributions, types, owners)
+
+
+async def _connector_types(pm: pluggy.PluginManager) -> tuple[dict[str, ConnectorType], dict[str, object]]:
+    """Each registered connector type by id, and the plugin that registered it."""
+    types: dict[str, ConnectorType] = {}
+    owners: dict[str, object] = {}
+    for impl in pm.hook.register_connector_types.get_hookimpls():
+        registered: list[ConnectorType] | None = await await_me_maybe(impl.function())
+        for connector_type in registered or []:
+            if connector_type.id in types:
+                raise PluginError(
+                    f"connector type {connector_type.id} is registered by two plugins:"
+                    f" {pm.get_name(owners[connector_type.id])} and {impl.plugin_name}"
+                )
+            types[connector_type.id] = connector_type
+            owners[connector_type.id] = impl.plugin
+    return types, owners
 
 
 def _register(pm: pluggy.PluginManager, plugin: object, name: str | None) -> None:

@@ -4,7 +4,8 @@ Response structs double as the stored documents: the store keeps a struct's JSON
 ``version`` (and computed totals) on read, so one class describes each object.
 """
 
-from typing import Any, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal, TypeGuard
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -17,6 +18,13 @@ CustomFieldType = Literal["text", "toggle"]
 SortOrder = Literal["asc", "desc"]
 
 OWNERS: tuple[str, ...] = ("cases", "observability", "securitySolution")
+
+
+def is_owner(value: str) -> TypeGuard[Owner]:
+    """Whether a path's or form's owner is one of Kibana's."""
+    return value in OWNERS
+
+
 STATUSES: tuple[str, ...] = ("open", "in-progress", "closed")
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
@@ -127,17 +135,16 @@ Attachment = UserComment | AlertComment
 
 def attachment_type(attachment: Attachment | AddComment) -> str:
     """The ``type`` tag of an attachment or attachment request (``user``, ``alert``)."""
-    return type(attachment).__struct_config__.tag  # type: ignore[return-value]
+    tag = type(attachment).__struct_config__.tag
+    assert isinstance(tag, str)  # every attachment struct is tagged with its type's name
+    return tag
 
 
-T = TypeVar("T")
-
-
-def as_list(value: T | list[T] | None) -> list[T]:
+def as_list(value: str | Sequence[str] | None) -> list[str]:
     """Kibana's "one or many" values (``alertId``, query filters) as a list."""
     if value is None:
         return []
-    return value if isinstance(value, list) else [value]
+    return [value] if isinstance(value, str) else list(value)
 
 
 # --- cases --------------------------------------------------------------------------------
@@ -729,6 +736,8 @@ class AutomaticPushRequest(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class AutomaticPushSetting(AutomaticPushRequest, kw_only=True):
+    #: As saved: the server's default filled in.
+    quiet_period: float
     owner: Owner
     connector_id: str
     updated_at: str

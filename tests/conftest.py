@@ -41,9 +41,9 @@ sys.path.insert(0, str(EXAMPLE_PLUGIN))
 import casepush_echo  # noqa: E402
 
 
-def echo_plugins() -> PluginHost:
+async def echo_plugins() -> PluginHost:
     """Exactly the example plugin, whatever else is installed, so that tests see the same types."""
-    return load_plugins(allowed=[], extra=[casepush_echo])
+    return await load_plugins(allowed=[], extra=[casepush_echo])
 
 
 @pytest.fixture
@@ -79,7 +79,9 @@ def api_with(aiohttp_client: Any, settings: Settings) -> Callable[..., Awaitable
 
     async def start(**changes: Any) -> Api:
         app = create_app(
-            msgspec.structs.replace(settings, **changes), announce=lambda line: None, plugins=echo_plugins()
+            msgspec.structs.replace(settings, **changes),
+            announce=lambda line: None,
+            plugins=await echo_plugins(),
         )
         return Api(await aiohttp_client(app))
 

@@ -41,7 +41,7 @@ class Hive:
 @pytest.fixture
 async def api(aiohttp_client, settings: Settings) -> Api:
     """The app with the echo type and the ``.thehive`` stand-in."""
-    plugins = load_plugins(allowed=[], extra=[casepush_echo, Hive()])
+    plugins = await load_plugins(allowed=[], extra=[casepush_echo, Hive()])
     return Api(await aiohttp_client(create_app(settings, announce=print, plugins=plugins)))
 
 

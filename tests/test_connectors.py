@@ -511,7 +511,7 @@ async def test_a_preconfigured_connector_runs_with_its_declared_secrets(with_pre
     assert echo.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-def test_an_invalid_preconfigured_connector_stops_the_start(tmp_path):
+async def test_an_invalid_preconfigured_connector_stops_the_start(tmp_path):
     declared = PreconfiguredConnector(
         connector_type_id=".echo", name="Broken", config={}, secrets={"token": TOKEN}
     )
@@ -520,7 +520,7 @@ def test_an_invalid_preconfigured_connector_stops_the_start(tmp_path):
     with pytest.raises(
         ValueError, match=r"preconfigured connector broken: error validating action type config: \[url\]"
     ):
-        create_app(settings, announce=print, plugins=echo_plugins())
+        create_app(settings, announce=print, plugins=await echo_plugins())
 
 
 # --- spaces ---------------------------------------------------------------------------------------------

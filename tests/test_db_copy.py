@@ -100,7 +100,7 @@ async def answers(api: Api, paths: list[str]) -> dict[str, Any]:
 async def test_a_copy_into_postgresql_and_back_serves_the_same_answers(tmp_path: Path, aiohttp_client, echo):
     async def serving(url: str) -> Api:
         settings = Settings(data_dir=str(tmp_path / "data"), database_url=url, elastic_password=PASSWORD)
-        app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
+        app = create_app(settings, announce=lambda line: None, plugins=await echo_plugins())
         return Api(await aiohttp_client(app))
 
     original_url = f"sqlite:///{tmp_path / 'original.db'}"
@@ -147,7 +147,9 @@ async def test_a_copy_into_postgresql_and_back_serves_the_same_answers(tmp_path:
 async def test_a_copy_into_a_database_in_use_is_refused_and_writes_nothing(tmp_path: Path, aiohttp_client):
     used_url = f"sqlite:///{tmp_path / 'used.db'}"
     settings = Settings(data_dir=str(tmp_path), database_url=used_url, elastic_password=PASSWORD)
-    used = Api(await aiohttp_client(create_app(settings, announce=lambda line: None, plugins=echo_plugins())))
+    used = Api(
+        await aiohttp_client(create_app(settings, announce=lambda line: None, plugins=await echo_plugins()))
+    )
     await used.create_case()
     async with fresh_schema(postgres_server_url()) as pg_url:
         code, output = await db_copy(f"sqlite:///{tmp_path / 'empty.db'}", pg_url)

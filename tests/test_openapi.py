@@ -36,8 +36,8 @@ def test_the_document_is_valid_openapi(document):
     assert (document["openapi"], document["info"]["version"]) == ("3.1.0", __version__)
 
 
-def test_every_route_of_the_router_is_in_the_document(settings, document):
-    app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
+async def test_every_route_of_the_router_is_in_the_document(settings, document):
+    app = create_app(settings, announce=lambda line: None, plugins=await echo_plugins())
     # The web UI's pages (``/app``) are served on the same router but are not API.
     served = {
         (route.method.lower(), route.resource.canonical)

@@ -1,6 +1,7 @@
 """The plugin host: a third-party distribution installed with pip, ``CASEPUSH_LOAD_PLUGINS``, hooks
 without a spec, sync and async hooks, the push broadcasts, and the guide that documents every hook."""
 
+import asyncio
 import inspect
 import os
 import subprocess
@@ -20,6 +21,11 @@ from conftest import case_body, echo_service
 from processes import call, start_with_plugins, stop
 
 GUIDE = Path(__file__).parent.parent / "docs" / "writing-a-connector.md"
+
+
+def echo_connector(url: str) -> dict:
+    """The body that creates an echo connector of the service at ``url``."""
+    return {"name": "Echo", "connector_type_id": ".echo", "config": {"url": url}, "secrets": {"token": "t"}}
 
 
 def environment(site: Path, **settings: str) -> dict[str, str]:
@@ -59,12 +65,7 @@ async def test_an_installed_plugin_provides_its_type_until_load_plugins_leaves_i
     try:
         _, types = await call(url, "GET", "/api/actions/connector_types")
         assert [t["id"] for t in types] == [".echo"]
-        body = {
-            "name": "Echo",
-            "connector_type_id": ".echo",
-            "config": {"url": str(fake.make_url(""))},
-            "secrets": {"token": "t"},
-        }
+        body = echo_connector(str(fake.make_url("")))
         status, connector = await call(url, "POST", "/api/actions/connector", body)
         assert status == 200, connector
         params = {"subAction": "getIncident", "subActionParams": {"externalId": "42"}}
@@ -93,12 +94,7 @@ async def test_a_server_killed_after_the_external_create_does_not_create_twice(
     process, url = await start_with_plugins(
         installed_echo, settings, CASEPUSH_PUSH_LEASE="1", ECHO_CRASH_AFTER_CREATE="1"
     )
-    body = {
-        "name": "Echo",
-        "connector_type_id": ".echo",
-        "config": {"url": echo.url},
-        "secrets": {"token": "t"},
-    }
+    body = echo_connector(echo.url)
     _, connector = await call(url, "POST", "/api/actions/connector", body)
     _, case = await call(url, "POST", "/api/cases", case_body())
     push_path = f"/api/cases/{case['id']}/connector/{connector['id']}/_push"
@@ -136,9 +132,9 @@ class WrongArguments:
 @pytest.mark.parametrize(
     "plugin", [UnknownHook(), WrongArguments()], ids=["unknown-hook", "unknown-argument"]
 )
-def test_a_hook_implementation_without_a_spec_is_refused_at_start(plugin):
+async def test_a_hook_implementation_without_a_spec_is_refused_at_start(plugin):
     with pytest.raises(PluginError):
-        load_plugins(allowed=[], extra=[plugin])
+        await load_plugins(allowed=[], extra=[plugin])
 
 
 class SecondEcho:
@@ -154,9 +150,9 @@ class SecondEcho:
         ]
 
 
-def test_a_type_registered_twice_is_refused_at_start():
+async def test_a_type_registered_twice_is_refused_at_start():
     with pytest.raises(PluginError, match=r"connector type \.echo is registered by two plugins"):
-        load_plugins(allowed=[], extra=[casepush_echo, SecondEcho()])
+        await load_plugins(allowed=[], extra=[casepush_echo, SecondEcho()])
 
 
 class Listener:
@@ -200,12 +196,7 @@ async def test_every_plugin_hears_before_and_after_a_push_and_a_failing_listener
         return web.json_response({"id": "7", "title": "t", "url": "u", "updated": "2026-11-28T00:00:00Z"})
 
     await service.start()
-    body = {
-        "name": "Echo",
-        "connector_type_id": ".echo",
-        "config": {"url": service.url},
-        "secrets": {"token": "t"},
-    }
+    body = echo_connector(service.url)
     _, connector = await casepush.post("/api/actions/connector", body)
 
     async def push(incident: dict) -> dict:
@@ -225,6 +216,40 @@ async def test_every_plugin_hears_before_and_after_a_push_and_a_failing_listener
         ("before", connector["id"], "Again"),
         ("after", connector["id"], None, "[Action][Echo]: Unable to PUT /incidents/7. Status: 404"),
     ]
+
+
+class AsyncRegisteredEcho:
+    """The example plugin, its type registered by an ``async def`` hook, as the hookspecs allow."""
+
+    @hookimpl
+    async def register_connector_types(self) -> list[ConnectorType]:
+        await asyncio.sleep(0)  # a real suspension: only an awaited hook gets past it
+        return [casepush_echo.ECHO]
+
+    transform_case = staticmethod(casepush_echo.transform_case)
+    push_to_service = staticmethod(casepush_echo.push_to_service)
+
+
+class TestAnAsyncRegistration:
+    @pytest.fixture
+    def casepush_plugins(self) -> list[object]:
+        return [AsyncRegisteredEcho()]
+
+    async def test_its_type_is_listed_and_a_connector_of_it_pushes_a_case(self, casepush: Api, fake_service):
+        echo = echo_service(fake_service)
+        await echo.start()
+
+        status, types = await casepush.get("/api/actions/connector_types")
+        assert (status, [t["id"] for t in types]) == (200, [".echo"])
+        body = echo_connector(echo.url)
+        status, connector = await casepush.post("/api/actions/connector", body)
+        assert status == 200, connector
+        case = await casepush.create_case()
+        status, pushed = await casepush.post(f"/api/cases/{case['id']}/connector/{connector['id']}/_push", {})
+
+        assert status == 200, pushed
+        assert pushed["external_service"]["external_id"] == "1"
+        assert echo.incidents["1"]["title"] == case["title"]
 
 
 # --- the guide ---------------------------------------------------------------------------------------------

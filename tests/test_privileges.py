@@ -432,10 +432,10 @@ RULES: dict[tuple[str, str], Call] = {
 }
 
 
-def router_routes(settings: Settings) -> list[tuple[str, str]]:
+async def router_routes(settings: Settings) -> list[tuple[str, str]]:
     """Every (method, path) of the API, without the ``/s/{space_id}`` twins. The web UI's pages are
     left out: they call the same domain functions, and tests/test_ui.py checks what they refuse."""
-    app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
+    app = create_app(settings, announce=lambda line: None, plugins=await echo_plugins())
     return [
         (route.method, route.resource.canonical)
         for route in app.router.routes()
@@ -443,14 +443,14 @@ def router_routes(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def test_every_route_has_a_rule(settings):
-    routes = router_routes(settings)
+async def test_every_route_has_a_rule(settings):
+    routes = await router_routes(settings)
     assert sorted(set(routes) - set(RULES)) == [], "routes without a privilege rule"
     assert sorted(set(RULES) - set(routes)) == [], "rules for routes that do not exist"
 
 
-def test_every_kibana_route_also_exists_under_a_space(settings):
-    app = create_app(settings, announce=lambda line: None, plugins=echo_plugins())
+async def test_every_kibana_route_also_exists_under_a_space(settings):
+    app = create_app(settings, announce=lambda line: None, plugins=await echo_plugins())
     served = {(route.method, route.resource.canonical) for route in app.router.routes()}
     bare = [(m, p) for m, p in served if not p.startswith(SPACE_PREFIX) and not is_ui_path(p)]
     spaced = {(m, p) for m, p in bare if not unspaced(p)}
@@ -475,7 +475,7 @@ async def test_privilege_matrix(api, settings, echo, column):
     prefix = "" if column.space == "default" else f"/s/{column.space}"
     index = COLUMNS.index(column)
     wrong = []
-    for method, template in router_routes(settings):
+    for method, template in await router_routes(settings):
         rule = RULES.get((method, template))
         if rule is None:
             wrong.append(f"{method} {template}: no rule")

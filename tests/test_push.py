@@ -368,8 +368,8 @@ async def test_twenty_concurrent_first_pushes_create_one_incident(api, echo, con
 
 
 async def test_two_instances_on_one_database_create_one_incident(aiohttp_client, settings, echo):
-    first = Api(await aiohttp_client(create_app(settings, announce=print, plugins=echo_plugins())))
-    second = Api(await aiohttp_client(create_app(settings, announce=print, plugins=echo_plugins())))
+    first = Api(await aiohttp_client(create_app(settings, announce=print, plugins=await echo_plugins())))
+    second = Api(await aiohttp_client(create_app(settings, announce=print, plugins=await echo_plugins())))
     _, made = await first.post("/api/actions/connector", connector_body(echo.url))
     case = await first.create_case()
 
@@ -382,7 +382,7 @@ async def test_two_instances_on_one_database_create_one_incident(aiohttp_client,
 async def test_a_push_killed_after_the_create_is_resumed_without_a_second_incident(
     aiohttp_client, settings, echo
 ):
-    plugins = load_plugins(allowed=[], extra=[casepush_echo, KilledAfterCreate()])
+    plugins = await load_plugins(allowed=[], extra=[casepush_echo, KilledAfterCreate()])
     api = Api(await aiohttp_client(create_app(settings, announce=print, plugins=plugins)))
     _, made = await api.post("/api/actions/connector", connector_body(echo.url))
     case = await api.create_case()

@@ -176,7 +176,7 @@ async def external(request: pytest.FixtureRequest, fake_service: Callable[[], Fa
 async def api(aiohttp_client: Any, settings: Settings) -> Api:
     """casepush with the Jira and webhook plugins, allowed to call 127.0.0.1 only, calls timing out soon."""
     changed = msgspec.structs.replace(settings, allowed_hosts=["127.0.0.1"], response_timeout=TIMEOUT)
-    plugins = load_plugins(allowed=[], extra=[casepush_jira, casepush_webhook])
+    plugins = await load_plugins(allowed=[], extra=[casepush_jira, casepush_webhook])
     return Api(await aiohttp_client(create_app(changed, announce=lambda line: None, plugins=plugins)))
 
 

@@ -24,7 +24,7 @@ async def test_the_readme_push_example_pushes_a_case_and_its_comment_to_jira(
     aiohttp_client, settings, fake_service
 ):
     jira = await start_jira(fake_service())
-    app = create_app(settings, announce=lambda line: None, plugins=load_plugins(["casepush-jira"]))
+    app = create_app(settings, announce=lambda line: None, plugins=await load_plugins(["casepush-jira"]))
     server = (await aiohttp_client(app)).server
     script = (
         sh_block(ROOT / "README.md", "Push a case to Jira")

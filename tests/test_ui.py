@@ -556,8 +556,10 @@ def test_an_options_form_takes_lists_comma_separated_and_an_empty_input_as_none(
         (".echo", {"statuses": {"closed": "gone"}}),
     ],
 )
-def test_each_bundled_types_options_saved_unchanged_from_their_form_stay_as_they_were(type_id, changed):
-    host = load_plugins(["casepush-jira", "casepush-servicenow", "casepush-webhook"], extra=[casepush_echo])
+async def test_each_bundled_types_options_saved_unchanged_from_their_form_stay_as_they_were(type_id, changed):
+    host = await load_plugins(
+        ["casepush-jira", "casepush-servicenow", "casepush-webhook"], extra=[casepush_echo]
+    )
     options_type = host.types[type_id].state_options
     fields = form_fields(options_type, "options")
     for options in (options_type(), msgspec.convert(changed, options_type)):

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from casepush.errors import saved_object_not_found
 from casepush.security.authz import Access, Grants, Principal
@@ -66,6 +66,10 @@ def epoch_ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
+@overload
+def iso_of_ms(ms: int) -> str: ...
+@overload
+def iso_of_ms(ms: int | None) -> str | None: ...
 def iso_of_ms(ms: int | None) -> str | None:
     return None if ms is None else kibana_time(datetime.fromtimestamp(ms / 1000, UTC))
 

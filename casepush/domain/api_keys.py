@@ -66,6 +66,8 @@ async def create_api_key(ctx: Context, body: CreateApiKey) -> CreatedApiKey:
     """A key that acts as its creator; the secret is shown here once and only its digest is kept."""
     if problems := _api_key_problems(body):
         raise validation_failed(problems)
+    name = body.name
+    assert isinstance(name, str)  # _api_key_problems refuses a key without one
     # A key may make another only with no privilege at all: it could not restrict its copy otherwise.
     descriptors = body.role_descriptors.values()
     if ctx.principal.api_key is not None and (not descriptors or any(map(grants_anything, descriptors))):
@@ -79,7 +81,7 @@ async def create_api_key(ctx: Context, body: CreateApiKey) -> CreatedApiKey:
         await tx.insert_api_key(
             StoredApiKey(
                 id=key_id,
-                name=body.name,
+                name=name,
                 username=ctx.user.username or "",
                 secret_hash=api_key_digest(secret),
                 created_ms=created,
@@ -90,7 +92,7 @@ async def create_api_key(ctx: Context, body: CreateApiKey) -> CreatedApiKey:
         )
     return CreatedApiKey(
         id=key_id,
-        name=body.name,
+        name=name,
         expiration=expires if expires is not None else UNSET,
         api_key=secret,
         encoded=base64.b64encode(f"{key_id}:{secret}".encode()).decode(),

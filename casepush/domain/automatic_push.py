@@ -19,6 +19,7 @@
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -123,10 +124,10 @@ def _triggers(
     return types
 
 
-def _qualifies(case: Case, setting: AutomaticPushSetting | None) -> bool:
+def _qualifies(case: Case, setting: AutomaticPushSetting) -> bool:
     """Automatic push is on for the case's connector and owner, and (``updates``) its latest push went
     to that connector."""
-    if setting is None or not setting.enabled or case.connector.id == NONE_ID:
+    if not setting.enabled or case.connector.id == NONE_ID:
         return False
     if setting.mode == "updates":
         return case.external_service is not None and case.external_service.connector_id == case.connector.id
@@ -138,7 +139,7 @@ async def note_changes(tx: Tx, ctx: Context, case: Case, actions: Iterable[UserA
     if case.connector.id == NONE_ID:
         return
     setting = await tx.get_automatic_push_setting(ctx.space_id, case.owner, case.connector.id)
-    if not _qualifies(case, setting):
+    if setting is None or not _qualifies(case, setting):
         return
     sync = await tx.get_case_sync(ctx.space_id, case.connector.id)
     if not {action.type for action in actions} & _triggers(setting, case.connector.type, sync):
@@ -174,18 +175,18 @@ async def case_pushes(ctx: Context, case_id: str) -> list[CaseAutomaticPush]:
 def _state(
     connector_id: str, case: Case, setting: AutomaticPushSetting | None, row: AutomaticPush | None
 ) -> CaseAutomaticPush:
-    enabled = connector_id == case.connector.id and _qualifies(case, setting)
+    enabled = connector_id == case.connector.id and setting is not None and _qualifies(case, setting)
     state = CaseAutomaticPush(
         connector_id=connector_id, enabled=enabled, mode=setting.mode if setting else None
     )
     if row is not None:
-        state.state = row.state  # type: ignore[assignment]
+        state.state = row.state
         state.due_at = iso_of_ms(row.due_ms) if row.state in ("pending", "retrying") else None
         state.pending_since = iso_of_ms(row.pending_since_ms)
         state.attempts = row.attempts
         state.caused_by = row.caused_by
         state.last_attempt_at = iso_of_ms(row.last_attempt_ms)
-        state.last_outcome = row.last_outcome  # type: ignore[assignment]
+        state.last_outcome = row.last_outcome
         state.last_error = row.last_error
         state.last_pushed_at = iso_of_ms(row.last_pushed_ms)
     return state
@@ -248,7 +249,10 @@ class AutomaticPusher:
             key = (push.space_id, push.case_id, push.connector_id)
             task = asyncio.create_task(self._attempt(push))
             self._running[key] = task
-            task.add_done_callback(lambda _, key=key: self._running.pop(key, None))
+            task.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: tuple[str, str, str], _: "asyncio.Task[None]") -> None:
+        self._running.pop(key, None)
 
     async def _abandon(self) -> None:
         """Stopping: cancel the pushes in flight and let their leases go, so that the next start (or
@@ -309,12 +313,12 @@ class AutomaticPusher:
             space = await tx.get_space(push.space_id)
             cases = await tx.get_cases(push.space_id, [push.case_id]) if space else []
             setting = await tx.get_automatic_push_setting(push.space_id, push.owner, push.connector_id)
-        if not cases:
+        if space is None or not cases:
             return Settlement("idle", "skipped", "the case no longer exists")
         case = cases[0]
         if case.connector.id != push.connector_id:
             return Settlement("idle", "skipped", f"the case now uses connector {case.connector.id}")
-        if not _qualifies(case, setting):
+        if setting is None or not _qualifies(case, setting):
             return Settlement("idle", "skipped", "automatic push is off for this case's owner and connector")
         ctx = acting_context(self.store, space, push.caused_by or case.created_by, self.rt.plugins.types)
         try:

@@ -71,7 +71,11 @@ def _ordered_ids(actions: list[UserAction]) -> list[str]:
     by id; the JavaScript object it builds then lists array-index keys such as ``"7"`` first.
     """
     counts = Counter(_referenced_id(action) for action in actions)
-    named = {_referenced_id(action) for action in actions if action.type in NAMING_TYPES} - {None}
+    named = {
+        connector_id
+        for action in actions
+        if action.type in NAMING_TYPES and (connector_id := _referenced_id(action)) is not None
+    }
     by_count = sorted(named, key=lambda connector_id: (-counts[connector_id], connector_id))
     return sorted(by_count, key=_array_index)
 

@@ -3,10 +3,10 @@
 import dataclasses
 import math
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
-from msgspec import UNSET
+from msgspec import UNSET, UnsetType
 
 from casepush.domain import Context, dates, load_case, new_id, now_iso, parse_iso, user_actions, validation
 from casepush.domain.custom_fields import fill_missing, validate_custom_fields
@@ -14,6 +14,7 @@ from casepush.errors import KibanaError, bad_request, conflict, not_found, saved
 from casepush.security.authz import Operations
 from casepush.store import CaseQuery, Page, Tx, VersionConflict
 from casepush.types import (
+    Assignee,
     Case,
     CaseConnector,
     CasePatch,
@@ -90,9 +91,20 @@ def _validate_case_fields(
                 validation.limited_string(field.value, "value", validation.MAX_CUSTOM_FIELD_TEXT_VALUE_LENGTH)
 
 
-def _dedupe_assignees(assignees: list) -> list:
-    seen: set[str] = set()
-    return [a for a in assignees if not (a.uid in seen or seen.add(a.uid))]
+T = TypeVar("T")
+
+
+def _given(value: T | UnsetType) -> T | None:
+    """A patch's field, None when the patch leaves it out."""
+    return None if isinstance(value, UnsetType) else value
+
+
+def _dedupe_assignees(assignees: list[Assignee]) -> list[Assignee]:
+    """The first assignee of each uid, in order."""
+    first: dict[str, Assignee] = {}
+    for assignee in assignees:
+        first.setdefault(assignee.uid, assignee)
+    return list(first.values())
 
 
 async def with_totals(tx: Tx, ctx: Context, cases: list[Case], include_comments: bool = False) -> list[Case]:
@@ -181,12 +193,12 @@ def _apply(case: Case, changes: dict[str, object], user: User, now: str, configu
     for name, value in changes.items():
         if isinstance(value, str) and name in ("title", "description", "category"):
             value = value.strip()
-        elif name == "tags":
-            value = [tag.strip() for tag in value]  # type: ignore[attr-defined]
-        elif name == "assignees":
-            value = _dedupe_assignees(value)  # type: ignore[arg-type]
-        elif name == "customFields":
-            value = fill_missing(value, configured)  # type: ignore[arg-type]
+        elif name == "tags" and isinstance(value, list):
+            value = [tag.strip() for tag in value]
+        elif name == "assignees" and isinstance(value, list):
+            value = _dedupe_assignees(value)
+        elif name == "customFields" and isinstance(value, list):
+            value = fill_missing(value, configured)
         setattr(updated, name, value)
     if "status" in changes:
         apply_status(updated, user, now)
@@ -220,17 +232,12 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
     validation.limited_array(patches, "cases", validation.MAX_BULK_UPDATE_CASES, min_items=1)
     for patch in patches:
         _validate_case_fields(
-            *(
-                None if v is UNSET else v
-                for v in (
-                    patch.title,
-                    patch.description,
-                    patch.tags,
-                    patch.category,
-                    patch.assignees,
-                    patch.customFields,
-                )
-            )
+            _given(patch.title),
+            _given(patch.description),
+            _given(patch.tags),
+            _given(patch.category),
+            _given(patch.assignees),
+            _given(patch.customFields),
         )
         if patch.connector is not UNSET:
             validate_connector(ctx, patch.connector)
@@ -260,8 +267,8 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
             if not changed:
                 continue
             configured = await _owner_custom_fields(tx, ctx, before.owner)
-            if "customFields" in changed:
-                validate_custom_fields(changed["customFields"], configured)  # type: ignore[arg-type]
+            if isinstance(custom_fields := changed.get("customFields"), list):
+                validate_custom_fields(custom_fields, configured)
             after = _apply(before, changed, ctx.user, now, configured)
             try:
                 after = await tx.update_case(ctx.space_id, after, before)

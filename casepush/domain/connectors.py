@@ -433,6 +433,7 @@ def _params(connector: Connector, params: dict[str, Any]) -> tuple[str, msgspec.
             for i, name in enumerate(connector_type.sub_actions)
         )
         raise InvalidParams(f"types that failed validation:\n{alternatives}")
+    assert isinstance(sub_action, str)  # one of the type's sub-actions
     return sub_action, sub_action_params(connector_type, sub_action, params.get("subActionParams", {}))
 
 

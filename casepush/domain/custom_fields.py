@@ -31,7 +31,7 @@ def validate_custom_fields(
     if unknown:
         raise bad_request(f"Invalid custom field keys: {','.join(unknown)}")
     values = {f.key: f for f in requested}
-    missing = [f for f in configured if f.required and f.key not in values and not _has_default(f)]
+    missing = [f for f in configured if f.required and f.key not in values and _default(f) is None]
     if missing:
         raise bad_request(
             f"Missing required custom fields without default value configured: {_labels(missing)}"
@@ -51,8 +51,9 @@ def validate_custom_fields(
         raise bad_request(f"The following custom fields have the wrong type in the request: {_labels(wrong)}")
 
 
-def _has_default(field: CustomFieldConfig) -> bool:
-    return isinstance(field.defaultValue, str | bool)
+def _default(field: CustomFieldConfig) -> str | bool | None:
+    """The field's default value; None when it has none."""
+    return field.defaultValue if isinstance(field.defaultValue, str | bool) else None
 
 
 def fill_missing(
@@ -64,8 +65,8 @@ def fill_missing(
     for field in configured or []:
         if field.key in present:
             continue
-        if _has_default(field):
-            filled.append(CaseCustomField(key=field.key, type=field.type, value=field.defaultValue))  # type: ignore[arg-type]
+        if (default := _default(field)) is not None:
+            filled.append(CaseCustomField(key=field.key, type=field.type, value=default))
         elif not field.required:
             filled.append(CaseCustomField(key=field.key, type=field.type, value=None))
     return filled

@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from casepush.domain import kibana_time
 from casepush.errors import bad_request
@@ -60,6 +61,6 @@ def _shift(moment: datetime, amount: int, unit: str) -> datetime:
 def _round_down(moment: datetime, unit: str) -> datetime:
     fields = ["month", "day", "hour", "minute", "second"]
     keep = {"y": 0, "M": 1, "d": 2, "w": 2, "h": 3, "m": 4, "s": 5}[unit]
-    reset = {"month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0}
+    reset: dict[str, Any] = {"month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0}
     moment = moment.replace(microsecond=0, **{f: reset[f] for f in fields[keep:]})
     return moment - timedelta(days=moment.weekday()) if unit == "w" else moment

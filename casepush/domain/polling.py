@@ -12,6 +12,7 @@ again at the next interval. The poller also forgets, after the retention, which 
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 
@@ -127,7 +128,10 @@ class Poller:
             key = (state.space_id, state.connector_id)
             task = asyncio.create_task(self._poll(state))
             self._running[key] = task
-            task.add_done_callback(lambda _, key=key: self._running.pop(key, None))
+            task.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: tuple[str, str], _: "asyncio.Task[None]") -> None:
+        self._running.pop(key, None)
 
     async def _clean_up(self) -> None:
         now = time.time()

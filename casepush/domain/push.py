@@ -116,8 +116,8 @@ def push_failed(exc: ConnectorError | OutboundError, blind_create: bool = False)
 def display_name(*users: User | None) -> str:
     """Kibana's "Added by" name: the first user's full name, else username; else ``Unknown``."""
     for user in users:
-        if user is not None and (user.full_name or user.username):
-            return user.full_name or user.username  # type: ignore[return-value]
+        if user is not None and (name := user.full_name or user.username):
+            return name
     return "Unknown"
 
 

@@ -94,14 +94,12 @@ def authorized_purposes(ctx: Context, space_id: str) -> AuthorizedPurposes:
     )
 
 
-async def list_spaces(
-    ctx: Context, purpose: Purpose = "any", with_purposes: bool = False
-) -> list[Space] | list[SpaceWithPurposes]:
+async def list_spaces(ctx: Context, purpose: Purpose = "any", with_purposes: bool = False) -> list[Space]:
     """The spaces the caller may use for ``purpose``, or (``with_purposes``) those the caller has any
     purpose in, each with its purposes; a 403 when there is none."""
     async with ctx.store.read() as tx:
         found = await tx.list_spaces()
-    visible: list = []
+    visible: list[Space] = []
     for space in found:
         purposes = authorized_purposes(ctx, space.id)
         if with_purposes and any(msgspec.structs.astuple(purposes)):

@@ -363,7 +363,7 @@ async def _comment(tx: Tx, batch: _Batch, author: Context, change: ExternalChang
     attachment_id = await tx.imported_attachment(ctx.space_id, connector.id, comment.id)
     if attachment_id is None:
         now = now_iso()
-        created = UserComment(
+        comment_made = UserComment(
             id=new_id(),
             comment=body,
             owner=batch.case.owner,
@@ -372,7 +372,7 @@ async def _comment(tx: Tx, batch: _Batch, author: Context, change: ExternalChang
             pushed_at=now,
             pushed_by=author.user,
         )
-        created = await tx.insert_attachment(ctx.space_id, batch.case.id, created)
+        created = await tx.insert_attachment(ctx.space_id, batch.case.id, comment_made)
         await tx.remember_imported(ctx.space_id, connector.id, comment.id, created.id, batch.case.id)
         action = user_actions.comment_action(author, batch.case, "create", created)
     else:
@@ -385,8 +385,8 @@ async def _comment(tx: Tx, batch: _Batch, author: Context, change: ExternalChang
         if not _later(edited_at, current.updated_at):
             batch.conflicted(COMMENTS, change)
             return
-        edited = msgspec.structs.replace(current, comment=body, updated_at=edited_at, updated_by=author.user)
-        edited = await tx.update_attachment(ctx.space_id, batch.case.id, edited, current.version)
+        changed = msgspec.structs.replace(current, comment=body, updated_at=edited_at, updated_by=author.user)
+        edited = await tx.update_attachment(ctx.space_id, batch.case.id, changed, current.version)
         action = user_actions.comment_action(author, batch.case, "update", edited)
     batch.touch(author.user)
     batch.record(author, action, _kibana(change.at))

@@ -87,13 +87,15 @@ async def put_user(ctx: Context, username: str, body: PutUser) -> bool:
         raise validation_failed(problems)
     async with ctx.store.write() as tx:
         current = await tx.get_user(username)
-        if current is None and new_hash is None:
-            raise validation_failed(
-                ["password must be specified unless you are updating an existing user"], STORED_CHECKS
-            )
+        if new_hash is None:
+            if current is None:
+                raise validation_failed(
+                    ["password must be specified unless you are updating an existing user"], STORED_CHECKS
+                )
+            new_hash = current.password_hash
         user = StoredUser(
             username=username,
-            password_hash=new_hash or current.password_hash,
+            password_hash=new_hash,
             full_name=body.full_name,
             email=body.email,
             roles=list(body.roles or []),
@@ -144,7 +146,7 @@ async def change_password(ctx: Context, username: str | None, body: ChangePasswo
     if new_hash is None:
         raise validation_failed(["password must be specified"])
     async with ctx.store.write() as tx:
-        current = await tx.get_user(username)
+        current = await tx.get_user(username) if username else None
         if current is None:
             raise validation_failed(["user must exist in order to change password"], STORED_CHECKS)
         current.password_hash = new_hash

@@ -4,6 +4,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import overload
 
 from casepush.errors import forbidden
 from casepush.types import OWNERS, KibanaPrivilege, User
@@ -52,6 +53,10 @@ def weakest(a: Level, b: Level) -> Level:
     return a if b is Level.ALL else b
 
 
+@overload
+def strongest(held: Level | None, granted: Level, /) -> Level: ...
+@overload
+def strongest(*levels: Level | None) -> Level | None: ...
 def strongest(*levels: Level | None) -> Level | None:
     present = [level for level in levels if level is not None]
     return Level.ALL if Level.ALL in present else (present[0] if present else None)

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 from casepush.types import (
     Attachment,
+    AutomaticPushOutcome,
     AutomaticPushSetting,
+    AutomaticPushState,
     Case,
     CaseAlert,
     CaseSyncRequest,
@@ -140,7 +142,7 @@ class AutomaticPush:
     connector_id: str
     owner: str
     generation: int
-    state: str
+    state: AutomaticPushState
     attempts: int = 0
     due_ms: int | None = None
     pending_since_ms: int | None = None
@@ -148,7 +150,7 @@ class AutomaticPush:
     lease_until_ms: int | None = None
     caused_by: User | None = None
     last_attempt_ms: int | None = None
-    last_outcome: str | None = None
+    last_outcome: AutomaticPushOutcome | None = None
     last_error: str | None = None
     last_pushed_ms: int | None = None
 
@@ -158,8 +160,8 @@ class Settlement:
     """How an automatic push attempt ended, for ``settle_automatic_push``: ``state`` is what the row
     becomes (``idle``, ``retrying``, ``failed``) unless the case changed meanwhile (then ``pending``)."""
 
-    state: str
-    outcome: str
+    state: AutomaticPushState
+    outcome: AutomaticPushOutcome
     error: str | None = None
     retry_at_ms: int | None = None
     #: Whether the attempt counts towards the attempts' limit (not when another push held the case).

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypeGuard
 
 from yarl import URL
 
@@ -11,7 +12,7 @@ from casepush.store.postgres import PostgresStore
 from casepush.store.sqlite import SqliteStore
 
 
-def is_postgres(url: str | None) -> bool:
+def is_postgres(url: str | None) -> TypeGuard[str]:
     return url is not None and url.startswith(("postgresql://", "postgres://"))
 
 

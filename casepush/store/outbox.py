@@ -7,6 +7,7 @@ The statements use ``:name`` parameters; each backend's transaction runs them th
 """
 
 import abc
+import dataclasses
 import re
 from functools import cache
 from typing import Any
@@ -103,16 +104,16 @@ def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     return _NAME.sub(number, sql), tuple(names)
 
 
+#: Where ``caused_by``, the one column stored encoded, is among a selected row's columns.
+_CAUSED_BY = [field.name for field in dataclasses.fields(AutomaticPush)].index("caused_by")
+
+
 def _row(row: Any) -> AutomaticPush:
-    *head, caused_by, last_attempt_ms, last_outcome, last_error, last_pushed_ms = row
-    return AutomaticPush(
-        *head,
-        caused_by=_user.decode(caused_by) if caused_by else None,
-        last_attempt_ms=last_attempt_ms,
-        last_outcome=last_outcome,
-        last_error=last_error,
-        last_pushed_ms=last_pushed_ms,
-    )
+    """A selected row (its columns in the fields' order), ``caused_by`` decoded."""
+    values = list(row)
+    caused_by = values[_CAUSED_BY]
+    values[_CAUSED_BY] = _user.decode(caused_by) if caused_by else None
+    return AutomaticPush(*values)
 
 
 class OutboxTx(abc.ABC):

@@ -89,6 +89,9 @@ from casepush.types import (
 
 log = logging.getLogger(__name__)
 
+#: A connection of its own or one lent by the pool.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
 #: Where write transactions announce changes of users, roles or API keys to every instance.
 SECURITY_CHANNEL = "casepush_security"
 #: Where instances announce the failed-login counts that reach their limit or leave it.
@@ -135,7 +138,7 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
 
     SKIP_LOCKED = "FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, conn: asyncpg.Connection, lock_cases: bool = False):
+    def __init__(self, conn: Connection, lock_cases: bool = False):
         self.conn = conn
         self.lock_cases = lock_cases
 
@@ -315,7 +318,8 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
             " GROUP BY case_id",
             case_ids,
         )
-        comment_counts, alert_counts = dict(comments), dict(alerts)
+        comment_counts: dict[str, int] = {case_id: count for case_id, count in comments}
+        alert_counts: dict[str, int] = {case_id: count for case_id, count in alerts}
         return {cid: (comment_counts.get(cid, 0), alert_counts.get(cid, 0)) for cid in case_ids}
 
     async def tags(self, space_id: str, owners: list[str]) -> list[str]:
@@ -581,7 +585,7 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
             space_id,
             connector_ids,
         )
-        return dict(rows)
+        return {connector_id: count for connector_id, count in rows}
 
     # --- push claims ----------------------------------------------------------------------
 
@@ -903,7 +907,7 @@ def _quoted(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-async def _analyze_tables(conn: asyncpg.Connection, tables: list[str]) -> None:
+async def _analyze_tables(conn: Connection, tables: list[str]) -> None:
     if tables:
         await conn.execute("ANALYZE " + ", ".join(_quoted(name) for name in tables))
 
@@ -985,12 +989,12 @@ class PostgresStore(Store):
         try:
             schema = await conn.fetchval("SELECT current_schema()")
 
-            def heard(conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
+            def heard(conn: Connection, pid: int, channel: str, payload: object) -> None:
                 if payload == schema:  # not a deployment in another schema of the database
                     self._tell_watchers()
 
-            def heard_login(conn: asyncpg.Connection, pid: int, channel: str, payload: str) -> None:
-                if change := _login_change(payload, schema, self.instance):
+            def heard_login(conn: Connection, pid: int, channel: str, payload: object) -> None:
+                if change := _login_change(str(payload), schema, self.instance):
                     self._tell_login_watchers(change)
 
             await conn.add_listener(SECURITY_CHANNEL, heard)

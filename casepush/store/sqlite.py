@@ -778,7 +778,7 @@ class InlineConnection:
     def execute(self, sql: str, params: Parameters = ()) -> InlineStatement:
         return InlineStatement(self._conn.execute(sql, _bound(params)))
 
-    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
 
     async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:

@@ -28,7 +28,6 @@ functions they return may be coroutine functions. Override ``contract_case_field
 type needs connector fields.
 """
 
-import inspect
 import json
 import re
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from typing import Any
 import pytest
 
 from casepush.config import Settings
+from casepush.plugins import await_me_maybe
 from casepush.testing.browser import browser, checked_boxes, csrf_of
 from casepush.testing.client import Api, case_body
 from casepush.testing.database import StoredData
@@ -171,8 +171,8 @@ class ConnectorContract:
             typed = checked_boxes(form)  # what the person leaves as the form shows it
             for name, value in fields.items():
                 typed.pop(name, None)
-                if _typed(value) is not None:
-                    typed[name] = _typed(value)
+                if (shown := _typed(value)) is not None:
+                    typed[name] = shown
             body = {"csrf": csrf_of(form), "connector_type_id": contract_type_id, "name": "From the form"}
             done = await page("POST", "/app/connectors/new", {**body, **typed})
         assert "Connector From the form created." in done
@@ -280,7 +280,7 @@ class ConnectorContract:
         make_comment = _needed(request, "contract_external_comment")
         settings = {"pull_comments": True, "poll_interval": 60}
         case, external_id = await self._pushed_case(casepush, connector, contract_case_fields, settings)
-        await _maybe_await(make_comment(external_id, "Written in the external system."))
+        await await_me_maybe(make_comment(external_id, "Written in the external system."))
 
         for _ in range(3):  # overlapping polls see the same changes: each is applied once
             state = await polled(casepush, connector)
@@ -304,7 +304,7 @@ class ConnectorContract:
         secret = "contract-inbound-secret-0123456789"
         settings = {"pull_comments": True, "inbound_secret": secret}
         case, external_id = await self._pushed_case(casepush, connector, contract_case_fields, settings)
-        body, headers = await _maybe_await(
+        body, headers = await await_me_maybe(
             inbound_call(external_id, "Written in the external system.", secret)
         )
         external = Api(casepush.client, auth=None)
@@ -332,7 +332,3 @@ def _needed(request: pytest.FixtureRequest, name: str) -> Any:
         pytest.fail(
             f"the type brings changes back: provide the {name} fixture (see casepush.testing.contract)"
         )
-
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value

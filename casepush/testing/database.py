@@ -69,6 +69,7 @@ class StoredData:
 
     @asynccontextmanager
     async def _postgres(self) -> AsyncIterator[asyncpg.Connection]:
+        assert self.url is not None  # called when sqlite_path is None: a PostgreSQL URL
         parsed = URL(self.url)
         schema = parsed.query.get("schema")
         dsn = str(parsed.with_query({k: v for k, v in parsed.query.items() if k != "schema"}))

@@ -38,7 +38,9 @@ async def casepush_database_url(request: pytest.FixtureRequest) -> AsyncIterator
     if request.param == "sqlite":
         yield None
         return
-    async with fresh_schema(postgres_server_url()) as url:
+    server_url = postgres_server_url()
+    assert server_url is not None  # backends() lists PostgreSQL only then
+    async with fresh_schema(server_url) as url:
         yield url
 
 
@@ -69,7 +71,7 @@ def casepush_settings(
 @pytest.fixture
 async def casepush(aiohttp_client: Any, casepush_settings: Settings, casepush_plugins: list[object]) -> Api:
     """A client of a running app with ``casepush_plugins``, calling as the superuser ``elastic``."""
-    plugins = load_plugins(allowed=[], extra=casepush_plugins)
+    plugins = await load_plugins(allowed=[], extra=casepush_plugins)
     app = create_app(casepush_settings, announce=lambda line: None, plugins=plugins)
     return Api(await aiohttp_client(app))
 

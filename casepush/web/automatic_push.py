@@ -1,18 +1,18 @@
 """Handlers of casepush's own automatic push settings, and of a case's automatic push state
 (``/api/casepush/...``): nothing Kibana has, so no Kibana body changes."""
 
-from typing import get_args
-
 from aiohttp import web
 
 from casepush.domain import automatic_push
 from casepush.errors import bad_request
 from casepush.types import (
+    OWNERS,
     AutomaticPushRequest,
     AutomaticPushSetting,
     AutomaticPushSettings,
     CaseAutomaticPushes,
     Owner,
+    is_owner,
 )
 from casepush.web import decode, responses
 from casepush.web.routing import Routes
@@ -25,9 +25,9 @@ SETTING_PATH = "/api/casepush/automatic_push/{owner}/{connector_id}"
 
 def _owner(request: web.Request) -> Owner:
     owner = request.match_info["owner"]
-    if owner not in get_args(Owner):
-        raise bad_request(f"Unknown owner {owner!r}: one of {', '.join(get_args(Owner))}")
-    return owner  # type: ignore[return-value]
+    if not is_owner(owner):
+        raise bad_request(f"Unknown owner {owner!r}: one of {', '.join(OWNERS)}")
+    return owner
 
 
 @routes.get("/api/casepush/automatic_push", response=AutomaticPushSettings, errors=(403,))

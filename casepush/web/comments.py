@@ -22,14 +22,14 @@ class FindCommentsQuery(msgspec.Struct, forbid_unknown_fields=True):
 @routes.post("/api/cases/{case_id}/comments", body=AddComment, response=Case, errors=(403, 404, 409))
 async def add_comment(request: web.Request) -> web.Response:
     """Attach a comment or alerts to a case; answers the case."""
-    body = await decode.body(request, AddComment)
+    body: AddComment = await decode.body(request, AddComment)
     return responses.json(await comments.add(context(request), request.match_info["case_id"], body))
 
 
 @routes.patch("/api/cases/{case_id}/comments", body=UpdateComment, response=Case, errors=(403, 404, 409))
 async def update_comment(request: web.Request) -> web.Response:
     """Change a comment or alert attachment; answers the case."""
-    body = await decode.body(request, UpdateComment)
+    body: UpdateComment = await decode.body(request, UpdateComment)
     return responses.json(await comments.update(context(request), request.match_info["case_id"], body))
 
 

@@ -1,5 +1,7 @@
 """Handlers of Kibana's Connectors API (``/api/actions``) and of Cases' connector list."""
 
+from typing import TypeVar
+
 import msgspec
 from aiohttp import web
 
@@ -23,7 +25,10 @@ routes = Routes("connectors")
 _body_messages = decode.config_schema_message("request body")
 
 
-async def _body(request: web.Request, type_: type) -> msgspec.Struct:
+T = TypeVar("T")
+
+
+async def _body(request: web.Request, type_: type[T]) -> T:
     """A connector body: Kibana refuses blank strings anywhere in it, before anything else."""
     document = await decode.body(request, dict)
     connectors.refuse_blank_strings(document)

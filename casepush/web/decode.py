@@ -1,7 +1,8 @@
 """Request bodies and query strings into msgspec structs, with Kibana's 400 messages (phrased by
 ``casepush.domain.phrasing``; io-ts's words unless a handler asks for others)."""
 
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, overload
 
 import msgspec
 from aiohttp import web
@@ -20,7 +21,11 @@ UNREADABLE, MALFORMED = "x_content_parse_exception", "parse_exception"
 _json_decoder = msgspec.json.Decoder()
 
 
-async def body(request: web.Request, type_: type[T], phrasing: Phrasing | None = None) -> T:
+@overload
+async def body(request: web.Request, type_: type[T], phrasing: Phrasing | None = None) -> T: ...
+@overload
+async def body(request: web.Request, type_: UnionType, phrasing: Phrasing | None = None) -> Any: ...
+async def body(request: web.Request, type_: Any, phrasing: Phrasing | None = None) -> Any:
     """The JSON body as ``type_``: bad JSON and wrong fields become Kibana's 400s."""
     raw = await request.read()
     try:

@@ -24,7 +24,7 @@ from casepush.errors import bad_request
 from casepush.types import ElasticsearchCause, ElasticsearchError, ElasticsearchErrorBody
 from casepush.web.routing import Handler
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 PREFIX = "/_security"
 PRODUCT_HEADER = "X-Elastic-Product"
@@ -117,8 +117,8 @@ def query(request: web.Request, type_: type[T]) -> T:
     try:
         return msgspec.convert(raw, type_, strict=False)
     except msgspec.ValidationError as exc:
-        name = _FIELD.search(str(exc))
-        field = names[name.group(1)] if name else None
+        found = _FIELD.search(str(exc))
+        field = names[found.group(1)] if found else None
         raise bad_request(_bad_value(field, raw), ILLEGAL_ARGUMENT) from None
 
 
@@ -182,11 +182,16 @@ async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     if response.status not in (401, 403):
         response.headers[PRODUCT_HEADER] = PRODUCT
-    if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
+    if (
+        isinstance(response, web.Response)
+        and response.content_type == "application/json"
+        and isinstance(response.body, bytes)
+        and response.body
+    ):
         filter_path = None if response.get(IS_ERROR) else request.query.get("filter_path")
         pretty = request.query.get("pretty") in ("", "true")
         if filter_path or pretty:
-            document = json.loads(response.body)  # type: ignore[arg-type]
+            document = json.loads(response.body)
             if filter_path:
                 document = filtered(document, filter_path)
             response.body = _written(document, pretty)

@@ -239,10 +239,10 @@ async def get_api_keys(request: web.Request) -> web.Response:
         name=params.name,
         username=params.username,
         realm=params.realm_name,
-        owner=params.owner,
+        owner=bool(params.owner),
     )
     found = await api_keys.get_api_keys(
-        context(request), selection, params.active_only, params.with_limited_by
+        context(request), selection, bool(params.active_only), bool(params.with_limited_by)
     )
     return responses.json(found, 404 if params.id and not found.api_keys else 200)
 

@@ -24,11 +24,13 @@ from casepush.types import (
     DatabaseStatus,
     LegacyOverallStatus,
     LegacyServiceStatus,
+    LegacyState,
     LegacyStatusInfo,
     LegacyStatusPage,
     OverallStatus,
     PluginInfo,
     PluginStatus,
+    ServiceLevel,
     ServiceStatus,
     StatusLevel,
     VersionInfo,
@@ -118,7 +120,7 @@ def _iso(moment: datetime) -> str:
 
 
 #: Kibana's 7.x rendering of each level: state, title, icon and colour, and the overall nickname.
-LEGACY_LEVELS = {
+LEGACY_LEVELS: dict[ServiceLevel, tuple[LegacyState, str, str, str]] = {
     "available": ("green", "Green", "success", "Looking good"),
     "degraded": ("yellow", "Yellow", "warning", "I'll be back"),
     "unavailable": ("red", "Red", "danger", "Danger Will Robinson! Danger!"),
@@ -159,7 +161,8 @@ async def database_status(store: Store) -> DatabaseStatus:
     except Exception as exc:
         # The reason goes to the log only: the page is public.
         log.warning("database check failed: %r", exc)
-        level, summary = "unavailable", "The database does not answer"
+        level: ServiceLevel = "unavailable"
+        summary = "The database does not answer"
     else:
         level, summary = "available", "The database answers"
     check = DatabaseCheck(latency_ms=round((time.perf_counter() - started) * 1000, 3))

@@ -342,7 +342,7 @@ async def update_case(request: web.Request) -> web.Response:
     submitted |= {"connector": _text(form, "connector"), "version": _text(form, "version")}
     try:
         current = await cases.get(ctx, case_id, include_comments=False)
-        patch = {**submitted, "id": case_id, "tags": split_tags(submitted["tags"])}
+        patch: dict[str, Any] = {**submitted, "id": case_id, "tags": split_tags(submitted["tags"])}
         if patch.pop("connector") != current.connector.id:
             choices = await connector_choices(ctx, request.app[CONNECTORS])
             patch["connector"] = case_connector(choices, submitted["connector"])
@@ -439,6 +439,7 @@ async def push_case(request: web.Request) -> web.Response:
             raise
         redirect(request, _case_path(request), ("error", f"The push failed: {exc.message}"))
     service = pushed.case.external_service
+    assert service is not None  # a pushed case names its incident
     done = f"Pushed to {service.connector_name}: {service.external_title}."
     if pushed.state_failure is not None:
         redirect(

@@ -57,7 +57,7 @@ async def _form_page(
     request: web.Request, connector_type: ConnectorType, status: int = 200, **values: Any
 ) -> web.Response:
     """The form of a new connector, or (``connector_id``) of an existing one; secrets always empty."""
-    page = {"connector_id": None, "name": "", "values": {}, "error": None}
+    page: dict[str, Any] = {"connector_id": None, "name": "", "values": {}, "error": None}
     return await render(
         request,
         "connector_form.html",

@@ -91,7 +91,9 @@ def seconds(raw: Any, refusal: str) -> float | None:
 
 def form_fields(struct: type[msgspec.Struct], part: str) -> list[FormField]:
     fields = []
-    for info in mi.type_info(struct).fields:
+    info_of_struct = mi.type_info(struct)
+    assert isinstance(info_of_struct, mi.StructType)  # a Struct class gives its StructType
+    for info in info_of_struct.fields:
         kind, choices, nullable = _kind(info.type)
         default = None if info.default is mi.NODEFAULT else info.default
         fields.append(

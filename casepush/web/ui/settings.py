@@ -8,7 +8,13 @@ from aiohttp import web
 from casepush.domain import automatic_push, configure
 from casepush.errors import KibanaError, bad_request
 from casepush.security.authz import Level
-from casepush.types import AutomaticPushRequest, CreateConfiguration, Owner, PatchConfiguration
+from casepush.types import (
+    AutomaticPushRequest,
+    Configuration,
+    CreateConfiguration,
+    Owner,
+    PatchConfiguration,
+)
 from casepush.web import decode
 from casepush.web.state import CONNECTORS, SETTINGS, context
 from casepush.web.ui.cases import (
@@ -34,7 +40,7 @@ CLOSURE_TYPES = {
 @pages.get("/app/settings")
 async def show_settings(request: web.Request) -> web.Response:
     ctx = context(request)
-    found = {configuration.owner: configuration for configuration in await configure.get(ctx, [])}
+    found: dict[str, Configuration] = {c.owner: c for c in await configure.get(ctx, [])}
     may_change = set(ctx.access.owners(Level.ALL))
     automatic: dict[str, dict[str, Any]] = {}
     for setting in await automatic_push.list_settings(ctx):

@@ -150,7 +150,9 @@ class JiraService:
             fields["priority"] = {"name": incident.priority}
         if incident.parent:
             fields["parent"] = {"key": incident.parent}
-        return {**fields, **(incident.otherFields or {})}  # type: ignore[dict-item]
+        # A string was parsed into its object when the params were built.
+        other = incident.otherFields if isinstance(incident.otherFields, dict) else {}
+        return {**fields, **other}
 
     async def issue_types(self) -> list[dict[str, Any]]:
         answer = await self._call(
@@ -471,7 +473,9 @@ def _error_body(response: OutboundResponse) -> Any:
         return response.text()
 
 
-def _checked(response: OutboundResponse, required: tuple[str, ...], shape: type = dict) -> Any:
+def _checked(
+    response: OutboundResponse, required: tuple[str, ...], shape: type[dict[str, Any] | list[Any]] = dict
+) -> Any:
     """Kibana's ``throwIfResponseIsNotValid``: a 204 needs nothing; otherwise JSON holding ``required``.
     Its message shows the header as axios has it (``undefined`` when absent) and the method lower-case,
     as axios' ``config.method``. ``shape`` is the JSON type expected: an object, or a list for the calls

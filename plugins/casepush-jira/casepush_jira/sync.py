@@ -248,11 +248,21 @@ def body_text(body: Any) -> str | None:
 _INLINE = frozenset({"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"})
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one in place of anything else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _array(value: Any) -> list[Any]:
+    """A JSON array, or an empty one in place of anything else."""
+    return value if isinstance(value, list) else []
+
+
 def _adf_text(node: Any) -> str:
     if not isinstance(node, dict):
         return ""
     kind = node.get("type")
-    attrs = node.get("attrs") if isinstance(node.get("attrs"), dict) else {}
+    attrs = _object(node.get("attrs"))
     if kind == "text":
         return str(node.get("text") or "")
     if kind == "hardBreak":
@@ -261,7 +271,7 @@ def _adf_text(node: Any) -> str:
         return str(attrs.get("text") or attrs.get("shortName") or "")
     if kind == "inlineCard":
         return str(attrs.get("url") or "")
-    children = node.get("content") if isinstance(node.get("content"), list) else []
+    children = _array(node.get("content"))
     inline = all(isinstance(c, dict) and c.get("type") in _INLINE for c in children)
     return ("" if inline else "\n").join(_adf_text(child) for child in children)
 
@@ -349,7 +359,7 @@ def _issue_updated(payload: dict[str, Any], sent: datetime | None, options: Any)
             history_id = _identifier(changelog.get("id"), "changelog.id")
             # The webhook's changelog has no date: the issue's ``updated``, which the change set, or when the
             # event was sent.
-            fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+            fields = _object(issue.get("fields"))
             updated = fields.get("updated")
             moment = instant(updated, "issue.fields.updated") if updated else sent
             if moment is None:
@@ -505,7 +515,7 @@ async def _issue_changes(
     service: JiraService, me: Identity, issue: dict[str, Any], start: datetime, options: Any
 ) -> tuple[list[Draft], datetime | None]:
     issue_id = _identifier(issue.get("id"), "issue.id")
-    fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+    fields = _object(issue.get("fields"))
     updated = instant(fields["updated"], "fields.updated") if fields.get("updated") else None
     drafts: list[Draft] = []
     for history in await _histories(service, me, issue_id, issue.get("changelog"), start):
@@ -528,7 +538,7 @@ async def _histories(
     """The issue's histories from ``start`` on. A search shows only the latest ones of a long changelog
     (``total`` says how many there are): then Cloud's changelog is read a page at a time from its end (it
     lists the oldest first) back to ``start``, and Data Center's issue is read with all of it."""
-    changelog = changelog if isinstance(changelog, dict) else {}
+    changelog = _object(changelog)
     histories = changelog.get("histories") or []
     if not isinstance(histories, list) or not all(isinstance(h, dict) for h in histories):
         raise Unreadable("changelog.histories is not a list of histories")
@@ -552,7 +562,7 @@ async def _histories(
 
 async def _comments(service: JiraService, issue_id: str, field: Any) -> list[dict[str, Any]]:
     """The issue's comments: those of the search, or every page of them when the search shows only some."""
-    field = field if isinstance(field, dict) else {}
+    field = _object(field)
     comments = field.get("comments") or []
     if not isinstance(comments, list) or not all(isinstance(c, dict) for c in comments):
         raise Unreadable("comment.comments is not a list of comments")

@@ -674,6 +674,21 @@ async def test_a_failing_jira_makes_the_case_push_a_424_and_the_next_push_looks_
     assert jira.calls()[1:] == ["GET /search/jql", "POST /issue", "GET /issue/10000"]
 
 
+async def test_a_case_whose_other_fields_name_an_issue_field_is_a_424_before_any_call(
+    casepush, jira, connector
+):
+    fields = {**case_connector(connector)["fields"], "otherFields": '{"summary": "y"}'}
+    case = await casepush.create_case(connector={**case_connector(connector), "fields": fields})
+
+    status, body = await push_case(casepush, case["id"], connector["id"])
+
+    assert (status, body["message"]) == (
+        424,
+        f"error validating action params: [subActionParams.incident]: {NOT_IN_OTHER_FIELDS}",
+    )
+    assert jira.calls() == []
+
+
 # --- crash recovery -------------------------------------------------------------------------------------
 
 

@@ -136,8 +136,8 @@ def test_the_options_refuse_unknown_keys_and_values_that_name_no_status(options,
     assert str(raised.value) == error
 
 
-def test_the_type_pushes_status_and_assignees_through_the_hook():
-    host = load_plugins(allowed=[], extra=[casepush_jira])
+async def test_the_type_pushes_status_and_assignees_through_the_hook():
+    host = await load_plugins(allowed=[], extra=[casepush_jira])
 
     jira_type = host.types[".jira"]
     assert jira_type.pushes_state == frozenset({STATUS, ASSIGNEES})

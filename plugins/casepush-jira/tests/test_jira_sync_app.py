@@ -55,7 +55,7 @@ async def connector(casepush: Api, jira: FakeJira) -> dict:
 
 async def another_instance(aiohttp_client: Any, settings: Settings) -> Api:
     """Another casepush app with the Jira plugin, on the same database."""
-    plugins = load_plugins(allowed=[], extra=[casepush_jira])
+    plugins = await load_plugins(allowed=[], extra=[casepush_jira])
     app = create_app(settings, announce=lambda line: None, plugins=plugins)
     return Api(await aiohttp_client(app))
 

@@ -154,8 +154,8 @@ def searched(jira: FakeJira) -> list[dict[str, Any]]:
 # --- the type ----------------------------------------------------------------------------------------------
 
 
-def test_the_type_pulls_the_status_comments_title_and_description_from_webhooks_signed_as_jira_signs():
-    host = load_plugins(allowed=[], extra=[casepush_jira])
+async def test_the_type_pulls_the_status_comments_title_and_description_from_webhooks_signed_as_jira_signs():
+    host = await load_plugins(allowed=[], extra=[casepush_jira])
 
     jira_type = host.types[".jira"]
     assert jira_type.pulls == frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION})

@@ -3,7 +3,7 @@
 
 import math
 import re
-from typing import Any, Final
+from typing import Any, Final, TypeGuard, TypeVar
 
 
 class _Undefined:
@@ -13,6 +13,8 @@ class _Undefined:
 
 #: A key absent from a JSON object: JavaScript's ``undefined``.
 UNDEFINED: Final = _Undefined()
+
+T = TypeVar("T")
 
 _DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
@@ -57,7 +59,7 @@ def same_value(left: Any, right: Any) -> bool:
     return type(left) is type(right) and not isinstance(left, list | dict) and left == right
 
 
-def truthy(value: Any) -> bool:
+def truthy(value: T | None) -> TypeGuard[T]:
     """JavaScript's truthiness: ``0``, ``""``, ``false``, ``null`` and ``undefined`` are false; objects
     and arrays (even empty) are true."""
     if value is UNDEFINED or value is None:

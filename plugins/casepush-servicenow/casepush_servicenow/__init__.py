@@ -3,6 +3,8 @@ requests, fields and messages of Kibana's."""
 
 from typing import Any
 
+import msgspec
+
 from casepush import hookimpl
 from casepush.connectors import (
     ASSIGNEES,
@@ -86,7 +88,7 @@ def _validate_secrets(secrets: ServiceNowSecrets) -> None:
 #: polling: its state, its comments and work notes, its short description and its description.
 _PULLS = frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION})
 
-_COMMON_SUB_ACTIONS = {
+_COMMON_SUB_ACTIONS: dict[str, type[msgspec.Struct]] = {
     "getFields": Anything,
     "getIncident": GetIncident,
     "handshake": Nothing,
@@ -194,12 +196,16 @@ async def push_case_state(
 ) -> None:
     """casepush's own: the case's status as the incident's ``state`` (with the close code and notes when
     it closes) and its first assignee with an email as ``assigned_to``, in one update."""
-    options = state.options if state.options is not None else connector.type.state_options()
-    await push_state(_service(connector, http), external_id, state, options)
+    await push_state(_service(connector, http), external_id, state, _options(connector, state.options))
 
 
 def _options(connector: Connector, options: StateOptions | None) -> StateOptions:
-    return options if options is not None else connector.type.state_options()
+    """The connector's options, or (none saved) the type's defaults."""
+    if options is not None:
+        return options
+    defaults = connector.type.state_options
+    assert defaults is not None and issubclass(defaults, StateOptions)  # both types declare theirs
+    return msgspec.convert({}, defaults)  # each type's options have a default for every field
 
 
 @hookimpl

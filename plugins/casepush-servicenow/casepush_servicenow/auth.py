@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import aiohttp
 import jwt
 import msgspec
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from casepush.http import IDEMPOTENT, OutboundClient, OutboundError, OutboundResponse, Retry
@@ -48,7 +49,9 @@ def create_assertion(config: ServiceNowConfig, secrets: ServiceNowSecrets) -> st
     try:
         password = secrets.privateKeyPassword.encode() if secrets.privateKeyPassword else None
         key = load_pem_private_key((secrets.privateKey or "").encode(), password=password)
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": config.jwtKeyId})  # type: ignore[arg-type]
+        if not isinstance(key, RSAPrivateKey):
+            raise TypeError("RS256 signs with an RSA private key")
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": config.jwtKeyId})
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         raise ServiceNowError(f"Unable to generate JWT token. Error: {exc}") from None
 

@@ -22,7 +22,9 @@ OPEN, IN_PROGRESS, CLOSED = "open", "in-progress", "closed"
 STATUSES = (OPEN, IN_PROGRESS, CLOSED)
 #: The journal fields of an incident that two-way sync can bring back as case comments: "Additional
 #: comments" (seen by the caller) and "Work notes" (internal; where casepush pushes the case's comments).
-COMMENTS, WORK_NOTES = "comments", "work_notes"
+JournalField = Literal["comments", "work_notes"]
+COMMENTS: JournalField = "comments"
+WORK_NOTES: JournalField = "work_notes"
 JOURNAL_FIELDS = (COMMENTS, WORK_NOTES)
 
 Text = Annotated[str, msgspec.Meta(min_length=1)]
@@ -40,7 +42,7 @@ class StateOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     closed: States
     close_code: Text | None
     close_notes: Text | None
-    pull_journal: tuple[Literal["comments", "work_notes"], ...] = JOURNAL_FIELDS
+    pull_journal: tuple[JournalField, ...] = JOURNAL_FIELDS
 
     def states(self, status: str) -> tuple[str, ...]:
         found = {OPEN: self.open, IN_PROGRESS: self.in_progress, CLOSED: self.closed}.get(status)

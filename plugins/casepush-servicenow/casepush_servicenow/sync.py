@@ -171,7 +171,7 @@ def field_changes(
     changes = []
     for field, value in values.items():
         text = "" if value is None else str(value)
-        common = {
+        common: dict[str, Any] = {
             "incident_id": sys_id,
             "change_id": f"{field}:{sys_id}:{mod_count}",
             "at": _iso(at),

@@ -38,8 +38,8 @@ NO_EMAIL = CaseAssignee("dave")
 
 
 @pytest.fixture
-def host() -> PluginHost:
-    return load_plugins(allowed=[], extra=[casepush_servicenow])
+async def host() -> PluginHost:
+    return await load_plugins(allowed=[], extra=[casepush_servicenow])
 
 
 @pytest.fixture

@@ -295,7 +295,7 @@ async def test_a_restart_resumes_polling_at_the_stored_cursor(
     )
     await casepush.client.close()  # the first instance stops
 
-    plugins = load_plugins(allowed=[], extra=[casepush_servicenow])
+    plugins = await load_plugins(allowed=[], extra=[casepush_servicenow])
     app = create_app(casepush_settings, announce=lambda line: None, plugins=plugins)
     restarted = Api(await aiohttp_client(app))
     clock(sn, 2)

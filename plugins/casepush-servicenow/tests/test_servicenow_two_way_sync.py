@@ -56,8 +56,8 @@ README = Path(__file__).parent.parent / "README.md"
 
 
 @pytest.fixture
-def host() -> PluginHost:
-    return load_plugins(allowed=[], extra=[casepush_servicenow])
+async def host() -> PluginHost:
+    return await load_plugins(allowed=[], extra=[casepush_servicenow])
 
 
 @pytest.fixture

@@ -99,9 +99,9 @@ def validate(config: CasesWebhookConfig, secrets: CasesWebhookSecrets, context: 
         raise InvalidConnector("must specify a secrets configuration", "connector")
 
 
-def _decoded(value: str | None) -> bytes | None:
+def _decoded(value: str) -> bytes:
     """Certificates and keys are given in base64, as Kibana's ``Buffer.from(value, 'base64')``."""
-    return base64.b64decode(value) if value else None
+    return base64.b64decode(value)
 
 
 def _client_certificate(secrets: CasesWebhookSecrets) -> dict[str, Any]:
@@ -144,8 +144,8 @@ def _authentication(
             raise ConnectorError(f"[Action][{NAME}]: invalid client certificate: {exc}") from None
     if config.authType == SSL and not (certificate or config.ca or config.verificationMode):
         raise ConnectorError(WRONG_CONFIGURATION)
-    ca = _decoded(config.ca)
-    tls = TlsOptions(verification_mode=config.verificationMode, ca=ca.decode() if ca else None, **certificate)
+    ca = _decoded(config.ca).decode() if config.ca else None
+    tls = TlsOptions(verification_mode=config.verificationMode, ca=ca, **certificate)
     return headers, tls
 
 

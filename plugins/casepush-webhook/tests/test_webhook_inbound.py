@@ -97,7 +97,7 @@ async def http() -> AsyncIterator[OutboundClient]:
 
 
 async def test_the_core_reaches_the_hook_with_its_arguments(http: OutboundClient) -> None:
-    host = load_plugins(allowed=[], extra=[casepush_webhook])
+    host = await load_plugins(allowed=[], extra=[casepush_webhook])
     hook = connector(host.types[".webhook"])
     found = await host.parse_inbound(hook, call(doc(event(status="closed"))), StateOptions(), http)
     assert [c.status for c in found.changes] == ["closed"]
