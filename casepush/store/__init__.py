@@ -649,6 +649,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def write(self) -> AbstractAsyncContextManager[Tx]: ...
 
+    def bulk_write(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction expected to be long (a copy of the database, a key rotation): as
+        ``write``, but not logged as a long one."""
+        return self.write()
+
     @abc.abstractmethod
     def on_security_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` whenever another instance may have changed users, roles or API keys."""

@@ -1,4 +1,5 @@
-"""The SQLite backend (aiosqlite): WAL, one serialised writer connection, one reader connection."""
+"""The SQLite backend: WAL, one serialised writer connection on the loop's thread, and a pool of reader
+connections (aiosqlite, each on its own thread) whose reads are snapshots and run in parallel."""
 
 import asyncio
 import dataclasses
@@ -84,8 +85,11 @@ BUSY_POLL = 0.005
 ANALYSIS_LIMIT = 1000
 MAINTENANCE_EVERY_WRITES = 1000
 
-#: One writer and one reader connection, open for as long as the store.
-CONNECTIONS = 2
+#: Reader connections by default (the ``sqlite_readers`` setting): reads run this many at once.
+READERS = 4
+#: Seconds a write transaction may hold the write lock before it is logged: every other write waits
+#: for it, and a write should take a millisecond or so.
+LONG_WRITE = 0.020
 
 
 def _trigram_match(query: CaseQuery) -> str | None:
@@ -801,20 +805,22 @@ class InlineConnection:
 
 
 class SqliteStore(Store):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, readers: int = READERS):
         self.path = path
+        self.readers = readers
         self._writer: InlineConnection | None = None
-        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._writes_since_maintenance = 0
-        #: Reads in progress: they share the reader connection.
-        self._reads = 0
+        #: Every reader connection, and those no read holds now.
+        self._reader_connections: list[aiosqlite.Connection] = []
+        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
 
-    async def _connect(self) -> aiosqlite.Connection:
+    async def _connect_reader(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         for pragma in _PRAGMAS:
             await conn.execute(pragma)
         await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        await conn.execute("PRAGMA query_only = ON")  # as PostgreSQL's read-only transactions
         return conn
 
     def _connect_inline(self) -> InlineConnection:
@@ -830,7 +836,10 @@ class SqliteStore(Store):
         self._writer = self._connect_inline()
         await self._migrate(self._writer)
         await self._analyze()
-        self._reader = await self._connect()
+        for _ in range(self.readers):
+            conn = await self._connect_reader()
+            self._reader_connections.append(conn)
+            self._idle_readers.put_nowait(conn)
 
     async def analyze(self) -> None:
         async with self._write_lock:
@@ -867,48 +876,77 @@ class SqliteStore(Store):
             raise
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
+        for conn in self._reader_connections:
+            await conn.close()
+        self._reader_connections = []
+        self._idle_readers = asyncio.Queue()
+        if self._writer is not None:
+            await self._writer.close()
+        self._writer = None
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A reader connection for the block, waiting for one when every reader is in use."""
+        assert self._writer is not None, "store is not open"
+        conn = await self._idle_readers.get()
+        try:
+            yield conn
+        finally:
+            self._idle_readers.put_nowait(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        assert self._reader is not None, "store is not open"
-        self._reads += 1
-        try:
-            yield SqliteTx(self._reader)
-        finally:
-            self._reads -= 1
+        """One transaction on a reader connection: its statements see the database as it was at the
+        first of them (WAL's snapshot), as on PostgreSQL, while other reads and the writer go on."""
+        async with self._reader() as conn:
+            try:
+                await conn.execute("BEGIN")
+                yield SqliteTx(conn)
+            finally:
+                # Queued on the connection's thread even when this task is cancelled (after a BEGIN
+                # still queued too), so it runs before the next read's BEGIN; nothing without a
+                # transaction.
+                await conn.rollback()
 
     async def ping(self) -> None:
-        assert self._reader is not None, "store is not open"
-        await self._reader.execute_fetchall("SELECT 1")
+        async with self._reader() as conn:
+            await conn.execute_fetchall("SELECT 1")
 
     def pool_usage(self) -> PoolUsage:
+        """The writer (in use while a write holds it) and the reader connections."""
+        most = 1 + self.readers
         if self._writer is None:
-            return PoolUsage(in_use=0, open=0, max=CONNECTIONS)
-        in_use = int(self._write_lock.locked()) + int(self._reads > 0)
-        return PoolUsage(in_use=in_use, open=CONNECTIONS, max=CONNECTIONS)
+            return PoolUsage(in_use=0, open=0, max=most)
+        reading = len(self._reader_connections) - self._idle_readers.qsize()
+        in_use = int(self._write_lock.locked()) + reading
+        return PoolUsage(in_use=in_use, open=1 + len(self._reader_connections), max=most)
 
     def on_security_change(self, callback: Callable[[], None]) -> None:
         """Never called: a SQLite file serves one instance."""
 
     def snapshot(self) -> AbstractAsyncContextManager[Tx]:
-        """The writer's transaction: it holds SQLite's write lock, so nothing changes under it."""
-        return self.write()
+        return self.read()
+
+    def write(self) -> AbstractAsyncContextManager[Tx]:
+        return self._write(LONG_WRITE)
+
+    def bulk_write(self) -> AbstractAsyncContextManager[Tx]:
+        return self._write(None)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def _write(self, long_after: float | None) -> AsyncIterator[Tx]:
+        """A write transaction, logged when it holds the write lock longer than ``long_after`` s."""
         assert self._writer is not None, "store is not open"
         async with self._write_lock:
             await self._writer.begin(BUSY_TIMEOUT)
+            began = time.monotonic()
             try:
                 yield SqliteTx(self._writer)
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+            _report_long_write(time.monotonic() - began, long_after)
             self._writes_since_maintenance += 1
             due = self._writes_since_maintenance >= MAINTENANCE_EVERY_WRITES
             if due:
@@ -918,6 +956,17 @@ class SqliteStore(Store):
             # In a thread, and outside the lock: a checkpoint may write and sync megabytes, which
             # the writer, on the loop's thread, must not wait for.
             await asyncio.to_thread(_checkpoint, self.path)
+
+
+def _report_long_write(held: float, long_after: float | None) -> None:
+    """Log a write that held the lock long: every other write waited for it (an outbound call inside
+    a write transaction, or a statement that wants an index)."""
+    if long_after is not None and held > long_after:
+        log.warning(
+            "a write transaction held SQLite's write lock for %.0f ms (more than %.0f ms)",
+            held * 1000,
+            long_after * 1000,
+        )
 
 
 def _checkpoint(path: Path) -> None:
