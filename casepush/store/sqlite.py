@@ -1,17 +1,18 @@
 """The SQLite backend: WAL, one serialised writer connection on the loop's thread, and a pool of reader
-connections (aiosqlite, each on its own thread) whose reads are snapshots and run in parallel."""
+connections (each on a thread of its own) whose reads are snapshots and run in parallel."""
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from casepush.store import (
@@ -110,7 +111,7 @@ def _placeholders(values: Sequence[Any]) -> str:
 
 
 class SqliteTx(SyncTx, OutboxTx, Tx):
-    def __init__(self, conn: "aiosqlite.Connection | InlineConnection"):
+    def __init__(self, conn: "ReaderConnection | InlineConnection"):
         self.conn = conn
 
     async def _fetch_named(self, sql: str, values: dict[str, Any]) -> list[Any]:
@@ -729,7 +730,7 @@ class SqliteTx(SyncTx, OutboxTx, Tx):
 
 
 class InlineCursor:
-    """A finished statement's cursor, with the part of aiosqlite's cursor API the store uses."""
+    """A finished statement's cursor, with the part of a cursor's API the store uses (as ``ReaderCursor``)."""
 
     def __init__(self, cursor: sqlite3.Cursor):
         self._cursor = cursor
@@ -743,7 +744,7 @@ class InlineCursor:
 
 
 class InlineStatement:
-    """``conn.execute(...)``: awaited for its cursor, or used with ``async with``, as aiosqlite's."""
+    """``conn.execute(...)``: awaited for its cursor, or used with ``async with``, as a reader's."""
 
     def __init__(self, cursor: sqlite3.Cursor):
         self._cursor = InlineCursor(cursor)
@@ -771,7 +772,7 @@ class InlineConnection:
     """The writer's connection, called on the event loop's thread.
 
     Writes run one at a time anyway, and each statement is microseconds of SQLite: far less than the
-    hop to aiosqlite's thread and back, which would cost every write several times over. Waiting for
+    hop to a thread and back, which would cost every write several times over. Waiting for
     another process's write lock must not block the loop, so ``begin`` polls instead of SQLite's busy
     handler (the connection's busy timeout is zero).
     """
@@ -804,6 +805,102 @@ class InlineConnection:
         self._conn.close()
 
 
+class ReaderCursor:
+    """A reader's cursor: its rows fetched on the reader's thread."""
+
+    def __init__(self, reader: "ReaderConnection", cursor: sqlite3.Cursor):
+        self._reader = reader
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount
+
+    async def fetchmany(self, size: int) -> list[Any]:
+        return await self._reader.call(self._cursor.fetchmany, size)
+
+    async def close(self) -> None:
+        await self._reader.call(self._cursor.close)
+
+
+class ReaderStatement:
+    """``conn.execute(...)`` of a reader: awaited for its cursor, or used with ``async with``."""
+
+    def __init__(self, reader: "ReaderConnection", running: "asyncio.Future[sqlite3.Cursor]"):
+        self._reader = reader
+        self._running = running
+        self._cursor: ReaderCursor | None = None
+
+    def __await__(self) -> Generator[Any, None, ReaderCursor]:
+        return self._opened().__await__()
+
+    async def _opened(self) -> ReaderCursor:
+        return ReaderCursor(self._reader, await self._running)
+
+    async def __aenter__(self) -> ReaderCursor:
+        self._cursor = await self._opened()
+        return self._cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._cursor is not None:
+            await self._cursor.close()
+
+
+class ReaderConnection:
+    """A reader's connection, on a thread of its own (SQLite runs there without the GIL, in parallel
+    with the loop and the other readers).
+
+    Each call is a hop to the thread and back, which costs more than a quick statement: a read
+    transaction's ``BEGIN`` goes with its first statement, and its end is not waited for (the thread
+    runs it before anything asked later).
+    """
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="casepush-sqlite-reader")
+        self._begin_next = False
+
+    def call(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """Run ``function`` on the thread (after everything asked before, even by a cancelled task)."""
+        begin, self._begin_next = self._begin_next, False
+        if begin:
+            function = functools.partial(_after_begin, self._conn, function)
+        return asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+
+    def begin(self) -> None:
+        """A deferred transaction, begun with the next statement: it takes its snapshot there."""
+        self._begin_next = True
+
+    def end(self) -> None:
+        """Leave the transaction (if it began), without waiting."""
+        self._begin_next = False
+        self.call(self._conn.rollback).add_done_callback(_log_failure)
+
+    def execute(self, sql: str, params: Parameters = ()) -> ReaderStatement:
+        return ReaderStatement(self, self.call(self._conn.execute, sql, _bound(params)))
+
+    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        await self.call(self._conn.executemany, sql, list(rows))
+
+    async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:
+        return await self.call(_fetchall, self._conn, sql, _bound(params))
+
+    async def close(self) -> None:
+        await self.call(self._conn.close)
+        self._thread.shutdown()
+
+
+def _after_begin(conn: sqlite3.Connection, function: Callable[..., Any], *args: Any) -> Any:
+    conn.execute("BEGIN")
+    return function(*args)
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Any) -> list[Any]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _log_failure(done: "asyncio.Future[Any]") -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("could not end a read transaction: %r", done.exception())
+
+
 class SqliteStore(Store):
     def __init__(self, path: Path, readers: int = READERS):
         self.path = path
@@ -812,16 +909,16 @@ class SqliteStore(Store):
         self._write_lock = asyncio.Lock()
         self._writes_since_maintenance = 0
         #: Every reader connection, and those no read holds now.
-        self._reader_connections: list[aiosqlite.Connection] = []
-        self._idle_readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._reader_connections: list[ReaderConnection] = []
+        self._idle_readers: asyncio.Queue[ReaderConnection] = asyncio.Queue()
 
-    async def _connect_reader(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
+    def _connect_reader(self) -> ReaderConnection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in _PRAGMAS:
-            await conn.execute(pragma)
-        await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        await conn.execute("PRAGMA query_only = ON")  # as PostgreSQL's read-only transactions
-        return conn
+            conn.execute(pragma)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        conn.execute("PRAGMA query_only = ON")  # as PostgreSQL's read-only transactions
+        return ReaderConnection(conn)
 
     def _connect_inline(self) -> InlineConnection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -837,7 +934,7 @@ class SqliteStore(Store):
         await self._migrate(self._writer)
         await self._analyze()
         for _ in range(self.readers):
-            conn = await self._connect_reader()
+            conn = self._connect_reader()
             self._reader_connections.append(conn)
             self._idle_readers.put_nowait(conn)
 
@@ -885,7 +982,7 @@ class SqliteStore(Store):
         self._writer = None
 
     @asynccontextmanager
-    async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _reader(self) -> AsyncIterator[ReaderConnection]:
         """A reader connection for the block, waiting for one when every reader is in use."""
         assert self._writer is not None, "store is not open"
         conn = await self._idle_readers.get()
@@ -899,14 +996,11 @@ class SqliteStore(Store):
         """One transaction on a reader connection: its statements see the database as it was at the
         first of them (WAL's snapshot), as on PostgreSQL, while other reads and the writer go on."""
         async with self._reader() as conn:
+            conn.begin()
             try:
-                await conn.execute("BEGIN")
                 yield SqliteTx(conn)
             finally:
-                # Queued on the connection's thread even when this task is cancelled (after a BEGIN
-                # still queued too), so it runs before the next read's BEGIN; nothing without a
-                # transaction.
-                await conn.rollback()
+                conn.end()
 
     async def ping(self) -> None:
         async with self._reader() as conn:
