@@ -908,9 +908,10 @@ class SqliteStore(Store):
         self._writer: InlineConnection | None = None
         self._write_lock = asyncio.Lock()
         self._writes_since_maintenance = 0
-        #: Every reader connection, and those no read holds now.
+        #: Every reader connection, and those no read holds now: the last one freed is taken first,
+        #: its page cache the warmest.
         self._reader_connections: list[ReaderConnection] = []
-        self._idle_readers: asyncio.Queue[ReaderConnection] = asyncio.Queue()
+        self._idle_readers: asyncio.LifoQueue[ReaderConnection] = asyncio.LifoQueue()
 
     def _connect_reader(self) -> ReaderConnection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -976,7 +977,7 @@ class SqliteStore(Store):
         for conn in self._reader_connections:
             await conn.close()
         self._reader_connections = []
-        self._idle_readers = asyncio.Queue()
+        self._idle_readers = asyncio.LifoQueue()
         if self._writer is not None:
             await self._writer.close()
         self._writer = None
