@@ -858,7 +858,8 @@ class ReaderConnection:
         self._begin_next = False
 
     def call(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
-        """Run ``function`` on the thread (after everything asked before, even by a cancelled task)."""
+        """Run ``function`` on the thread, after everything asked before (a call whose task is cancelled
+        before it starts is dropped)."""
         begin, self._begin_next = self._begin_next, False
         if begin:
             function = functools.partial(_after_begin, self._conn, function)
