@@ -644,7 +644,9 @@ class Store(abc.ABC):
     async def close(self) -> None: ...
 
     @abc.abstractmethod
-    def read(self) -> AbstractAsyncContextManager[Tx]: ...
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        """A read-only transaction whose statements all see one snapshot of the database, taken at the
+        first of them: what is committed later is not seen (``tests/test_store_reads.py``)."""
 
     @abc.abstractmethod
     def write(self) -> AbstractAsyncContextManager[Tx]: ...
