@@ -30,8 +30,10 @@ class PreconfiguredConnector(msgspec.Struct, kw_only=True, forbid_unknown_fields
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "./data"
     database_url: str | None = None
-    #: Connections to PostgreSQL per instance (SQLite uses one writer and one reader).
+    #: Connections to PostgreSQL per instance.
     database_pool_size: int = 10
+    #: Connections reading a SQLite file at once (besides its one writer); more reads wait for one.
+    sqlite_readers: int = 4
     elastic_password: str | None = None
     encryption_key: str | None = None
     #: Earlier encryption keys, used only to decrypt (Kibana's ``keyRotation.decryptionOnlyKeys``).
@@ -121,6 +123,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 _LIST_SETTINGS = {"allowed_hosts", "load_plugins", "decryption_only_keys", "trusted_proxies"}
 #: Limits that must be positive.
 _POSITIVE_SETTINGS = (
+    "sqlite_readers",
     "max_payload_bytes",
     "payload_timeout",
     "header_timeout",

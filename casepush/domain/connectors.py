@@ -388,7 +388,7 @@ async def rotate_secrets(store: Store, box: SecretBox) -> Rotation:
     with an earlier one, so that the earlier keys can then be dropped. Connectors no configured key opens
     are listed, not changed."""
     rotated, inbound_rotated, unreadable = 0, 0, []
-    async with store.write() as tx:
+    async with store.bulk_write() as tx:
         for space in await tx.list_spaces():
             for stored in await tx.list_connectors(space.id):
                 try:

@@ -646,10 +646,17 @@ class Store(abc.ABC):
     async def close(self) -> None: ...
 
     @abc.abstractmethod
-    def read(self) -> AbstractAsyncContextManager[Tx]: ...
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        """A read-only transaction whose statements all see one snapshot of the database, taken at the
+        first of them: what is committed later is not seen (``tests/test_store_reads.py``)."""
 
     @abc.abstractmethod
     def write(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    def bulk_write(self) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction expected to be long (a copy of the database, a key rotation): as
+        ``write``, but not logged as a long one."""
+        return self.write()
 
     @abc.abstractmethod
     def on_security_change(self, callback: Callable[[], None]) -> None:

@@ -20,7 +20,7 @@ def open_store(settings: Settings) -> Store:
     """PostgreSQL for a ``postgresql://`` (or ``postgres://``) URL, else SQLite."""
     if is_postgres(settings.database_url):
         return PostgresStore(settings.database_url, settings.database_pool_size)
-    return SqliteStore(settings.sqlite_path)
+    return SqliteStore(settings.sqlite_path, settings.sqlite_readers)
 
 
 @asynccontextmanager

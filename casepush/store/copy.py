@@ -109,7 +109,7 @@ async def copy_database(source: Store, target: Store) -> dict[str, int]:
     ``target`` must hold nothing but what its migrations made (the default space), which the source's
     default space replaces.
     """
-    async with source.snapshot() as reading, target.write() as writing:
+    async with source.snapshot() as reading, target.bulk_write() as writing:
         held = {table.name: await writing.count_rows(table) for table in TABLES}
         held["spaces"] -= 1
         if any(held.values()):

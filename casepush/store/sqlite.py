@@ -1,16 +1,18 @@
-"""The SQLite backend (aiosqlite): WAL, one serialised writer connection, one reader connection."""
+"""The SQLite backend: WAL, one serialised writer connection on the loop's thread, and a pool of reader
+connections (each on a thread of its own) whose reads are snapshots and run in parallel."""
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from casepush.store import (
@@ -84,8 +86,11 @@ BUSY_POLL = 0.005
 ANALYSIS_LIMIT = 1000
 MAINTENANCE_EVERY_WRITES = 1000
 
-#: One writer and one reader connection, open for as long as the store.
-CONNECTIONS = 2
+#: Reader connections by default (the ``sqlite_readers`` setting): reads run this many at once.
+READERS = 4
+#: Seconds a write transaction may hold the write lock before it is logged: every other write waits
+#: for it, and a write should take a millisecond or so.
+LONG_WRITE = 0.020
 
 
 def _trigram_match(query: CaseQuery) -> str | None:
@@ -106,7 +111,7 @@ def _placeholders(values: Sequence[Any]) -> str:
 
 
 class SqliteTx(SyncTx, OutboxTx, Tx):
-    def __init__(self, conn: "aiosqlite.Connection | InlineConnection"):
+    def __init__(self, conn: "ReaderConnection | InlineConnection"):
         self.conn = conn
 
     async def _fetch_named(self, sql: str, values: dict[str, Any]) -> list[Any]:
@@ -725,7 +730,7 @@ class SqliteTx(SyncTx, OutboxTx, Tx):
 
 
 class InlineCursor:
-    """A finished statement's cursor, with the part of aiosqlite's cursor API the store uses."""
+    """A finished statement's cursor, with the part of a cursor's API the store uses (as ``ReaderCursor``)."""
 
     def __init__(self, cursor: sqlite3.Cursor):
         self._cursor = cursor
@@ -739,7 +744,7 @@ class InlineCursor:
 
 
 class InlineStatement:
-    """``conn.execute(...)``: awaited for its cursor, or used with ``async with``, as aiosqlite's."""
+    """``conn.execute(...)``: awaited for its cursor, or used with ``async with``, as a reader's."""
 
     def __init__(self, cursor: sqlite3.Cursor):
         self._cursor = InlineCursor(cursor)
@@ -767,7 +772,7 @@ class InlineConnection:
     """The writer's connection, called on the event loop's thread.
 
     Writes run one at a time anyway, and each statement is microseconds of SQLite: far less than the
-    hop to aiosqlite's thread and back, which would cost every write several times over. Waiting for
+    hop to a thread and back, which would cost every write several times over. Waiting for
     another process's write lock must not block the loop, so ``begin`` polls instead of SQLite's busy
     handler (the connection's busy timeout is zero).
     """
@@ -800,22 +805,122 @@ class InlineConnection:
         self._conn.close()
 
 
+class ReaderCursor:
+    """A reader's cursor: its rows fetched on the reader's thread."""
+
+    def __init__(self, reader: "ReaderConnection", cursor: sqlite3.Cursor):
+        self._reader = reader
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount
+
+    async def fetchmany(self, size: int) -> list[Any]:
+        return await self._reader.call(self._cursor.fetchmany, size)
+
+    async def close(self) -> None:
+        await self._reader.call(self._cursor.close)
+
+
+class ReaderStatement:
+    """``conn.execute(...)`` of a reader: awaited for its cursor, or used with ``async with``."""
+
+    def __init__(self, reader: "ReaderConnection", running: "asyncio.Future[sqlite3.Cursor]"):
+        self._reader = reader
+        self._running = running
+        self._cursor: ReaderCursor | None = None
+
+    def __await__(self) -> Generator[Any, None, ReaderCursor]:
+        return self._opened().__await__()
+
+    async def _opened(self) -> ReaderCursor:
+        return ReaderCursor(self._reader, await self._running)
+
+    async def __aenter__(self) -> ReaderCursor:
+        self._cursor = await self._opened()
+        return self._cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._cursor is not None:
+            await self._cursor.close()
+
+
+class ReaderConnection:
+    """A reader's connection, on a thread of its own (SQLite runs there without the GIL, in parallel
+    with the loop and the other readers).
+
+    Each call is a hop to the thread and back, which costs more than a quick statement: a read
+    transaction's ``BEGIN`` goes with its first statement, and its end is not waited for (the thread
+    runs it before anything asked later).
+    """
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="casepush-sqlite-reader")
+        self._begin_next = False
+
+    def call(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+        """Run ``function`` on the thread, after everything asked before (a call whose task is cancelled
+        before it starts is dropped)."""
+        begin, self._begin_next = self._begin_next, False
+        if begin:
+            function = functools.partial(_after_begin, self._conn, function)
+        return asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+
+    def begin(self) -> None:
+        """A deferred transaction, begun with the next statement: it takes its snapshot there."""
+        self._begin_next = True
+
+    def end(self) -> None:
+        """Leave the transaction (if it began), without waiting."""
+        self._begin_next = False
+        self.call(self._conn.rollback).add_done_callback(_log_failure)
+
+    def execute(self, sql: str, params: Parameters = ()) -> ReaderStatement:
+        return ReaderStatement(self, self.call(self._conn.execute, sql, _bound(params)))
+
+    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        await self.call(self._conn.executemany, sql, list(rows))
+
+    async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:
+        return await self.call(_fetchall, self._conn, sql, _bound(params))
+
+    async def close(self) -> None:
+        await self.call(self._conn.close)
+        self._thread.shutdown()
+
+
+def _after_begin(conn: sqlite3.Connection, function: Callable[..., Any], *args: Any) -> Any:
+    conn.execute("BEGIN")
+    return function(*args)
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, params: Any) -> list[Any]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _log_failure(done: "asyncio.Future[Any]") -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("could not end a read transaction: %r", done.exception())
+
+
 class SqliteStore(Store):
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, readers: int = READERS):
         self.path = path
+        self.readers = readers
         self._writer: InlineConnection | None = None
-        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._writes_since_maintenance = 0
-        #: Reads in progress: they share the reader connection.
-        self._reads = 0
+        #: Every reader connection, and those no read holds now: the last one freed is taken first,
+        #: its page cache the warmest.
+        self._reader_connections: list[ReaderConnection] = []
+        self._idle_readers: asyncio.LifoQueue[ReaderConnection] = asyncio.LifoQueue()
 
-    async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
+    def _connect_reader(self) -> ReaderConnection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in _PRAGMAS:
-            await conn.execute(pragma)
-        await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-        return conn
+            conn.execute(pragma)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        conn.execute("PRAGMA query_only = ON")  # as PostgreSQL's read-only transactions
+        return ReaderConnection(conn)
 
     def _connect_inline(self) -> InlineConnection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -830,7 +935,10 @@ class SqliteStore(Store):
         self._writer = self._connect_inline()
         await self._migrate(self._writer)
         await self._analyze()
-        self._reader = await self._connect()
+        for _ in range(self.readers):
+            conn = self._connect_reader()
+            self._reader_connections.append(conn)
+            self._idle_readers.put_nowait(conn)
 
     async def analyze(self) -> None:
         async with self._write_lock:
@@ -867,48 +975,74 @@ class SqliteStore(Store):
             raise
 
     async def close(self) -> None:
-        for conn in (self._reader, self._writer):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._writer = None
+        for conn in self._reader_connections:
+            await conn.close()
+        self._reader_connections = []
+        self._idle_readers = asyncio.LifoQueue()
+        if self._writer is not None:
+            await self._writer.close()
+        self._writer = None
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[ReaderConnection]:
+        """A reader connection for the block, waiting for one when every reader is in use."""
+        assert self._writer is not None, "store is not open"
+        conn = await self._idle_readers.get()
+        try:
+            yield conn
+        finally:
+            self._idle_readers.put_nowait(conn)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
-        assert self._reader is not None, "store is not open"
-        self._reads += 1
-        try:
-            yield SqliteTx(self._reader)
-        finally:
-            self._reads -= 1
+        """One transaction on a reader connection: its statements see the database as it was at the
+        first of them (WAL's snapshot), as on PostgreSQL, while other reads and the writer go on."""
+        async with self._reader() as conn:
+            conn.begin()
+            try:
+                yield SqliteTx(conn)
+            finally:
+                conn.end()
 
     async def ping(self) -> None:
-        assert self._reader is not None, "store is not open"
-        await self._reader.execute_fetchall("SELECT 1")
+        async with self._reader() as conn:
+            await conn.execute_fetchall("SELECT 1")
 
     def pool_usage(self) -> PoolUsage:
+        """The writer (in use while a write holds it) and the reader connections."""
+        most = 1 + self.readers
         if self._writer is None:
-            return PoolUsage(in_use=0, open=0, max=CONNECTIONS)
-        in_use = int(self._write_lock.locked()) + int(self._reads > 0)
-        return PoolUsage(in_use=in_use, open=CONNECTIONS, max=CONNECTIONS)
+            return PoolUsage(in_use=0, open=0, max=most)
+        reading = len(self._reader_connections) - self._idle_readers.qsize()
+        in_use = int(self._write_lock.locked()) + reading
+        return PoolUsage(in_use=in_use, open=1 + len(self._reader_connections), max=most)
 
     def on_security_change(self, callback: Callable[[], None]) -> None:
         """Never called: a SQLite file serves one instance."""
 
     def snapshot(self) -> AbstractAsyncContextManager[Tx]:
-        """The writer's transaction: it holds SQLite's write lock, so nothing changes under it."""
-        return self.write()
+        return self.read()
+
+    def write(self) -> AbstractAsyncContextManager[Tx]:
+        return self._write(LONG_WRITE)
+
+    def bulk_write(self) -> AbstractAsyncContextManager[Tx]:
+        return self._write(None)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
+    async def _write(self, long_after: float | None) -> AsyncIterator[Tx]:
+        """A write transaction, logged when it holds the write lock longer than ``long_after`` s."""
         assert self._writer is not None, "store is not open"
         async with self._write_lock:
             await self._writer.begin(BUSY_TIMEOUT)
+            began = time.monotonic()
             try:
                 yield SqliteTx(self._writer)
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+            _report_long_write(time.monotonic() - began, long_after)
             self._writes_since_maintenance += 1
             due = self._writes_since_maintenance >= MAINTENANCE_EVERY_WRITES
             if due:
@@ -918,6 +1052,17 @@ class SqliteStore(Store):
             # In a thread, and outside the lock: a checkpoint may write and sync megabytes, which
             # the writer, on the loop's thread, must not wait for.
             await asyncio.to_thread(_checkpoint, self.path)
+
+
+def _report_long_write(held: float, long_after: float | None) -> None:
+    """Log a write that held the lock long: every other write waited for it (an outbound call inside
+    a write transaction, or a statement that wants an index)."""
+    if long_after is not None and held > long_after:
+        log.warning(
+            "a write transaction held SQLite's write lock for %.0f ms (more than %.0f ms)",
+            held * 1000,
+            long_after * 1000,
+        )
 
 
 def _checkpoint(path: Path) -> None:
