@@ -927,7 +927,8 @@ class SqliteStore(Store):
         for pragma in _PRAGMAS:
             conn.execute(pragma)
         conn.execute("PRAGMA busy_timeout = 0")
-        conn.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints run in a thread: see _maintain
+        # Checkpoints run in a thread, every MAINTENANCE_EVERY_WRITES writes (see _checkpoint).
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
         return InlineConnection(conn)
 
     async def open(self) -> None:

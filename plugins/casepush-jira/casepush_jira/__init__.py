@@ -74,10 +74,6 @@ JIRA = ConnectorType(
 )
 
 
-def _mine(connector: Connector) -> bool:
-    return connector.type is JIRA
-
-
 @hookimpl
 def register_connector_types() -> list[ConnectorType]:
     return [JIRA]
