@@ -7,7 +7,7 @@ Fixtures (see ``casepush.testing.plugin``): ``casepush_plugins`` (override it to
 ``KilledAfterCreate``, a fault to load beside a plugin to test its crash recovery.
 """
 
-from casepush.testing.client import PASSWORD, Api, basic_auth, case_body, configuration_body
+from casepush.testing.client import PASSWORD, Api, basic_auth, case_body, configuration_body, ok
 from casepush.testing.fake import FakeService, Recorded
 from casepush.testing.faults import KilledAfterCreate
 
@@ -20,4 +20,5 @@ __all__ = [
     "basic_auth",
     "case_body",
     "configuration_body",
+    "ok",
 ]

@@ -3,7 +3,10 @@
 Also the default bodies tests start from (``case_body``, ``configuration_body``).
 """
 
+import asyncio
 import base64
+import time
+from collections.abc import Awaitable
 from typing import Any
 
 PASSWORD = "test-password"
@@ -98,6 +101,26 @@ class Api:
         assert status == 200, case
         return case
 
+    async def change_case(self, case_id: str, **fields: Any) -> dict:
+        """Change the case at its current version (``PATCH /api/cases``); the changed case."""
+        current = await ok(self.get(f"/api/cases/{case_id}"))
+        body = {"cases": [{"id": case_id, "version": current["version"], **fields}]}
+        [changed] = await ok(self.patch("/api/cases", body))
+        return changed
+
+    async def pushed_automatically(self, case_id: str, pushes: int, timeout: float = 15) -> None:
+        """Wait until the case's automatic pushes have succeeded ``pushes`` times in all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = await ok(self.get(f"/api/cases/{case_id}/user_actions/_find?types=pushed"))
+            automatic = await ok(self.get(f"/api/casepush/cases/{case_id}/automatic_push"))
+            state = automatic["automatic_pushes"][0]
+            if found["total"] == pushes and state["state"] == "idle":
+                assert state["last_outcome"] == "success", state
+                return
+            assert time.monotonic() < deadline, state
+            await asyncio.sleep(0.05)
+
     async def execute(self, connector_id: str, sub_action: str, params: dict | None) -> dict:
         """The answer of ``_execute`` with a sub-action and its params (a 200, whatever the outcome)."""
         body = {"params": {"subAction": sub_action, "subActionParams": params}}
@@ -117,6 +140,13 @@ class Api:
         expected = ("error", "an error occurred while running the action", True)
         assert (result["status"], result["message"], result["retry"]) == expected, result
         return result["service_message"]
+
+
+async def ok(call: Awaitable[tuple[int, Any]]) -> Any:
+    """The body of a call that must answer 200: ``await ok(api.get(path))``."""
+    status, body = await call
+    assert status == 200, body
+    return body
 
 
 NONE_CONNECTOR = {"id": "none", "name": "none", "type": ".none", "fields": None}

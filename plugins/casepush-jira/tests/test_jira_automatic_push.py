@@ -12,7 +12,7 @@ import pytest
 from fake_jira import API_TOKEN, EMAIL, PROJECT, FakeJira, start_jira
 
 from casepush.config import Settings
-from casepush.testing import PASSWORD, Api, FakeService
+from casepush.testing import PASSWORD, Api, FakeService, ok
 
 
 @pytest.fixture
@@ -34,30 +34,6 @@ def casepush_settings(tmp_path: Path, casepush_database_url: str | None) -> Sett
 @pytest.fixture
 async def jira(fake_service: Callable[[], FakeService]) -> FakeJira:
     return await start_jira(fake_service())
-
-
-async def ok(result: Any) -> Any:
-    status, body = await result
-    assert status == 200, body
-    return body
-
-
-async def pushed_by_itself(api: Api, case_id: str, pushes: int) -> None:
-    """Wait until the case's automatic pushes have succeeded ``pushes`` times in all."""
-    deadline = time.monotonic() + 15
-    while True:
-        found = await ok(api.get(f"/api/cases/{case_id}/user_actions/_find?types=pushed"))
-        state = (await ok(api.get(f"/api/casepush/cases/{case_id}/automatic_push")))["automatic_pushes"][0]
-        if found["total"] == pushes and state["state"] == "idle":
-            assert state["last_outcome"] == "success", state
-            return
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.05)
-
-
-async def change(api: Api, case_id: str, **fields: Any) -> None:
-    current = await ok(api.get(f"/api/cases/{case_id}"))
-    await ok(api.patch("/api/cases", {"cases": [{"id": case_id, "version": current["version"], **fields}]}))
 
 
 async def test_status_and_assignee_reach_jira_through_its_workflow(casepush: Api, jira: FakeJira):
@@ -90,17 +66,17 @@ async def test_status_and_assignee_reach_jira_through_its_workflow(casepush: Api
         )
     )
 
-    await pushed_by_itself(casepush, case["id"], 1)
+    await casepush.pushed_automatically(case["id"], 1)
     [issue_id] = jira.issues
     assert jira.status_of(issue_id) == "To Do"  # where new issues start: no transition needed
     assert jira.sent("PUT", f"/issue/{issue_id}/assignee") == [{"accountId": bob["accountId"]}]
 
-    await change(casepush, case["id"], status="in-progress")
-    await pushed_by_itself(casepush, case["id"], 2)
+    await casepush.change_case(case["id"], status="in-progress")
+    await casepush.pushed_automatically(case["id"], 2)
     assert jira.status_of(issue_id) == "In Progress"
 
-    await change(casepush, case["id"], status="closed", assignees=[])
-    await pushed_by_itself(casepush, case["id"], 3)
+    await casepush.change_case(case["id"], status="closed", assignees=[])
+    await casepush.pushed_automatically(case["id"], 3)
     assert jira.status_of(issue_id) == "Done"
     taken = [sent["transition"]["id"] for sent in jira.sent("POST", f"/issue/{issue_id}/transitions")]
     assert len(taken) == 2  # one transition per status change, each to the mapped status

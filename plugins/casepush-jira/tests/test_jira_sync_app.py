@@ -18,13 +18,14 @@ from casepush_jira.service import iso
 from casepush_jira.sync import OVERLAP, changes_jql, jql_date
 from fake_jira import TIME_ZONE, ZONE, FakeJira, Inbox, Webhook, server_error, start_jira
 from test_jira import create_connector
-from test_jira_automatic_push import casepush_plugins, casepush_settings, change, ok, pushed_by_itself
+from test_jira_automatic_push import casepush_plugins, casepush_settings
 
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.plugins import load_plugins
-from casepush.testing import Api, FakeService
+from casepush.testing import Api, FakeService, ok
 from casepush.testing import sync as kit
+from casepush.testing.client import NONE_CONNECTOR
 
 SECRET = "jira-inbound-secret-0123456789"
 ANN = "Ann Lee (Jira)"
@@ -228,8 +229,8 @@ async def test_an_inbound_status_is_not_pushed_back_but_a_later_local_change_is(
     [waiting] = state["automatic_pushes"]
     assert (waiting["enabled"], waiting["state"], waiting["pending_since"]) == (True, "idle", None)
 
-    await change(casepush, case["id"], status="closed")
-    await pushed_by_itself(casepush, case["id"], 2)  # the first push, and this change's: no other
+    await casepush.change_case(case["id"], status="closed")
+    await casepush.pushed_automatically(case["id"], 2)  # the first push, and this change's: no other
     await jira.settle()  # Jira's webhook of casepush's transition: not brought back
 
     assert [body["transition"]["id"] for body in jira.sent("POST", transitions)] == ["31"]  # to Done
@@ -400,9 +401,7 @@ async def test_sync_pulls_the_title_description_and_status_on_demand_by_kibanas_
 
 async def test_sync_refuses_as_kibana_does(casepush, jira, connector):
     moved = await kit.pushed_case(casepush, connector)
-    await change(
-        casepush, moved["id"], connector={"id": "none", "name": "none", "type": ".none", "fields": None}
-    )
+    await casepush.change_case(moved["id"], connector=NONE_CONNECTOR)
     never_pushed = await casepush.create_case()
     failing = await kit.pushed_case(casepush, connector)
     jira.fail_next(server_error(500), method="POST", path="/search", times=3)

@@ -11,7 +11,7 @@ import pytest
 from fake_servicenow import FakeServiceNow, basic, casepush_plugins, private_key, sn
 
 from casepush.config import Settings
-from casepush.testing import PASSWORD, Api
+from casepush.testing import PASSWORD, Api, ok
 
 
 @pytest.fixture
@@ -23,29 +23,6 @@ def casepush_settings(tmp_path: Path, casepush_database_url: str | None) -> Sett
         elastic_password=PASSWORD,
         automatic_push_poll_interval=0.05,
     )
-
-
-async def ok(result: Any) -> Any:
-    status, body = await result
-    assert status == 200, body
-    return body
-
-
-async def pushed_by_itself(api: Api, case_id: str, pushes: int) -> None:
-    deadline = time.monotonic() + 15
-    while True:
-        found = await ok(api.get(f"/api/cases/{case_id}/user_actions/_find?types=pushed"))
-        state = (await ok(api.get(f"/api/casepush/cases/{case_id}/automatic_push")))["automatic_pushes"][0]
-        if found["total"] == pushes and state["state"] == "idle":
-            assert state["last_outcome"] == "success", state
-            return
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.05)
-
-
-async def change(api: Api, case_id: str, **fields: Any) -> None:
-    current = await ok(api.get(f"/api/cases/{case_id}"))
-    await ok(api.patch("/api/cases", {"cases": [{"id": case_id, "version": current["version"], **fields}]}))
 
 
 @pytest.mark.parametrize(
@@ -98,17 +75,17 @@ async def test_status_and_assignee_reach_servicenow(
     }
     case = await ok(casepush.post("/api/cases", body))
 
-    await pushed_by_itself(casepush, case["id"], 1)
+    await casepush.pushed_automatically(case["id"], 1)
     [sys_id] = sn.incidents
     # SecOps moves an assigned Draft to Analysis by itself, which counts as open: nothing more is written.
     assert (sn.incidents[sys_id]["state"], sn.incidents[sys_id]["assigned_to"]) == (states[0], "usr-bob")
 
-    await change(casepush, case["id"], status="in-progress")
-    await pushed_by_itself(casepush, case["id"], 2)
+    await casepush.change_case(case["id"], status="in-progress")
+    await casepush.pushed_automatically(case["id"], 2)
     assert sn.incidents[sys_id]["state"] == states[1]
 
-    await change(casepush, case["id"], status="closed", assignees=[])
-    await pushed_by_itself(casepush, case["id"], 3)
+    await casepush.change_case(case["id"], status="closed", assignees=[])
+    await casepush.pushed_automatically(case["id"], 3)
     closed = sn.incidents[sys_id]
     assert (closed["state"], closed["assigned_to"]) == (states[2], "")
     assert closed["close_code"] and closed["close_notes"] == "Closed by casepush"

@@ -24,12 +24,12 @@ from fake_servicenow import (
     private_key,
     sn,
 )
-from test_servicenow_automatic_push import casepush_settings, change, ok, pushed_by_itself
+from test_servicenow_automatic_push import casepush_settings
 
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.plugins import load_plugins
-from casepush.testing import PASSWORD, Api, case_body
+from casepush.testing import PASSWORD, Api, case_body, ok
 from casepush.testing.database import StoredData
 from casepush.testing.sync import actions, case_now, deliver, polled, sync_state, user_comments
 
@@ -198,8 +198,8 @@ async def test_an_inbound_state_is_not_pushed_back_but_a_later_local_change_is(
     assert sn.incidents[sys_id]["state"] == "3"
 
     clock(sn, 5)  # ServiceNow's clock a little ahead: casepush's update is stamped after the next edit
-    await change(casepush, case["id"], status="closed")
-    await pushed_by_itself(casepush, case["id"], 2)
+    await casepush.change_case(case["id"], status="closed")
+    await casepush.pushed_automatically(case["id"], 2)
 
     incident = sn.incidents[sys_id]
     assert (incident["state"], incident["sys_updated_by"]) == ("6", USERNAME)
@@ -208,12 +208,12 @@ async def test_an_inbound_state_is_not_pushed_back_but_a_later_local_change_is(
     # call comes late, after a newer edit of the case (ServiceNow queues the rules' calls).
     echo = len(sn.notifications) - 1
     assert (sn.notification(echo)["sys_updated_by"], sn.notification(echo)["state"]) == (USERNAME, "6")
-    await change(casepush, case["id"], status="in-progress")
+    await casepush.change_case(case["id"], status="in-progress")
     assert await deliver_again(casepush, connector, sn.notifications[echo]) == (
         200,
         {"applied": 0, "ignored": 1},
     )
-    await pushed_by_itself(casepush, case["id"], 3)
+    await casepush.pushed_automatically(case["id"], 3)
     assert (await case_now(casepush, case["id"]))["status"] == "in-progress"
     assert sn.incidents[sys_id]["state"] == "2"
     assert (await sync_state(casepush, connector))["changes_applied"] == 1
@@ -229,12 +229,12 @@ async def test_casepush_s_own_update_polled_after_a_newer_edit_is_not_brought_ba
     case, sys_id = await pushed_case(casepush, connector)
     await polled(casepush, connector)
     clock(sn, 5)  # ServiceNow's clock a little ahead: casepush's update is stamped after the next edit
-    await change(casepush, case["id"], status="closed")
-    await pushed_by_itself(casepush, case["id"], 2)
+    await casepush.change_case(case["id"], status="closed")
+    await casepush.pushed_automatically(case["id"], 2)
     assert (sn.incidents[sys_id]["state"], sn.incidents[sys_id]["sys_updated_by"]) == ("6", USERNAME)
 
     await ok(casepush.put(path, {"mode": "updates", "quiet_period": 600}))  # the next push waits
-    await change(casepush, case["id"], status="in-progress")
+    await casepush.change_case(case["id"], status="in-progress")
     state = await polled(casepush, connector)
 
     assert state["last_poll_error"] is None and state["changes_applied"] == 0

@@ -17,7 +17,7 @@ from fake_thehive import ANALYST, API_KEY, ME, FakeTheHive, start_thehive
 from casepush import hookimpl
 from casepush.config import Settings
 from casepush.connectors import PushedIncident
-from casepush.testing import PASSWORD, Api, FakeService, KilledAfterCreate
+from casepush.testing import PASSWORD, Api, FakeService, KilledAfterCreate, ok
 from casepush.testing.client import case_body
 
 SECRET = "thehive-inbound-secret-0123456789"
@@ -48,12 +48,6 @@ async def thehive(fake_service: Callable[[], FakeService]) -> FakeTheHive:
     return fake
 
 
-async def ok(result: Any) -> Any:
-    status, body = await result
-    assert status == 200, body
-    return body
-
-
 @pytest.fixture
 async def connector(casepush: Api, thehive: FakeTheHive) -> dict:
     body = {
@@ -78,24 +72,6 @@ async def push(api: Api, case_id: str, connector_id: str) -> dict:
     return await ok(api.post(f"/api/cases/{case_id}/connector/{connector_id}/_push", {}))
 
 
-async def change(api: Api, case_id: str, **fields: Any) -> None:
-    current = await ok(api.get(f"/api/cases/{case_id}"))
-    await ok(api.patch("/api/cases", {"cases": [{"id": case_id, "version": current["version"], **fields}]}))
-
-
-async def pushed_by_itself(api: Api, case_id: str, pushes: int) -> None:
-    """Wait until the case's automatic pushes have succeeded ``pushes`` times in all."""
-    deadline = time.monotonic() + 15
-    while True:
-        found = await ok(api.get(f"/api/cases/{case_id}/user_actions/_find?types=pushed"))
-        state = (await ok(api.get(f"/api/casepush/cases/{case_id}/automatic_push")))["automatic_pushes"][0]
-        if found["total"] == pushes and state["state"] == "idle":
-            assert state["last_outcome"] == "success", state
-            return
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.05)
-
-
 # --- the case's status and assignee ---------------------------------------------------------------------
 
 
@@ -109,16 +85,16 @@ async def test_status_and_assignee_reach_theHive_by_automatic_push(casepush: Api
     )
     case = await new_case(casepush, connector, assignees=[{"uid": "ann"}])
 
-    await pushed_by_itself(casepush, case["id"], 1)
+    await casepush.pushed_automatically(case["id"], 1)
     [case_id] = thehive.cases
     assert (thehive.cases[case_id]["status"], thehive.cases[case_id]["assignee"]) == ("New", ANALYST)
 
-    await change(casepush, case["id"], status="in-progress")
-    await pushed_by_itself(casepush, case["id"], 2)
+    await casepush.change_case(case["id"], status="in-progress")
+    await casepush.pushed_automatically(case["id"], 2)
     assert (thehive.cases[case_id]["status"], thehive.cases[case_id]["stage"]) == ("InProgress", "InProgress")
 
-    await change(casepush, case["id"], status="closed", assignees=[])
-    await pushed_by_itself(casepush, case["id"], 3)
+    await casepush.change_case(case["id"], status="closed", assignees=[])
+    await casepush.pushed_automatically(case["id"], 3)
     assert thehive.cases[case_id]["stage"] == "Closed"
     assert thehive.cases[case_id]["status"] == "Indeterminate"
     assert thehive.cases[case_id]["assignee"] is None
@@ -135,7 +111,7 @@ async def test_the_status_mapping_is_the_connectors_option(casepush: Api, thehiv
     case = await new_case(casepush, connector)
     await push(casepush, case["id"], connector["id"])
 
-    await change(casepush, case["id"], status="closed")
+    await casepush.change_case(case["id"], status="closed")
     await push(casepush, case["id"], connector["id"])
 
     [found] = thehive.cases.values()
