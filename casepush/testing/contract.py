@@ -40,7 +40,7 @@ from casepush.plugins import await_me_maybe
 from casepush.testing.browser import browser, checked_boxes, csrf_of
 from casepush.testing.client import Api, case_body
 from casepush.testing.database import StoredData
-from casepush.testing.sync import polled
+from casepush.testing.sync import case_now, deliver, polled, user_comments
 
 
 def _typed(value: Any) -> str | None:
@@ -253,13 +253,8 @@ class ConnectorContract:
         assert status == 200, sync
         return sync
 
-    async def _comments(self, casepush: Api, case_id: str) -> list[dict]:
-        status, case = await casepush.get(f"/api/cases/{case_id}")
-        assert status == 200, case
-        return [comment for comment in case["comments"] if comment["type"] == "user"]
-
     async def _assert_imported_once(self, casepush: Api, case_id: str, type_name: str) -> None:
-        ours, theirs = await self._comments(casepush, case_id)
+        ours, theirs = user_comments(await case_now(casepush, case_id))
         assert ours["comment"] == "Pushed by casepush."  # and not brought back: the only other is theirs
         assert theirs["comment"] == "Written in the external system."
         assert theirs["created_by"]["username"] is None
@@ -307,14 +302,11 @@ class ConnectorContract:
         body, headers = await await_me_maybe(
             inbound_call(external_id, "Written in the external system.", secret)
         )
-        external = Api(casepush.client, auth=None)
-        path = sync["inbound_path"]
-
         unsigned = {k: v for k, v in headers.items() if k.lower() in ("content-type",)}
-        status, refused = await external.post(path, body, headers=unsigned, xsrf=False)
+        status, refused = await deliver(casepush, connector, body, unsigned)
         assert status == 401, refused
-        assert len(await self._comments(casepush, case["id"])) == 1
-        answers = [await external.post(path, body, headers=headers, xsrf=False) for _ in range(3)]
+        assert len(user_comments(await case_now(casepush, case["id"]))) == 1
+        answers = [await deliver(casepush, connector, body, headers) for _ in range(3)]
 
         assert [(status, answer["applied"]) for status, answer in answers] == [(200, 1), (200, 0), (200, 0)]
         await self._assert_imported_once(casepush, case["id"], await self._type_name(casepush, sync))
