@@ -5,8 +5,7 @@ database (and the example plugin's fake echo service)."""
 import asyncio
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 from html.parser import HTMLParser
 from typing import Literal
 
@@ -15,69 +14,13 @@ import msgspec
 import pytest
 from markupsafe import escape
 from multidict import MultiDict
-from yarl import URL
 
 from casepush.errors import KibanaError
 from casepush.plugins import load_plugins
+from casepush.testing.browser import Browser, Page, browsing
 from casepush.web.ui.forms import form_fields, read_form
 from casepush.web.ui.session import SESSION_COOKIE
 from conftest import PASSWORD, TOKEN, Api, case_body, casepush_echo, connector_body
-
-_CSRF = re.compile(r'name="csrf" value="([^"]*)"')
-
-
-@dataclass
-class Page:
-    status: int
-    url: URL
-    text: str
-
-    @property
-    def csrf(self) -> str:
-        return _CSRF.search(self.text)[1]
-
-
-class Browser:
-    """One person's browser: its own cookies; a form is posted with the CSRF token of the last page."""
-
-    def __init__(self, api: Api):
-        self.api = api
-        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-        self.page: Page | None = None
-
-    async def _load(self, method: str, path: str, **kwargs) -> Page:
-        async with self.session.request(method, self.api.client.make_url(path), **kwargs) as response:
-            self.last_response = response
-            page = Page(response.status, response.url, await response.text())
-        if response.content_type == "text/html" and _CSRF.search(page.text):
-            self.page = page
-        return page
-
-    async def get(self, path: str, **kwargs) -> Page:
-        return await self._load("GET", path, **kwargs)
-
-    async def post(self, path: str, form: dict | None = None, csrf: str | None = None) -> Page:
-        data = {"csrf": self.page.csrf if csrf is None else csrf, **(form or {})}
-        return await self._load("POST", path, data=data)
-
-    async def login(self, username: str = "elastic", password: str = PASSWORD) -> Page:
-        await self.get("/app/login")
-        return await self.post("/app/login", {"username": username, "password": password})
-
-    @property
-    def session_cookie(self) -> str | None:
-        found = [cookie.value for cookie in self.session.cookie_jar if cookie.key == SESSION_COOKIE]
-        return found[0] if found else None
-
-
-@asynccontextmanager
-async def browsing(api: Api) -> AsyncIterator[Browser]:
-    """A browser of that app, closed afterwards."""
-    person = Browser(api)
-    try:
-        yield person
-    finally:
-        await person.session.close()
 
 
 @pytest.fixture

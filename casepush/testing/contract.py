@@ -37,7 +37,7 @@ import pytest
 
 from casepush.config import Settings
 from casepush.plugins import await_me_maybe
-from casepush.testing.browser import browser, checked_boxes, csrf_of
+from casepush.testing.browser import browsing
 from casepush.testing.client import Api, case_body
 from casepush.testing.database import StoredData
 from casepush.testing.sync import case_now, deliver, polled, user_comments
@@ -162,19 +162,21 @@ class ConnectorContract:
             for part in ("config", "secrets")
             for key, value in contract_connector[part].items()
         }
-        async with browser(casepush) as page:
-            form = await page("GET", f"/app/connectors/new?type={contract_type_id}")
+        async with browsing(casepush) as person:
+            await person.login()
+            form = await person.get(f"/app/connectors/new?type={contract_type_id}")
             for name in fields:
-                assert f'name="{name}"' in form, f"the form has no input {name}"
+                assert f'name="{name}"' in form.text, f"the form has no input {name}"
             for name in (name for name in fields if name.startswith("secrets.")):
-                assert re.search(rf'name="{re.escape(name)}"[^>]*type="password"', form), f"{name} is shown"
-            typed = checked_boxes(form)  # what the person leaves as the form shows it
+                shown_as = rf'name="{re.escape(name)}"[^>]*type="password"'
+                assert re.search(shown_as, form.text), f"{name} is shown"
+            typed = form.checked_boxes  # what the person leaves as the form shows it
             for name, value in fields.items():
                 typed.pop(name, None)
                 if (shown := _typed(value)) is not None:
                     typed[name] = shown
-            body = {"csrf": csrf_of(form), "connector_type_id": contract_type_id, "name": "From the form"}
-            done = await page("POST", "/app/connectors/new", {**body, **typed})
+            body = {"connector_type_id": contract_type_id, "name": "From the form", **typed}
+            done = (await person.post("/app/connectors/new", body)).text
         assert "Connector From the form created." in done
         made_by_api = await self._create(casepush, contract_type_id, contract_connector)
         _, connectors = await casepush.get("/api/actions/connectors")
