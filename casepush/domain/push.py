@@ -504,7 +504,9 @@ async def _save(
             )
         )
         await user_actions.record(tx, ctx, updated, actions, asks_push=False)
-        await tx.link_external(ctx.space_id, connector.id, incident.id, case_id)
+        previous = case.external_service
+        if previous is None or (previous.connector_id, previous.external_id) != (connector.id, incident.id):
+            await tx.link_external(ctx.space_id, connector.id, incident.id, case_id)  # known since its push
         pushed_ids = [comment.external_id for comment in incident.comments if comment.external_id]
         await tx.remember_pushed_comments(ctx.space_id, connector.id, pushed_ids)
         if generation is not None:
