@@ -12,7 +12,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from casepush.security.authz import ApiKeyRef, Grants, Principal
-from casepush.security.passwords import generate_password, hash_password, verify_password_async
+from casepush.security.passwords import (
+    generate_password,
+    hash_password,
+    hash_password_async,
+    verify_password_async,
+)
 from casepush.security.roles import SUPERUSER_ROLE, descriptor_privileges, role_bodies
 from casepush.security.throttle import LoginThrottle, MemoryThrottle, Throttled
 from casepush.store import Store, StoredApiKey, StoredUser, Tx
@@ -245,20 +250,25 @@ async def ensure_superuser(store: Store, password: str | None) -> str | None:
 
     Returns the password when it was generated here, so that the caller can show it once.
     """
+    # scrypt runs before the write transaction, never while it holds the write lock.
+    async with store.read() as tx:
+        stored = await tx.get_user(SUPERUSER)
+    if stored is not None and (
+        password is None or await verify_password_async(password, stored.password_hash)
+    ):
+        return None
+    generated = None
+    if password is None:
+        password = generated = generate_password()
+    password_hash = await hash_password_async(password)
     async with store.write() as tx:
         await tx.lock("ensure-superuser")  # instances starting together generate one password
-        stored = await tx.get_user(SUPERUSER)
-        generated = None
-        if password is None:
-            if stored is not None:
-                return None
-            password = generated = generate_password()
-        elif stored is not None and await verify_password_async(password, stored.password_hash):
-            return None
+        if generated is not None and await tx.get_user(SUPERUSER) is not None:
+            return None  # another instance made it first
         await tx.put_user(
             StoredUser(
                 username=SUPERUSER,
-                password_hash=hash_password(password),
+                password_hash=password_hash,
                 roles=[SUPERUSER_ROLE],
                 metadata={"_reserved": True},
             )
