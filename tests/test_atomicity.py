@@ -3,7 +3,7 @@
 from typing import Any
 
 from casepush.testing.database import StoredData
-from conftest import IMPACT_FIELD, Api
+from tests.helpers import IMPACT_FIELD, Api
 
 
 async def populated(api: Api) -> tuple[dict, dict]:

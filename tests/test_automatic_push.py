@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Api, case_body, connector_body
+from tests.helpers import Api, case_body, connector_body
 
 QUIET = 0.3
 FAST = {

@@ -4,7 +4,6 @@ each of 200 cases once per burst of changes, counted at a fake Jira."""
 
 import asyncio
 import re
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -12,15 +11,13 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from fake_jira import API_TOKEN, EMAIL, PROJECT, start_jira
 
 from casepush.config import Settings
 from casepush.testing import FakeService
 from casepush.testing.database import TEST_DATABASE_ENV, fresh_schema, postgres_server_url
-from conftest import case_body, connector_body, echo_service
-from processes import call, start, start_with_plugins, stop
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "plugins" / "casepush-jira" / "tests"))
-from fake_jira import API_TOKEN, EMAIL, PROJECT, start_jira
+from tests.helpers import case_body, connector_body, echo_service
+from tests.processes import call, start, start_with_plugins, stop
 
 AUTH = {"CASEPUSH_AUTOMATIC_PUSH_POLL_INTERVAL": "0.1"}
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from conftest import basic_auth
-from processes import free_port
+from tests.helpers import basic_auth
+from tests.processes import free_port
 
 ROOT = Path(__file__).parent.parent
 BUNDLED = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "setup.cfg").exists())

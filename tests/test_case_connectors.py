@@ -12,7 +12,7 @@ from casepush import hookimpl
 from casepush.app import create_app
 from casepush.config import PreconfiguredConnector, Settings
 from casepush.plugins import load_plugins
-from conftest import NONE_CONNECTOR, TOKEN, Api, connector_body
+from tests.helpers import NONE_CONNECTOR, TOKEN, Api, connector_body
 
 NEVER_PUSHED = {"needsToBePushed": True, "hasBeenPushed": False}
 

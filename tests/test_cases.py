@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NONE_CONNECTOR, case_body
+from tests.helpers import NONE_CONNECTOR, case_body
 
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

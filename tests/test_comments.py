@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from conftest import Api
+from tests.helpers import Api
 
 STALE = "This case has been updated. Please refresh before saving additional updates."
 

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NONE_CONNECTOR, Api, connector_body
+from tests.helpers import NONE_CONNECTOR, Api, connector_body
 
 STALE = "This configuration has been updated. Please refresh before saving additional updates."
 

@@ -12,8 +12,8 @@ from casepush.app import create_app
 from casepush.config import PreconfiguredConnector, Settings
 from casepush.testing import FakeService
 from casepush.testing.contract import ConnectorContract
-from conftest import TOKEN, Api, case_body, connector_body, echo_plugins, echo_service
-from processes import run_cli
+from tests.helpers import TOKEN, Api, case_body, connector_body, echo_plugins, echo_service
+from tests.processes import run_cli
 
 
 def push_params(external_id: str | None, comments: list[tuple[str, str]]) -> dict:

@@ -17,8 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 from casepush_jira.service import case_label
-from faults import Saboteur
-from workload import (
+
+from casepush.config import Settings
+from casepush.testing import FakeService
+from casepush.testing.client import PASSWORD
+from casepush.testing.database import StoredData
+from tests.faults import Saboteur
+from tests.processes import start
+from tests.workload import (
     Workload,
     backend,
     check_incidents,
@@ -30,12 +36,6 @@ from workload import (
     start_jira,
     stopped,
 )
-
-from casepush.config import Settings
-from casepush.testing import FakeService
-from casepush.testing.client import PASSWORD
-from casepush.testing.database import StoredData
-from processes import start
 
 CRASH_ROUNDS = int(os.environ.get("CRASH_ROUNDS", "2"))
 CLIENTS = 30

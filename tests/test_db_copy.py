@@ -16,7 +16,7 @@ from casepush.app import create_app
 from casepush.config import Settings
 from casepush.store.copy import TABLES
 from casepush.testing.database import TEST_DATABASE_ENV, StoredData, fresh_schema, postgres_server_url
-from conftest import PASSWORD, Api, case_body, connector_body, echo_plugins
+from tests.helpers import PASSWORD, Api, case_body, connector_body, echo_plugins
 
 pytestmark = pytest.mark.skipif(not postgres_server_url(), reason=f"{TEST_DATABASE_ENV} is not set")
 

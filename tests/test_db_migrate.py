@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from casepush.store.rows import latest_migration
-from processes import server_env
+from tests.processes import server_env
 
 
 def migrate(settings) -> subprocess.CompletedProcess:

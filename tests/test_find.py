@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import case_body
+from tests.helpers import case_body
 
 
 def stable_id(value: object) -> str:

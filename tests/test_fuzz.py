@@ -15,8 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from conftest import PASSWORD, connector_body
-from processes import call, start_with_plugins, stop
+from tests.helpers import PASSWORD, connector_body
+from tests.processes import call, start_with_plugins, stop
 
 HOOKS = Path(__file__).with_name("fuzz_hooks.py")
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES", "5")

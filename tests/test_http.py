@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from conftest import PASSWORD, Api, basic_auth, case_body
+from tests.helpers import PASSWORD, Api, basic_auth, case_body
 
 ERROR_KEYS = {"statusCode", "error", "message"}
 

@@ -18,8 +18,8 @@ from cryptography.fernet import Fernet
 from casepush.config import Settings
 from casepush.testing.client import PASSWORD, basic_auth
 from casepush.testing.database import TEST_DATABASE_ENV, fresh_schema, postgres_server_url
-from conftest import case_body, connector_body, echo_service
-from processes import call, start_with_plugins, stop
+from tests.helpers import case_body, connector_body, echo_service
+from tests.processes import call, start_with_plugins, stop
 
 pytestmark = pytest.mark.skipif(not postgres_server_url(), reason=f"{TEST_DATABASE_ENV} is not set")
 

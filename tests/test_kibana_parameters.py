@@ -4,7 +4,7 @@ spec): each is accepted by casepush, with Kibana's meaning where casepush can gi
 
 import pytest
 
-from conftest import Api, case_body
+from tests.helpers import Api, case_body
 
 OWNER_SPACES = [{"spaces": ["*"], "base": [], "feature": {"generalCases": ["all"]}}]
 

@@ -13,9 +13,9 @@ from casepush.security.authz import Principal
 from casepush.security.throttle import MemoryThrottle, Throttled
 from casepush.testing.client import basic_auth
 from casepush.web.state import AUTHENTICATOR, STORE
-from conftest import PASSWORD, Api, case_body
-from processes import call, start, stop
-from raw_http import connect, exchange, read_answer, request_head
+from tests.helpers import PASSWORD, Api, case_body
+from tests.processes import call, start, stop
+from tests.raw_http import connect, exchange, read_answer, request_head
 
 WHOAMI = "/_security/_authenticate"
 ELASTIC = basic_auth("elastic", "changeme")

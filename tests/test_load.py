@@ -13,8 +13,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from faults import Saboteur, hang, rate_limited, reset, server_error
-from workload import (
+
+from casepush.config import Settings
+from casepush.testing import FakeService
+from casepush.testing.client import PASSWORD
+from casepush.testing.database import StoredData
+from tests.faults import Saboteur, hang, rate_limited, reset, server_error
+from tests.processes import start
+from tests.workload import (
     Workload,
     backend,
     check_incidents,
@@ -26,12 +32,6 @@ from workload import (
     start_jira,
     stopped,
 )
-
-from casepush.config import Settings
-from casepush.testing import FakeService
-from casepush.testing.client import PASSWORD
-from casepush.testing.database import StoredData
-from processes import start
 
 LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "3"))
 CLIENTS = 200

@@ -13,9 +13,9 @@ import casepush
 from casepush.config import KIBANA_VERSION
 from casepush.testing.client import basic_auth
 from casepush.web.state import STORE
-from conftest import TOKEN, Api, case_body, connector_body
-from processes import call, free_port, start_with_plugins, stop
-from raw_http import exchange, request_head
+from tests.helpers import TOKEN, Api, case_body, connector_body
+from tests.processes import call, free_port, start_with_plugins, stop
+from tests.raw_http import exchange, request_head
 
 REQUEST_FIELDS = {"request_id", "user", "space", "method", "route", "status", "duration_ms"}
 

@@ -12,7 +12,7 @@ from casepush.web.api import ROUTE_GROUPS, main
 from casepush.web.openapi import build
 from casepush.web.routing import SPACE_PREFIX
 from casepush.web.ui import is_ui_path
-from conftest import Api, echo_plugins
+from tests.helpers import Api, echo_plugins
 
 API_MD = Path(__file__).parents[1] / "docs" / "api.md"
 

@@ -17,8 +17,8 @@ from casepush import hookimpl, hookspecs
 from casepush.connectors import ConnectorType
 from casepush.plugins import PluginError, load_plugins
 from casepush.testing import Api
-from conftest import case_body, echo_service
-from processes import call, start_with_plugins, stop
+from tests.helpers import case_body, echo_service
+from tests.processes import call, start_with_plugins, stop
 
 GUIDE = Path(__file__).parent.parent / "docs" / "writing-a-connector.md"
 

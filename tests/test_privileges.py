@@ -15,7 +15,7 @@ from casepush.app import create_app
 from casepush.config import Settings
 from casepush.web.routing import SPACE_PREFIX
 from casepush.web.ui import is_ui_path
-from conftest import PASSWORD, Api, case_body, configuration_body, echo_plugins
+from tests.helpers import PASSWORD, Api, case_body, configuration_body, echo_plugins
 
 SPACE = "team"
 #: The service's own paths, which like Elasticsearch's (``/_security``) know no spaces.

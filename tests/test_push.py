@@ -10,7 +10,7 @@ import pytest
 from casepush.app import create_app
 from casepush.plugins import load_plugins
 from casepush.testing import KilledAfterCreate
-from conftest import Api, case_body, connector_body, echo_plugins
+from tests.helpers import Api, case_body, connector_body, echo_plugins
 
 PUBLIC_URL = "https://kibana.example.com"
 

@@ -7,17 +7,24 @@ the HTTP client's own rules (retries, limits, redirects) are tested call by call
 """
 
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import casepush_jira
 import casepush_webhook
 import msgspec
 import pytest
-from faults import (
+from fake_jira import API, API_TOKEN, EMAIL, PROJECT, TASK, FakeJira
+from fake_target import PASSWORD as TARGET_PASSWORD
+from fake_target import USER, FakeTarget
+from test_webhook import cases_config
+
+from casepush.app import create_app
+from casepush.config import Settings
+from casepush.plugins import load_plugins
+from casepush.testing import Api, FakeService
+from tests.faults import (
     DISALLOWED_HOST,
     Sabotage,
     Saboteur,
@@ -31,22 +38,7 @@ from faults import (
     server_error,
     wrong_content_type,
 )
-
-from casepush.app import create_app
-from casepush.config import Settings
-from casepush.plugins import load_plugins
-from casepush.testing import Api, FakeService
-from processes import free_port
-
-PLUGIN_TESTS = Path(__file__).parents[1] / "plugins"
-sys.path[:0] = [
-    str(PLUGIN_TESTS / "casepush-jira" / "tests"),
-    str(PLUGIN_TESTS / "casepush-webhook" / "tests"),
-]
-from fake_jira import API, API_TOKEN, EMAIL, PROJECT, TASK, FakeJira  # noqa: E402
-from fake_target import PASSWORD as TARGET_PASSWORD  # noqa: E402
-from fake_target import USER, FakeTarget  # noqa: E402
-from test_webhook import cases_config  # noqa: E402
+from tests.processes import free_port
 
 #: Seconds a connector call may take here (``CASEPUSH_RESPONSE_TIMEOUT``): a hung call fails after it.
 TIMEOUT = 1.0

@@ -4,20 +4,18 @@ to files that exist."""
 
 import asyncio
 import re
-import sys
 from pathlib import Path
 
 import msgspec
+from fake_jira import API_TOKEN, EMAIL, PROJECT, start_jira
 
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.plugins import load_plugins
-from conftest import PASSWORD
-from processes import sh_block
+from tests.helpers import PASSWORD
+from tests.processes import sh_block
 
 ROOT = Path(__file__).parent.parent
-sys.path.insert(0, str(ROOT / "plugins" / "casepush-jira" / "tests"))
-from fake_jira import API_TOKEN, EMAIL, PROJECT, start_jira  # noqa: E402
 
 
 async def test_the_readme_push_example_pushes_a_case_and_its_comment_to_jira(

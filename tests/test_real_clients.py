@@ -20,7 +20,7 @@ from elasticsearch import (
 )
 
 from casepush.web.elasticsearch import filtered
-from conftest import PASSWORD, Api, case_body
+from tests.helpers import PASSWORD, Api, case_body
 
 PRODUCT = ("X-Elastic-Product", "Elasticsearch")
 ONLY_GENERAL_CASES_IN_DEFAULT = {

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import PASSWORD, Api, case_body
+from tests.helpers import PASSWORD, Api, case_body
 
 CASES_ALL = {"spaces": ["*"], "base": [], "feature": {"generalCases": ["all"]}}
 CASES_READ = {"spaces": ["*"], "base": [], "feature": {"generalCases": ["read"]}}

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from casepush.config import Settings
 from casepush.testing.client import basic_auth
-from processes import call, sh_block, start, stop
+from tests.processes import call, sh_block, start, stop
 
 
 async def authenticated_status(url: str, password: str) -> int:

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
-from conftest import case_body, connector_body, echo_service
-from processes import call, start_with_plugins, stop
+from tests.helpers import case_body, connector_body, echo_service
+from tests.processes import call, start_with_plugins, stop
 
 #: How long the fake service takes to create an incident: SIGTERM arrives in the meantime.
 SLOW_CREATE_SECONDS = 2.0

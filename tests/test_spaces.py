@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from casepush.testing.database import StoredData
-from conftest import Api, case_body, configuration_body
+from tests.helpers import Api, case_body, configuration_body
 
 DEFAULT_SPACE = {
     "id": "default",

@@ -25,8 +25,8 @@ from casepush.testing.sync import (
     sync_state,
     user_comments,
 )
-from conftest import NONE_CONNECTOR, Api, case_body, connector_body
-from processes import run_cli
+from tests.helpers import NONE_CONNECTOR, Api, case_body, connector_body
+from tests.processes import run_cli
 
 SECRET = "inbound-secret-0123456789"
 FAST = {"automatic_push_poll_interval": 0.05}

@@ -20,7 +20,7 @@ from casepush.plugins import load_plugins
 from casepush.testing.browser import Browser, Page, browsing
 from casepush.web.ui.forms import form_fields, read_form
 from casepush.web.ui.session import SESSION_COOKIE
-from conftest import PASSWORD, TOKEN, Api, case_body, casepush_echo, connector_body
+from tests.helpers import PASSWORD, TOKEN, Api, case_body, casepush_echo, connector_body
 
 
 @pytest.fixture

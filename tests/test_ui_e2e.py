@@ -4,21 +4,19 @@ and seen to push by itself (and to fail), two-way sync turned on and a Jira comm
 read-only user's. The screenshots of docs/ui/ are taken here."""
 
 import asyncio
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from fake_jira import API_TOKEN, EMAIL, PROJECT, ZONE, FakeJira, jira_error, start_jira
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from casepush.config import Settings
-from processes import call, start, stop
+from tests.processes import call, start, stop
 
 ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT / "plugins" / "casepush-jira" / "tests"))
-from fake_jira import API_TOKEN, EMAIL, PROJECT, ZONE, FakeJira, jira_error, start_jira  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "docs" / "ui"

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from conftest import IMPACT_FIELD, NONE_CONNECTOR, Api
+from tests.helpers import IMPACT_FIELD, NONE_CONNECTOR, Api
 
 ITEM_KEYS = {
     "id",

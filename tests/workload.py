@@ -11,33 +11,28 @@ import asyncio
 import json
 import os
 import random
-import sys
 import time
 from collections import Counter, defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 from casepush_jira.service import case_label
-from faults import Saboteur
+from fake_jira import API_TOKEN, EMAIL, PROJECT, TASK, FakeJira
 
 from casepush.config import Settings
 from casepush.testing.client import PASSWORD, basic_auth, case_body
 from casepush.testing.database import StoredData
 from casepush.testing.fake import FakeService
+from tests.faults import Saboteur
 
 HEADERS = {"Authorization": basic_auth("elastic", PASSWORD), "kbn-xsrf": "true"}
 #: Kibana's answer to a PATCH with a stale version (``These cases <ids> has been updated...``).
 STALE = "has been updated. Please refresh before saving additional updates."
 #: Where the figures of a run go (one JSON object per line), when set: ``make stress`` sets it.
 REPORT_ENV = "STRESS_REPORT"
-
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "plugins" / "casepush-jira" / "tests"))
-from fake_jira import API_TOKEN, EMAIL, PROJECT, TASK, FakeJira  # noqa: E402
 
 
 def backend(settings: Settings) -> str:

@@ -22,6 +22,7 @@ from casepush_webhook.schema import CasesWebhookConfig, CasesWebhookPush, CasesW
 from casepush_webhook.webhook import signature
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, load_pem_private_key, pkcs12
 from cryptography.x509 import load_pem_x509_certificate
+from fake_jira import API_TOKEN, EMAIL, FakeJira, start_jira
 from fake_target import PASSWORD as TARGET_PASSWORD
 from fake_target import USER, Canned, FakeTarget, answer, verify_signature
 
@@ -45,8 +46,6 @@ from casepush.testing.contract import ConnectorContract
 from casepush.types import Case, UserComment
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE.parents[1] / "casepush-jira" / "tests"))
-from fake_jira import API_TOKEN, EMAIL, FakeJira, start_jira  # noqa: E402
 
 CASES = "[Action][Webhook - Case Management]"
 SIGNING_SECRET = "whsec-signing-secret"
