@@ -26,6 +26,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from casepush.config import Settings
+from casepush.guards import ensure_outside_write_transaction
 from casepush.metrics import Metrics
 
 MAX_REDIRECTS = 10
@@ -294,6 +295,7 @@ class OutboundClient:
         aiohttp's carry the request, credentials included. Without ``retry``, one attempt, as Kibana.
         """
         ensure_url_allowed(url, self.allowed_hosts)
+        ensure_outside_write_transaction(f"{method} {URL(url).host}")
         hop = _first_hop(method, url, json=json, data=data, headers=headers, auth=auth, params=params)
         context = self._ssl_context(tls or TlsOptions())
         seconds = max(self.timeout, timeout or 0)

@@ -24,6 +24,7 @@ import asyncpg
 import msgspec
 from yarl import URL
 
+from casepush.guards import write_transaction
 from casepush.store import (
     CaseQuery,
     LoginChange,
@@ -1112,7 +1113,8 @@ class PostgresStore(Store):
     async def write(self) -> AsyncIterator[Tx]:
         assert self._pool is not None, "store is not open"
         async with self._pool.acquire() as conn, conn.transaction():
-            yield PostgresTx(conn, lock_cases=True)
+            with write_transaction():
+                yield PostgresTx(conn, lock_cases=True)
         self._writes += 1
         due = self._keeps_statistics and self._writes % STATISTICS_CHECK_EVERY_WRITES == 0
         if due and (self._analyzing is None or self._analyzing.done()):

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from casepush.guards import write_transaction
 from casepush.store import (
     CaseQuery,
     Page,
@@ -1038,7 +1039,8 @@ class SqliteStore(Store):
             await self._writer.begin(BUSY_TIMEOUT)
             began = time.monotonic()
             try:
-                yield SqliteTx(self._writer)
+                with write_transaction():
+                    yield SqliteTx(self._writer)
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise

@@ -14,6 +14,13 @@ from casepush.testing.database import TEST_DATABASE_ENV, backends, fresh_schema,
 from casepush.testing.fake import FakeService
 
 
+def pytest_configure() -> None:
+    """An outbound call inside a write transaction fails the test that makes it."""
+    from casepush import guards
+
+    guards.strict = True
+
+
 def pytest_report_header() -> str:
     return _backends_line()
 
