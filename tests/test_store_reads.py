@@ -6,17 +6,18 @@ once with each other and with the writer; write transactions that hold the write
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from casepush.config import ConfigError, Settings, load_settings
+from casepush.domain import Context, acting_context, one_snapshot
 from casepush.store import Store
 from casepush.store.backends import open_store, opened_store
 from casepush.store.sqlite import LONG_WRITE, SqliteStore
-from casepush.types import Space
+from casepush.types import Space, User
 
 OPS = Space(id="ops", name="Operations")
 
@@ -65,6 +66,39 @@ async def test_a_read_cannot_write(store: Store):
         with pytest.raises((sqlite3.Error, asyncpg.PostgresError)):
             await reading.insert_space(OPS)
     assert OPS.id not in await space_ids(store)
+
+
+async def ids_read_by(ctx: Context) -> list[str]:
+    async with ctx.read() as tx:
+        return [space.id for space in await tx.list_spaces()]
+
+
+async def test_one_snapshot_keeps_the_reads_of_a_page_in_one_state(store: Store):
+    """A page built from several domain calls (``ctx.read()`` each) shows one state of the database."""
+    ctx = acting_context(store, Space(id="default", name="Default"), User(username="elastic"), {})
+    async with one_snapshot(ctx):
+        first = await ids_read_by(ctx)
+        await add_space(store)
+        assert await ids_read_by(ctx) == first
+    assert OPS.id not in first
+    assert OPS.id in await ids_read_by(ctx)
+
+
+async def test_a_task_started_in_a_snapshot_reads_afresh_once_it_has_ended(store: Store):
+    ctx = acting_context(store, Space(id="default", name="Default"), User(username="elastic"), {})
+    added = asyncio.Event()
+    async with one_snapshot(ctx):
+        await ids_read_by(ctx)
+        later = asyncio.create_task(added.wait())
+        reading = asyncio.create_task(_after(later, ids_read_by(ctx)))
+    await add_space(store)
+    added.set()
+    assert OPS.id in await reading
+
+
+async def _after(first: Awaitable[object], then: Awaitable[list[str]]) -> list[str]:
+    await first
+    return await then
 
 
 async def test_two_reads_run_at_once_each_in_its_own_snapshot(sqlite_store: SqliteStore):

@@ -4,7 +4,9 @@ Handlers call these functions with a ``Context``; the functions talk to the stor
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, overload
@@ -35,6 +37,40 @@ class Context:
     @property
     def user(self) -> User:
         return self.principal.user
+
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        """A read transaction: the one ``one_snapshot`` holds open on this store, or a new one."""
+        held = _snapshot.get()
+        if held is not None and held.open and held.store is self.store:
+            return nullcontext(held.tx)
+        return self.store.read()
+
+
+@dataclass
+class _HeldRead:
+    """A read transaction ``one_snapshot`` holds; a task started inside inherits it, and must not use
+    it once it has ended."""
+
+    store: Store
+    tx: Tx
+    open: bool = True
+
+
+_snapshot: ContextVar[_HeldRead | None] = ContextVar("casepush_snapshot", default=None)
+
+
+@asynccontextmanager
+async def one_snapshot(ctx: Context) -> AsyncIterator[None]:
+    """Every read of the block (``ctx.read()``) in one read transaction: a page built from several
+    domain calls shows one state of the database, and takes one connection."""
+    async with ctx.read() as tx:
+        held = _HeldRead(ctx.store, tx)
+        token = _snapshot.set(held)
+        try:
+            yield
+        finally:
+            held.open = False
+            _snapshot.reset(token)
 
 
 def acting_context(

@@ -175,7 +175,7 @@ async def _select(ctx: Context, selection: KeySelection, action: str) -> list[St
         ensure_superuser(ctx, action)
     if selection.owner or not ctx.principal.superuser:
         username = me
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         keys = await tx.list_api_keys(username)
     return [key for key in keys if selection.picks(key)]
 
@@ -189,7 +189,7 @@ async def get_api_keys(
     found = [key for key in await _select(ctx, selection, "api_key/get") if not active_only or usable(key)]
     if not with_limited_by:
         return ApiKeyList([key_info(key) for key in found])
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         owners = {key.username: await _roles_of(tx, key.username) for key in found}
     return ApiKeyList([key_info(key, [owners[key.username]]) for key in found])
 

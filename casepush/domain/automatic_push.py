@@ -101,7 +101,7 @@ async def delete_setting(ctx: Context, owner: Owner, connector_id: str) -> None:
 async def list_settings(ctx: Context) -> list[AutomaticPushSetting]:
     """The settings of the owners the caller may read."""
     owners = ctx.access.allowed_owners([], READ_SETTINGS)
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         found = await tx.list_automatic_push_settings(ctx.space_id)
     return [setting for setting in found if setting.owner in owners]
 
@@ -158,7 +158,7 @@ async def note_changes(tx: Tx, ctx: Context, case: Case, actions: Iterable[UserA
 
 async def case_pushes(ctx: Context, case_id: str) -> list[CaseAutomaticPush]:
     """The case's automatic push to its connector, and any other connector it has a row for."""
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         case = await load_case(tx, ctx, case_id)
         ctx.access.ensure([case.owner], READ_STATE)
         rows = {row.connector_id: row for row in await tx.list_automatic_pushes(ctx.space_id, case_id)}

@@ -44,7 +44,7 @@ class LiveConnector(NamedTuple):
 
 async def get(ctx: Context, rt: ConnectorRuntime, case_id: str) -> dict[str, CaseConnectorEntry]:
     """Kibana answers ``{}`` for a case it does not have; casepush its 404, as on every other case route."""
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         case = await load_case(tx, ctx, case_id)
         ctx.access.ensure([case.owner], Operations.get_user_actions)
         actions, _ = await tx.find_user_actions(ctx.space_id, case_id, _READ_TYPES, [], _EVERY)

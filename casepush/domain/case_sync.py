@@ -77,7 +77,7 @@ def polls(rt: ConnectorRuntime, connector_type: ConnectorType) -> bool:
 
 async def get_case_sync(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> CaseSync:
     ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         connector = await case_connector(ctx, rt, tx, connector_id)
         stored = await tx.get_case_sync(ctx.space_id, connector_id)
         secret = await tx.get_inbound_secret(ctx.space_id, connector_id)

@@ -152,7 +152,7 @@ async def delete_all(ctx: Context, case_id: str) -> None:
 
 
 async def get(ctx: Context, case_id: str, attachment_id: str) -> Attachment:
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         attachment = await _load_attachment(tx, ctx, case_id, attachment_id)
     ctx.access.ensure([attachment.owner], Operations.get_comment)
     return attachment
@@ -161,7 +161,7 @@ async def get(ctx: Context, case_id: str, attachment_id: str) -> Attachment:
 async def find(ctx: Context, case_id: str, sort_order: str, page: int, per_page: int) -> FindCommentsResponse:
     """User comments only, by creation time, as Kibana's ``comments/_find``."""
     validation.paging(page, per_page)
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         case = await load_case(tx, ctx, case_id)
         ctx.access.ensure([case.owner], Operations.get_comment)
         comments, total = await tx.list_attachments(
@@ -171,14 +171,14 @@ async def find(ctx: Context, case_id: str, sort_order: str, page: int, per_page:
 
 
 async def alerts_of_case(ctx: Context, case_id: str) -> list[CaseAlert]:
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         case = await load_case(tx, ctx, case_id)
         ctx.access.ensure([case.owner], Operations.get_alerts)
         return await tx.case_alerts(ctx.space_id, case_id)
 
 
 async def cases_of_alert(ctx: Context, alert_id: str, owners: list[str]) -> list[CaseOfAlert]:
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         cases = await tx.cases_with_alert(
             ctx.space_id, alert_id, ctx.access.allowed_owners(owners, Operations.get_cases_of_alert)
         )

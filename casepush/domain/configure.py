@@ -49,7 +49,7 @@ def _with_mappings(ctx: Context, configuration: Configuration) -> Configuration:
 
 
 async def get(ctx: Context, owners: list[str]) -> list[Configuration]:
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         found = await tx.list_configurations(
             ctx.space_id, ctx.access.allowed_owners(owners, Operations.find_configurations)
         )

@@ -186,7 +186,7 @@ async def get(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> Connecto
     _ensure_may_read(ctx)
     if connector_id in rt.preconfigured:
         return _preconfigured_info(rt.preconfigured[connector_id])
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         stored = await tx.get_connector(ctx.space_id, connector_id)
     if stored is None:
         raise _missing(connector_id)
@@ -196,7 +196,7 @@ async def get(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> Connecto
 async def list_all(ctx: Context, rt: ConnectorRuntime) -> list[ConnectorInfo]:
     """The space's connectors and the preconfigured ones, by name, with how many objects use each."""
     _ensure_may_read(ctx)
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         stored = await tx.list_connectors(ctx.space_id)
         ids = [c.id for c in stored] + list(rt.preconfigured)
         references = await tx.count_connector_references(ctx.space_id, ids)
@@ -266,7 +266,7 @@ async def _find(
         return rt.preconfigured[connector_id]
     if tx is not None:
         return await tx.get_connector(ctx.space_id, connector_id)
-    async with ctx.store.read() as reading:
+    async with ctx.read() as reading:
         return await reading.get_connector(ctx.space_id, connector_id)
 
 

@@ -81,7 +81,7 @@ class InboundWebhooks:
     ) -> InboundResult:
         """One call: ``ctx`` acts in the call's space for the system; ``read_body(limit)`` reads the
         body once the call may go on, refusing one over ``limit`` bytes with a 413."""
-        async with ctx.store.read() as tx:
+        async with ctx.read() as tx:
             stored = await tx.get_connector(ctx.space_id, connector_id)
             sealed = await tx.get_inbound_secret(ctx.space_id, connector_id) if stored else None
         if stored is None or sealed is None:
@@ -128,7 +128,7 @@ class InboundWebhooks:
     ) -> InboundResult:
         body = await read_body(self.limits.max_bytes)
         sent_at = verify(connector.type.inbound_auth, secret, headers, body, self.limits.max_age)
-        async with ctx.store.read() as tx:
+        async with ctx.read() as tx:
             wanted = await sync.syncing(tx, ctx.space_id, connector)
         try:
             inbound = await self.rt.plugins.parse_inbound(

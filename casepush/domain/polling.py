@@ -58,7 +58,7 @@ def _state(connector_id: str, row: SyncState | None) -> ConnectorSyncState:
 async def sync_state(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> ConnectorSyncState:
     """The connector's last inbound call and poll, their errors, the next poll and what was applied."""
     ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         await case_connector(ctx, rt, tx, connector_id)
         row = await tx.get_sync_state(ctx.space_id, connector_id)
     return _state(connector_id, row)

@@ -366,7 +366,7 @@ async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseFor
 
 async def dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> DryRun:
     """What a push would send: nothing is sent nor written."""
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         connector = await _authorized(tx, ctx, rt, case_id, connector_id)
         loaded = await _loaded(tx, ctx, case_id, connector)
     _, external_id = _latest_push(loaded.actions, connector.id)

@@ -125,7 +125,7 @@ async def put_role(ctx: Context, name: str, role: RoleBody, create_only: bool) -
 async def get_roles(ctx: Context, replace_deprecated: bool = False) -> list[Role]:
     """Reserved and defined roles, by name."""
     ensure_superuser(ctx, "role/get")
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         stored = await tx.list_roles()
     return [
         role_view(name, body, replace_deprecated)
@@ -137,7 +137,7 @@ async def get_role(ctx: Context, name: str, replace_deprecated: bool = False) ->
     ensure_superuser(ctx, "role/get")
     if name in RESERVED_ROLES:
         return role_view(name, RESERVED_ROLES[name], replace_deprecated)
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         found = await tx.get_roles([name])
     if not found:
         raise not_found("Not Found")

@@ -97,7 +97,7 @@ def authorized_purposes(ctx: Context, space_id: str) -> AuthorizedPurposes:
 async def list_spaces(ctx: Context, purpose: Purpose = "any", with_purposes: bool = False) -> list[Space]:
     """The spaces the caller may use for ``purpose``, or (``with_purposes``) those the caller has any
     purpose in, each with its purposes; a 403 when there is none."""
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         found = await tx.list_spaces()
     visible: list[Space] = []
     for space in found:
@@ -121,7 +121,7 @@ async def find_space(store: Store, space_id: str) -> Space | None:
 async def get(ctx: Context, space_id: str) -> Space:
     if not ctx.principal.grants.may_enter(space_id):
         raise forbidden(f"Unauthorized to get {space_id} space")
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         space = await tx.get_space(space_id)
     if space is None:
         raise _missing()

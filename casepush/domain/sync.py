@@ -396,7 +396,7 @@ async def _comment(tx: Tx, batch: _Batch, author: Context, change: ExternalChang
 async def imported_comments(ctx: Context, case: Case) -> dict[str, str]:
     """Which of the case's comments came from an external system: the id of the connector that brought
     each, by comment id. ``case`` is one the caller was allowed to read."""
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         return await tx.imported_comments(ctx.space_id, case.id)
 
 
@@ -408,7 +408,7 @@ async def sync_case(ctx: Context, rt: ConnectorRuntime, case_id: str) -> Case:
     was created now (what the connector's case sync settings bring back: by Kibana's defaults, status,
     title and description), and record a ``sync`` user action by the caller whatever changed. Kibana's
     order of checks and its messages; no licence is needed."""
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         case = await load_case(tx, ctx, case_id)
         ctx.access.ensure([case.owner], Operations.get_case)
         ctx.access.ensure([case.owner], Operations.push_case)
@@ -439,6 +439,6 @@ async def sync_case(ctx: Context, rt: ConnectorRuntime, case_id: str) -> Case:
     mine = _valid([change for change in found.changes if change.incident_id == service.external_id])
     judged = await _apply_to_case(ctx, wanted, service.external_id, mine, caller=ctx.user)
     judged.count(rt, connector.type.id, "sync")
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         (synced,) = await with_totals(tx, ctx, [await load_case(tx, ctx, case_id)], include_comments=True)
     return synced

@@ -117,7 +117,7 @@ async def find(
     ctx: Context, case_id: str, types: list[str], sort_order: str, page: int, per_page: int
 ) -> FindUserActionsResponse:
     validation.paging(page, per_page)
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         case = await load_case(tx, ctx, case_id)
         ctx.access.ensure([case.owner], Operations.get_user_actions)
         stored, attachment_types = type_filter(types)

@@ -108,7 +108,7 @@ async def put_user(ctx: Context, username: str, body: PutUser) -> bool:
 async def get_users(ctx: Context, usernames: list[str] | None) -> dict[str, UserInfo]:
     """Every user, or those of the named ones that exist."""
     ensure_superuser(ctx, "user/get")
-    async with ctx.store.read() as tx:
+    async with ctx.read() as tx:
         users = await tx.list_users()
     return {u.username: user_info(u) for u in users if usernames is None or u.username in usernames}
 

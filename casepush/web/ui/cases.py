@@ -19,6 +19,7 @@ from casepush.domain import (
     cases,
     comments,
     connectors,
+    one_snapshot,
     push,
     sync,
     user_actions,
@@ -289,38 +290,39 @@ def _case_form(case: Case) -> dict[str, str]:
 
 
 async def _case_page(request: web.Request, status: int = 200, **values: Any) -> web.Response:
-    """The case with its comments, alerts, activity and push state; ``values`` override the forms
-    (an edit that was refused is shown as it was typed)."""
+    """The case with its comments, alerts, activity and push state, as one snapshot shows them; ``values``
+    override the forms (an edit that was refused is shown as it was typed)."""
     ctx, rt = context(request), request.app[CONNECTORS]
     case_id = request.match_info["case_id"]
-    case = await cases.get(ctx, case_id, include_comments=True)
-    activity = await user_actions.find(ctx, case_id, [], "desc", 1, ACTIVITY_SHOWN)
-    may_edit = ctx.access.may(case.owner, Level.ALL)
-    pushes = await case_connectors.get(ctx, rt, case_id)
-    page = {
-        "case": case,
-        "owner_name": OWNER_NAMES[case.owner],
-        "user_comments": [c for c in case.comments if isinstance(c, UserComment)],
-        "alerts": [
-            (c, alert_id)
-            for c in case.comments
-            if isinstance(c, AlertComment)
-            for alert_id in as_list(c.alertId)
-        ],
-        "activity": [(action, describe(action)) for action in activity.userActions],
-        "pushes": list(pushes.values()),
-        "imported": _imported(await sync.imported_comments(ctx, case), pushes),
-        "automatic": await _automatic_pushes(ctx, case),
-        "may_edit": may_edit,
-        "may_push": may_edit and may_run_connectors(ctx),
-        "connectors": await connector_choices(ctx, rt) if may_edit else [],
-        "statuses": STATUSES,
-        "severities": SEVERITIES,
-        "form": _case_form(case),
-        "error": None,
-        "conflict": None,
-        "drafts": {},
-    }
+    async with one_snapshot(ctx):
+        case = await cases.get(ctx, case_id, include_comments=True)
+        activity = await user_actions.find(ctx, case_id, [], "desc", 1, ACTIVITY_SHOWN)
+        may_edit = ctx.access.may(case.owner, Level.ALL)
+        pushes = await case_connectors.get(ctx, rt, case_id)
+        page = {
+            "case": case,
+            "owner_name": OWNER_NAMES[case.owner],
+            "user_comments": [c for c in case.comments if isinstance(c, UserComment)],
+            "alerts": [
+                (c, alert_id)
+                for c in case.comments
+                if isinstance(c, AlertComment)
+                for alert_id in as_list(c.alertId)
+            ],
+            "activity": [(action, describe(action)) for action in activity.userActions],
+            "pushes": list(pushes.values()),
+            "imported": _imported(await sync.imported_comments(ctx, case), pushes),
+            "automatic": await _automatic_pushes(ctx, case),
+            "may_edit": may_edit,
+            "may_push": may_edit and may_run_connectors(ctx),
+            "connectors": await connector_choices(ctx, rt) if may_edit else [],
+            "statuses": STATUSES,
+            "severities": SEVERITIES,
+            "form": _case_form(case),
+            "error": None,
+            "conflict": None,
+            "drafts": {},
+        }
     return await render(request, "case.html", status, **(page | values))
 
 

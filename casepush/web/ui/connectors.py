@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from casepush.connectors import CASES_FEATURE, ConnectorType
-from casepush.domain import case_sync, connectors, polling
+from casepush.domain import case_sync, connectors, one_snapshot, polling
 from casepush.errors import KibanaError, bad_request
 from casepush.security.authz import ACTIONS_FEATURE, Level
 from casepush.types import UNSET, CaseSync, CaseSyncRequest, CreateConnector, UpdateConnector
@@ -209,14 +209,16 @@ async def _case_sync_page(request: web.Request, status: int = 200, **values: Any
     """The connector's case sync settings and sync state; ``values`` keep a refused form as it was typed
     (``typed``)."""
     ctx, rt = context(request), request.app[CONNECTORS]
-    info = await connectors.get(ctx, rt, request.match_info["connector_id"])
-    connector_type = connectors.registered_type(rt.plugins, info.connector_type_id)
-    sync = await case_sync.get_case_sync(ctx, rt, info.id)
+    async with one_snapshot(ctx):
+        info = await connectors.get(ctx, rt, request.match_info["connector_id"])
+        connector_type = connectors.registered_type(rt.plugins, info.connector_type_id)
+        sync = await case_sync.get_case_sync(ctx, rt, info.id)
+        state = await polling.sync_state(ctx, rt, info.id) if sync.pullable else None
     page = {
         "info": info,
         "type": connector_type,
         "sync": sync,
-        "state": await polling.sync_state(ctx, rt, info.id) if sync.pullable else None,
+        "state": state,
         "inbound_url": _inbound_url(request, sync),
         "pull_flags": case_sync.PULL_FLAGS,
         "fields": _options_fields(connector_type),
