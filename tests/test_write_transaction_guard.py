@@ -41,7 +41,7 @@ async def client() -> AsyncIterator[OutboundClient]:
         yield OutboundClient(session, ["*"], timeout=5, max_response_bytes=1_000_000)
 
 
-def test_the_test_kit_makes_the_guard_strict():
+def test_the_test_kit_makes_the_guard_strict_for_its_tests(settings):
     assert guards.strict
 
 

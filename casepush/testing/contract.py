@@ -65,6 +65,9 @@ def _secret_values(secrets: Any) -> list[str]:
 
 
 class ConnectorContract:
+    # Its tests run in pytest-asyncio's strict mode (its default) as in auto mode.
+    pytestmark = [pytest.mark.asyncio]
+
     async def _create(self, casepush: Api, contract_type_id: str, contract_connector: dict) -> dict:
         body = {"name": "Contract", "connector_type_id": contract_type_id, **contract_connector}
         status, connector = await casepush.post("/api/actions/connector", body)

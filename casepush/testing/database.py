@@ -5,7 +5,6 @@ project's ``settings``) runs once on SQLite and, when ``CASEPUSH_TEST_DATABASE_U
 PostgreSQL server, once more on PostgreSQL in a schema of its own.
 """
 
-import os
 import re
 import sqlite3
 import uuid
@@ -20,17 +19,10 @@ from yarl import URL
 from casepush.config import Settings
 from casepush.store.backends import is_postgres
 
-#: The PostgreSQL server of the PostgreSQL half, e.g. ``postgresql://postgres@127.0.0.1:5432/test``.
-TEST_DATABASE_ENV = "CASEPUSH_TEST_DATABASE_URL"
-
-
-def postgres_server_url() -> str | None:
-    return os.environ.get(TEST_DATABASE_ENV) or None
-
-
-def backends() -> list[str]:
-    """``sqlite``, and ``postgresql`` when the PostgreSQL half is asked for."""
-    return ["sqlite", "postgresql"] if postgres_server_url() else ["sqlite"]
+# Re-exported: where the tests have always imported them from.
+from casepush.testing.backends import TEST_DATABASE_ENV as TEST_DATABASE_ENV
+from casepush.testing.backends import backends as backends
+from casepush.testing.backends import postgres_server_url as postgres_server_url
 
 
 def _quoted(identifier: str) -> str:

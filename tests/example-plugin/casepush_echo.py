@@ -1,10 +1,14 @@
 """``.echo``: a connector type for an HTTP service that stores incidents (``/incidents``) and comments.
 
 It exists to test casepush's plugin host the way a third party would use it: its own distribution,
-entry point, structs and hooks.
+entry point, structs and hooks. It is also the plugin guide's example: every code block of
+docs/writing-a-connector.md is a region of this module (``# region name`` ... ``# endregion``), of its
+tests (``tests/test_casepush_echo.py``) or of its ``pyproject.toml``, and tests/test_testing_kit.py checks
+that the guide shows each as it is here.
 """
 
-import os
+# region imports
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
@@ -36,7 +40,10 @@ from casepush.connectors import (
 )
 from casepush.http import OutboundClient
 
+# endregion
 
+
+# region connector-type
 class EchoConfig(msgspec.Struct, forbid_unknown_fields=True):
     url: str
 
@@ -54,9 +61,9 @@ class EchoIncident(msgspec.Struct, forbid_unknown_fields=True):
     externalId: str | None = None
 
 
-class EchoPush(msgspec.Struct, forbid_unknown_fields=True):
+class EchoPush(msgspec.Struct, forbid_unknown_fields=True):  # Kibana's pushToService params
     incident: EchoIncident
-    comments: list[CommentParam] | None = None
+    comments: list[CommentParam] | None = None  # Kibana's {comment, commentId}
 
 
 class GetIncident(msgspec.Struct, forbid_unknown_fields=True):
@@ -71,6 +78,137 @@ class EchoStateOptions(msgspec.Struct, forbid_unknown_fields=True):
     )
 
 
+def validate(config: EchoConfig, secrets: EchoSecrets, context: ValidationContext) -> None:
+    # InvalidConnector("error configuring echo action: target url ... is not added to ... allowedHosts")
+    context.ensure_allowed(config.url, "error configuring echo action")
+
+
+ECHO = ConnectorType(
+    id=".echo",
+    name="Echo",
+    config=EchoConfig,
+    secrets=EchoSecrets,
+    sub_actions={PUSH_TO_SERVICE: EchoPush, "getIncident": GetIncident},
+    supported_feature_ids=("cases", "alerting"),
+    validate=validate,
+    pushes_state=frozenset({STATUS, ASSIGNEES}),
+    state_options=EchoStateOptions,
+    pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
+    inbound_auth="hub-signature",
+    case_mappings=case_mappings("summary", "body", "notes", tags="labels"),
+)
+# endregion
+
+
+# region register_connector_types
+@hookimpl
+def register_connector_types() -> list[ConnectorType]:
+    return [ECHO]
+
+
+# endregion
+
+
+# region transform_case
+@hookimpl
+def transform_case(connector: Connector, case: CaseForPush) -> EchoPush:
+    incident = EchoIncident(
+        title=case.title,
+        description=case.description,
+        tags=case.case.tags,
+        correlationId=case.case.id,
+        externalId=case.external_id,
+    )
+    return EchoPush(
+        incident=incident,
+        comments=case.comment_params(),
+    )
+
+
+# endregion
+
+
+# region push_to_service
+async def _call(connector: Connector, http: OutboundClient, method: str, path: str, body: Any = None) -> Any:
+    """The answer of one call of the echo service; a ``ConnectorError`` (with the status and the
+    ``Retry-After`` automatic pushes back off by) when it fails."""
+    response = await http.request(
+        method,
+        connector.config.url.rstrip("/") + path,
+        json=body,
+        headers={"Authorization": f"Bearer {connector.secrets.token}"},
+    )
+    if response.status >= 400:
+        raise ConnectorError(
+            f"[Action][Echo]: Unable to {method} {path}. Status: {response.status}",
+            status=response.status,
+            retry_after=response.retry_after,
+        )
+    return response.json()
+
+
+@hookimpl
+async def push_to_service(connector: Connector, params: EchoPush, http: OutboundClient) -> PushedIncident:
+    incident = msgspec.to_builtins(params.incident)
+    incident.pop("externalId", None)
+    if params.incident.externalId is None:
+        answer = await _call(connector, http, "POST", "/incidents", incident)
+    else:
+        answer = await _call(connector, http, "PUT", f"/incidents/{params.incident.externalId}", incident)
+    pushed = []
+    for comment in params.comments or []:
+        made = await _call(
+            connector, http, "POST", f"/incidents/{answer['id']}/comments", {"text": comment.comment}
+        )
+        pushed.append(PushedComment(comment.commentId, answer["updated"], made.get("comment_id")))
+    return PushedIncident(answer["id"], answer["title"], answer["url"], answer["updated"], pushed)
+
+
+# endregion
+
+
+# region execute_sub_action
+@hookimpl
+async def execute_sub_action(
+    connector: Connector, sub_action: str, params: GetIncident, http: OutboundClient
+) -> Any:
+    if sub_action == "getIncident":
+        return await _call(connector, http, "GET", f"/incidents/{params.externalId}")
+    raise ConnectorError(f"[Action][Echo]: unknown sub-action {sub_action}")
+
+
+# endregion
+
+
+# region find_incident
+@hookimpl
+async def find_incident(connector: Connector, case_id: str, http: OutboundClient) -> PushedIncident | None:
+    found = await _call(connector, http, "GET", f"/incidents?correlationId={case_id}")
+    if not found:
+        return None
+    return PushedIncident(found[0]["id"], found[0]["title"], found[0]["url"], found[0]["updated"])
+
+
+# endregion
+
+
+# region push_case_state
+@hookimpl
+async def push_case_state(
+    connector: Connector, external_id: str, state: CaseState, http: OutboundClient
+) -> None:
+    body = {}
+    if state.status is not None:
+        body["state"] = state.options.statuses[state.status]
+    if state.assignees is not None:
+        body["assignee"] = next((a.email for a in state.assignees if a.email), None)
+    await _call(connector, http, "PUT", f"/incidents/{external_id}/state", body)
+
+
+# endregion
+
+
+# region parse_inbound
 class EchoComment(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     text: str
@@ -104,110 +242,6 @@ class EchoChanges(msgspec.Struct):
     cursor: str | None = None
 
 
-def validate(config: EchoConfig, secrets: EchoSecrets, context: ValidationContext) -> None:
-    context.ensure_allowed(config.url, "error configuring echo action")
-
-
-ECHO = ConnectorType(
-    id=".echo",
-    name="Echo",
-    config=EchoConfig,
-    secrets=EchoSecrets,
-    sub_actions={PUSH_TO_SERVICE: EchoPush, "getIncident": GetIncident},
-    supported_feature_ids=("cases", "alerting"),
-    validate=validate,
-    pushes_state=frozenset({STATUS, ASSIGNEES}),
-    state_options=EchoStateOptions,
-    pulls=frozenset({STATUS, COMMENTS, TITLE, DESCRIPTION}),
-    inbound_auth="hub-signature",
-    case_mappings=case_mappings("summary", "body", "notes", tags="labels"),
-)
-
-
-@hookimpl
-def register_connector_types():
-    return [ECHO]
-
-
-@hookimpl
-def transform_case(connector: Connector, case: CaseForPush) -> EchoPush:
-    incident = EchoIncident(
-        title=case.title,
-        description=case.description,
-        tags=case.case.tags,
-        correlationId=case.case.id,
-        externalId=case.external_id,
-    )
-    return EchoPush(
-        incident=incident,
-        comments=case.comment_params(),
-    )
-
-
-async def _call(connector: Connector, http: OutboundClient, method: str, path: str, body=None):
-    response = await http.request(
-        method,
-        connector.config.url.rstrip("/") + path,
-        json=body,
-        headers={"Authorization": f"Bearer {connector.secrets.token}"},
-    )
-    if response.status >= 400:
-        retry_after = response.headers.get("Retry-After")
-        raise ConnectorError(
-            f"[Action][Echo]: Unable to {method} {path}. Status: {response.status}",
-            status=response.status,
-            retry_after=float(retry_after) if retry_after else None,
-        )
-    return response.json()
-
-
-@hookimpl
-async def push_to_service(connector: Connector, params: EchoPush, http: OutboundClient) -> PushedIncident:
-    incident = msgspec.to_builtins(params.incident)
-    incident.pop("externalId", None)
-    if params.incident.externalId is None:
-        answer = await _call(connector, http, "POST", "/incidents", incident)
-        if os.environ.get("ECHO_CRASH_AFTER_CREATE"):
-            # A fault switch for casepush's crash tests: die as `kill -9` would, the incident made.
-            os._exit(9)
-    else:
-        answer = await _call(connector, http, "PUT", f"/incidents/{params.incident.externalId}", incident)
-    pushed = []
-    for comment in params.comments or []:
-        made = await _call(
-            connector, http, "POST", f"/incidents/{answer['id']}/comments", {"text": comment.comment}
-        )
-        pushed.append(PushedComment(comment.commentId, answer["updated"], made.get("comment_id")))
-    return PushedIncident(answer["id"], answer["title"], answer["url"], answer["updated"], pushed)
-
-
-@hookimpl
-async def push_case_state(
-    connector: Connector, external_id: str, state: CaseState, http: OutboundClient
-) -> None:
-    body = {}
-    if state.status is not None:
-        body["state"] = state.options.statuses[state.status]
-    if state.assignees is not None:
-        body["assignee"] = next((a.email for a in state.assignees if a.email), None)
-    await _call(connector, http, "PUT", f"/incidents/{external_id}/state", body)
-
-
-@hookimpl
-async def find_incident(connector: Connector, case_id: str, http: OutboundClient) -> PushedIncident | None:
-    found = await _call(connector, http, "GET", f"/incidents?correlationId={case_id}")
-    if not found:
-        return None
-    return PushedIncident(found[0]["id"], found[0]["title"], found[0]["url"], found[0]["updated"])
-
-
-@hookimpl
-async def execute_sub_action(connector: Connector, sub_action: str, params, http: OutboundClient):
-    if sub_action == "getIncident":
-        return await _call(connector, http, "GET", f"/incidents/{params.externalId}")
-    raise ConnectorError(f"[Action][Echo]: unknown sub-action {sub_action}")
-
-
 def _change(event: EchoEvent, options: EchoStateOptions) -> ExternalChange:
     """An event as a change: its state mapped back to the case status that pushes it (if any does)."""
     status = next(
@@ -232,7 +266,7 @@ def _change(event: EchoEvent, options: EchoStateOptions) -> ExternalChange:
 
 
 @hookimpl
-def parse_inbound(connector: Connector, call: InboundCall, options: EchoStateOptions, http) -> Inbound:
+def parse_inbound(connector: Connector, call: InboundCall, options: EchoStateOptions) -> Inbound:
     try:
         webhook = msgspec.json.decode(call.body, type=EchoWebhook)
     except msgspec.DecodeError as exc:
@@ -240,6 +274,10 @@ def parse_inbound(connector: Connector, call: InboundCall, options: EchoStateOpt
     return Inbound([_change(event, options) for event in webhook.events], webhook.sent_at)
 
 
+# endregion
+
+
+# region fetch_changes
 @hookimpl
 async def fetch_changes(
     connector: Connector,
@@ -252,3 +290,16 @@ async def fetch_changes(
     query = urlencode({"ids": ",".join(incident_ids), **({"after": cursor} if cursor else {"since": since})})
     found = msgspec.convert(await _call(connector, http, "GET", f"/changes?{query}"), EchoChanges)
     return Changes([_change(event, options) for event in found.events], found.cursor or cursor)
+
+
+# endregion
+
+
+@hookimpl
+def after_push(incident: PushedIncident | None) -> None:
+    """A fault switch for casepush's crash tests, not part of the example: with ``ECHO_CRASH_AFTER_CREATE``
+    set, die as ``kill -9`` would once a push has made its incident, before casepush saves it."""
+    import os
+
+    if incident is not None and os.environ.get("ECHO_CRASH_AFTER_CREATE"):
+        os._exit(9)
