@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, overload
 
 from casepush.errors import saved_object_not_found
+from casepush.guards import Scoped, current, scoped
 from casepush.security.authz import Access, Grants, Principal
 
 # Store is re-exported: the web layer holds the store by this type and never imports casepush.store.
@@ -40,37 +41,22 @@ class Context:
 
     def read(self) -> AbstractAsyncContextManager[Tx]:
         """A read transaction: the one ``one_snapshot`` holds open on this store, or a new one."""
-        held = _snapshot.get()
-        if held is not None and held.open and held.store is self.store:
-            return nullcontext(held.tx)
+        held = current(_snapshot)
+        if held is not None and held[0] is self.store:
+            return nullcontext(held[1])
         return self.store.read()
 
 
-@dataclass
-class _HeldRead:
-    """A read transaction ``one_snapshot`` holds; a task started inside inherits it, and must not use
-    it once it has ended."""
-
-    store: Store
-    tx: Tx
-    open: bool = True
-
-
-_snapshot: ContextVar[_HeldRead | None] = ContextVar("casepush_snapshot", default=None)
+_snapshot: ContextVar[Scoped[tuple[Store, Tx]] | None] = ContextVar("casepush_snapshot", default=None)
 
 
 @asynccontextmanager
 async def one_snapshot(ctx: Context) -> AsyncIterator[None]:
     """Every read of the block (``ctx.read()``) in one read transaction: a page built from several
     domain calls shows one state of the database, and takes one connection."""
-    async with ctx.read() as tx:
-        held = _HeldRead(ctx.store, tx)
-        token = _snapshot.set(held)
-        try:
+    async with ctx.store.read() as tx:
+        with scoped(_snapshot, (ctx.store, tx)):
             yield
-        finally:
-            held.open = False
-            _snapshot.reset(token)
 
 
 def acting_context(
