@@ -1,66 +1,20 @@
 """Kibana's Connectors API over the example plugin's ``.echo`` type, and its fake echo service."""
 
 import subprocess
-from collections.abc import Callable
 from typing import Any
 
-import casepush_echo
 import pytest
 from aiohttp import web
 
 from casepush.app import create_app
 from casepush.config import PreconfiguredConnector, Settings
-from casepush.testing import FakeService
-from casepush.testing.contract import ConnectorContract
-from tests.helpers import TOKEN, Api, case_body, connector_body, echo_plugins, echo_service
+from tests.helpers import TOKEN, Api, case_body, connector_body, echo_plugins
 from tests.processes import run_cli
 
 
 def push_params(external_id: str | None, comments: list[tuple[str, str]]) -> dict:
     incident = {"title": "Suspicious login", "description": "Added by elastic.", "externalId": external_id}
     return {"incident": incident, "comments": [{"commentId": i, "comment": text} for i, text in comments]}
-
-
-# --- the contract every connector type passes ----------------------------------------------------------
-
-
-class TestEchoContract(ConnectorContract):
-    @pytest.fixture
-    def casepush_plugins(self) -> list[object]:
-        return [casepush_echo]
-
-    @pytest.fixture
-    def contract_type_id(self) -> str:
-        return ".echo"
-
-    @pytest.fixture
-    async def service(self, fake_service: Callable[[], FakeService]) -> FakeService:
-        service = echo_service(fake_service)
-        await service.start()
-        return service
-
-    @pytest.fixture
-    def contract_connector(self, service: FakeService) -> dict:
-        return {"config": {"url": service.url}, "secrets": {"token": TOKEN}}
-
-    @pytest.fixture
-    def contract_push_params(self) -> Callable:
-        return push_params
-
-    @pytest.fixture
-    def contract_break(self, service: FakeService) -> Callable[[], None]:
-        return service.break_all
-
-    @pytest.fixture
-    def contract_external_comment(self, service: FakeService) -> Callable[[str, str], object]:
-        return service.person_comments
-
-    @pytest.fixture
-    def contract_inbound_call(self, service: FakeService) -> Callable[[str, str, str], tuple]:
-        def call(external_id: str, text: str, secret: str) -> tuple[bytes, dict]:
-            return service.webhook_call([service.person_comments(external_id, text)], secret)
-
-        return call
 
 
 # --- the API --------------------------------------------------------------------------------------------
