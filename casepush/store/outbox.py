@@ -1,27 +1,24 @@
 """The automatic push outbox and its settings, written once for both backends.
 
-The statements use ``:name`` parameters; each backend's transaction runs them through two primitives
-(``_fetch_named``, ``_run_named``): SQLite takes the names as they are, PostgreSQL as ``$n``
-(``positional``). Taking due pushes skips rows other transactions are taking where the database can
-(PostgreSQL's ``SKIP LOCKED``); SQLite runs one writer at a time, so there is nothing to skip.
+The statements use ``:name`` parameters, run through the backend's primitives (``NamedStatements`` of
+``casepush.store.shared``). Taking due pushes skips rows other transactions are taking where the
+database can (PostgreSQL's ``SKIP LOCKED``); SQLite runs one writer at a time, so there is nothing to
+skip.
 """
 
-import abc
 import dataclasses
-import re
-from functools import cache
 from typing import Any
 
 import msgspec
 
 from casepush.store import QUEUED_STATES, AutomaticPush, Settlement
+from casepush.store.shared import NamedStatements
 from casepush.types import AutomaticPushSetting, CaseSyncRequest, User
 
 _encoder = msgspec.json.Encoder()
 _setting = msgspec.json.Decoder(AutomaticPushSetting)
 _sync = msgspec.json.Decoder(CaseSyncRequest)
 _user = msgspec.json.Decoder(User)
-_NAME = re.compile(r"(?<!:):([a-z_]+)")
 
 COLUMNS = (
     "space_id, case_id, connector_id, owner, generation, state, attempts, due_ms, pending_since_ms,"
@@ -91,19 +88,6 @@ CONNECTOR_TABLES = (
 )
 
 
-@cache
-def positional(sql: str) -> tuple[str, tuple[str, ...]]:
-    """A statement with ``:name`` parameters as PostgreSQL's ``$n``, and the names in ``$n`` order."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match[1] not in names:
-            names.append(match[1])
-        return f"${names.index(match[1]) + 1}"
-
-    return _NAME.sub(number, sql), tuple(names)
-
-
 #: Where ``caused_by``, the one column stored encoded, is among a selected row's columns.
 _CAUSED_BY = [field.name for field in dataclasses.fields(AutomaticPush)].index("caused_by")
 
@@ -116,17 +100,8 @@ def _row(row: Any) -> AutomaticPush:
     return AutomaticPush(*values)
 
 
-class OutboxTx(abc.ABC):
-    """The ``Tx`` methods of automatic pushes, on a backend's two primitives."""
-
-    #: What the subquery that picks due pushes adds to skip rows being taken elsewhere.
-    SKIP_LOCKED = ""
-
-    @abc.abstractmethod
-    async def _fetch_named(self, sql: str, values: dict[str, Any]) -> list[Any]: ...
-
-    @abc.abstractmethod
-    async def _run_named(self, sql: str, values: dict[str, Any]) -> int: ...
+class OutboxTx(NamedStatements):
+    """The ``Tx`` methods of automatic pushes, on a backend's primitives."""
 
     # settings
 

@@ -1,27 +1,26 @@
 """The PostgreSQL backend (asyncpg): a connection pool shared by reads and writes, safe for several
 instances on one database.
 
-It gives the results of the SQLite backend, whose helpers it shares. Consistency between instances
-comes from the database alone: write transactions lock the cases they read (``FOR UPDATE``), updates
-are conditional on ``seq``, push claims are taken by one conditional upsert, and migrations run under
-an advisory lock. Failed logins are counted in the database too (``PostgresLoginFailures``), so that
-every instance throttles a guesser at the same limits.
+It gives the results of the SQLite backend, with which it shares most of its ``Tx`` methods
+(``casepush.store.shared``, ``casepush.store.outbox``, ``casepush.store.sync``); here is what
+PostgreSQL does its own way. Consistency between instances comes from the database alone: write
+transactions lock the cases they read (``FOR UPDATE``), updates are conditional on ``seq``, push
+claims are taken by one conditional upsert, and migrations run under an advisory lock. Failed logins
+are counted in the database too (``PostgresLoginFailures``), so that every instance throttles a
+guesser at the same limits.
 
 The URL may name a schema to use (and create) with a ``schema`` query parameter, e.g.
 ``postgresql://casepush@db/casepush?schema=tenant1``; the tests isolate themselves that way.
 """
 
 import asyncio
-import dataclasses
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
-import msgspec
 from yarl import URL
 
 from casepush.guards import write_transaction
@@ -34,59 +33,27 @@ from casepush.store import (
     PoolUsage,
     PushClaim,
     Store,
-    StoredApiKey,
-    StoredConnector,
     StoredUser,
     Table,
     Tx,
-    VersionConflict,
     WindowCount,
 )
-from casepush.store.outbox import OutboxTx, positional
+from casepush.store.outbox import OutboxTx
 from casepush.store.rows import (
-    API_KEY_COLUMNS,
-    CONNECTOR_COLUMNS,
     SEVERITY_CODES,
-    SPACE_TABLES,
     STATUS_CODES,
     TABLE_BATCH,
-    alert_pairs,
-    api_key_columns,
-    attachment_decoder,
     case_decoder,
-    children_changed,
-    commented_type,
-    configuration_decoder,
-    connector_columns,
-    encode_stored,
-    encoder,
-    expected_seq,
     like_pattern,
     migrations,
     order_by,
-    role_decoder,
-    space_decoder,
     status_counts,
-    stored_api_key,
-    stored_connector,
-    stored_user,
-    user_action_decoder,
     user_decoder,
     with_version,
 )
+from casepush.store.shared import PUT_USER, DocumentTx, positional, user_values
 from casepush.store.sync import SyncTx
-from casepush.types import (
-    AlertComment,
-    Attachment,
-    Case,
-    CaseAlert,
-    Configuration,
-    RoleBody,
-    Space,
-    User,
-    UserAction,
-    attachment_type,
-)
+from casepush.types import Case, User
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +100,16 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[1])
 
 
-class PostgresTx(SyncTx, OutboxTx, Tx):
-    """``lock_cases``: in write transactions, cases read are locked until the end, so that checks made on
+class PostgresTx(DocumentTx, SyncTx, OutboxTx, Tx):
+    """What PostgreSQL does its own way: search, push claims and new users each taken by one upsert, an
+    advisory lock, lists passed as arrays (``= ANY``), and the locks that several writers need.
+
+    ``lock_cases``: in write transactions, cases read are locked until the end, so that checks made on
     a case (its status, its alert count) hold until its changes commit, as with SQLite's single writer."""
 
     SKIP_LOCKED = "FOR UPDATE SKIP LOCKED"
+    ALERT_ORDER = "pos"
+    NO_LIMIT = None
 
     def __init__(self, conn: Connection, lock_cases: bool = False):
         self.conn = conn
@@ -151,72 +123,26 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
         numbered, names = positional(sql)
         return await self._run(numbered, *(values[name] for name in names))
 
+    async def _run_many_named(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        numbered, names = positional(sql)
+        await self.conn.executemany(numbered, [[row[name] for name in names] for row in rows])
+
     async def _run(self, sql: str, *params: Any) -> int:
         return _count(await self.conn.execute(sql, *params))
+
+    def _among(self, column: str, name: str, values: dict[str, Any]) -> str:
+        """``column = ANY(:name)``: the list is one array parameter."""
+        return f"{column} = ANY(:{name})"
+
+    def _json_text(self, column: str, *path: str) -> str:
+        return column + "".join(f" -> '{key}'" for key in path[:-1]) + f" ->> '{path[-1]}'"
+
+    def _lock_read_cases(self) -> str:
+        return " FOR UPDATE" if self.lock_cases else ""
 
     async def _security_changed(self) -> None:
         """Tell every instance, when this transaction commits, that users, roles or API keys changed."""
         await self.conn.execute("SELECT pg_notify($1, current_schema())", SECURITY_CHANNEL)
-
-    async def lock(self, name: str) -> None:
-        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
-
-    # --- cases ------------------------------------------------------------------------
-
-    async def get_cases(self, space_id: str, ids: list[str]) -> list[Case]:
-        lock = " FOR UPDATE" if self.lock_cases else ""
-        rows = await self.conn.fetch(
-            f"SELECT data, seq FROM cases WHERE space_id = $1 AND id = ANY($2) ORDER BY id{lock}",
-            space_id,
-            ids,
-        )
-        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
-
-    def _case_columns(self, case: Case) -> list[Any]:
-        return [
-            case.owner,
-            STATUS_CODES[case.status],
-            SEVERITY_CODES[case.severity],
-            case.title,
-            case.description,
-            case.category,
-            case.created_by.username,
-            case.created_at,
-            case.updated_at,
-            case.closed_at,
-            encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
-        ]
-
-    async def insert_case(self, space_id: str, case: Case) -> Case:
-        await self._run(
-            "INSERT INTO cases (id, space_id, seq, owner, status, severity, title, description, category,"
-            " reporter, created_at, updated_at, closed_at, data)"
-            " VALUES ($1,$2,1,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-            case.id,
-            space_id,
-            *self._case_columns(case),
-        )
-        await self._write_case_children(case)
-        return with_version(case, 1)
-
-    async def update_case(self, space_id: str, case: Case, before: Case) -> Case:
-        seq = expected_seq(before.version)
-        changed = await self._run(
-            "UPDATE cases SET seq = seq + 1, owner = $1, status = $2, severity = $3, title = $4,"
-            " description = $5, category = $6, reporter = $7, created_at = $8, updated_at = $9,"
-            " closed_at = $10, data = $11 WHERE id = $12 AND space_id = $13 AND seq = $14",
-            *self._case_columns(case),
-            case.id,
-            space_id,
-            seq,
-        )
-        if changed != 1:
-            raise VersionConflict(case.id)
-        if children_changed(case, before):
-            await self._run("DELETE FROM case_tags WHERE case_id = $1", case.id)
-            await self._run("DELETE FROM case_assignees WHERE case_id = $1", case.id)
-            await self._write_case_children(case)
-        return with_version(case, seq + 1)
 
     async def _write_case_children(self, case: Case) -> None:
         await self._run(
@@ -230,8 +156,10 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
             [a.uid for a in case.assignees],
         )
 
-    async def delete_cases(self, space_id: str, ids: list[str]) -> None:
-        await self._run("DELETE FROM cases WHERE space_id = $1 AND id = ANY($2)", space_id, ids)
+    async def lock(self, name: str) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
+
+    # --- search -----------------------------------------------------------------------
 
     def _where(self, space_id: str, query: CaseQuery, with_status: bool = True) -> tuple[str, _Params]:
         params = _Params()
@@ -308,287 +236,15 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
         )
         return status_counts([tuple(row) for row in rows])
 
-    async def case_totals(self, space_id: str, case_ids: list[str]) -> dict[str, tuple[int, int]]:
-        comments = await self.conn.fetch(
-            "SELECT case_id, COUNT(*) FROM attachments WHERE type = 'user' AND case_id = ANY($1)"
-            " GROUP BY case_id",
-            case_ids,
-        )
-        alerts = await self.conn.fetch(
-            "SELECT case_id, COUNT(DISTINCT alert_id) FROM case_alerts WHERE case_id = ANY($1)"
-            " GROUP BY case_id",
-            case_ids,
-        )
-        comment_counts: dict[str, int] = {case_id: count for case_id, count in comments}
-        alert_counts: dict[str, int] = {case_id: count for case_id, count in alerts}
-        return {cid: (comment_counts.get(cid, 0), alert_counts.get(cid, 0)) for cid in case_ids}
-
-    async def tags(self, space_id: str, owners: list[str]) -> list[str]:
-        rows = await self.conn.fetch(
-            "SELECT DISTINCT t.tag FROM case_tags t JOIN cases c ON c.id = t.case_id"
-            " WHERE c.space_id = $1 AND c.owner = ANY($2) ORDER BY t.tag",
-            space_id,
-            owners,
-        )
-        return [tag for (tag,) in rows]
-
     async def reporters(self, space_id: str, owners: list[str]) -> list[User]:
-        rows = await self.conn.fetch(
-            "SELECT DISTINCT ON (c.reporter) c.data -> 'created_by' FROM cases c"
-            " WHERE c.space_id = $1 AND c.owner = ANY($2) AND c.reporter IS NOT NULL ORDER BY c.reporter",
-            space_id,
-            owners,
+        rows = await self._fetch_named(
+            "SELECT DISTINCT ON (c.reporter) c.data -> 'created_by' FROM cases c WHERE c.space_id = :space_id"
+            " AND c.owner = ANY(:owners) AND c.reporter IS NOT NULL ORDER BY c.reporter",
+            {"space_id": space_id, "owners": owners},
         )
         return [user_decoder.decode(user) for (user,) in rows]
 
-    # --- attachments --------------------------------------------------------------------
-
-    async def insert_attachment(self, space_id: str, case_id: str, attachment: Attachment) -> Attachment:
-        await self._run(
-            "INSERT INTO attachments (id, space_id, case_id, seq, type, created_at, data)"
-            " VALUES ($1,$2,$3,1,$4,$5,$6)",
-            attachment.id,
-            space_id,
-            case_id,
-            attachment_type(attachment),
-            attachment.created_at,
-            encode_stored(attachment),
-        )
-        await self._write_alerts(case_id, attachment)
-        return with_version(attachment, 1)
-
-    async def update_attachment(
-        self, space_id: str, case_id: str, attachment: Attachment, expected_version: str
-    ) -> Attachment:
-        seq = expected_seq(expected_version)
-        changed = await self._run(
-            "UPDATE attachments SET seq = seq + 1, type = $1, data = $2"
-            " WHERE id = $3 AND space_id = $4 AND seq = $5",
-            attachment_type(attachment),
-            encode_stored(attachment),
-            attachment.id,
-            space_id,
-            seq,
-        )
-        if changed != 1:
-            raise VersionConflict(attachment.id)
-        await self._run("DELETE FROM case_alerts WHERE attachment_id = $1", attachment.id)
-        await self._write_alerts(case_id, attachment)
-        return with_version(attachment, seq + 1)
-
-    async def _write_alerts(self, case_id: str, attachment: Attachment) -> None:
-        if not isinstance(attachment, AlertComment):
-            return
-        await self.conn.executemany(
-            "INSERT INTO case_alerts (attachment_id, case_id, alert_id, alert_index, attached_at)"
-            " VALUES ($1,$2,$3,$4,$5)",
-            [
-                (attachment.id, case_id, alert_id, index, attachment.created_at)
-                for alert_id, index in alert_pairs(attachment)
-            ],
-        )
-
-    async def get_attachment(self, space_id: str, attachment_id: str) -> tuple[str, Attachment] | None:
-        row = await self.conn.fetchrow(
-            "SELECT case_id, data, seq FROM attachments WHERE id = $1 AND space_id = $2",
-            attachment_id,
-            space_id,
-        )
-        if row is None:
-            return None
-        case_id, data, seq = row
-        return case_id, with_version(attachment_decoder.decode(data), seq)
-
-    async def list_attachments(
-        self,
-        space_id: str,
-        case_id: str,
-        offset: int = 0,
-        limit: int | None = None,
-        descending: bool = False,
-        only_type: str | None = None,
-    ) -> tuple[list[Attachment], int]:
-        params = _Params()
-        where = f"case_id = {params(case_id)} AND space_id = {params(space_id)}"
-        if only_type:
-            where += f" AND type = {params(only_type)}"
-        direction = "DESC" if descending else "ASC"
-        total = await self.conn.fetchval(f"SELECT COUNT(*) FROM attachments WHERE {where}", *params)
-        rows = await self.conn.fetch(
-            f"SELECT data, seq FROM attachments WHERE {where}"
-            f" ORDER BY created_at {direction}, pos {direction} {_slice(params, limit, offset)}",
-            *params,
-        )
-        return [with_version(attachment_decoder.decode(data), seq) for data, seq in rows], total
-
-    async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
-        if ids is None:
-            await self._run("DELETE FROM attachments WHERE case_id = $1 AND space_id = $2", case_id, space_id)
-        else:
-            await self._run(
-                "DELETE FROM attachments WHERE case_id = $1 AND space_id = $2 AND id = ANY($3)",
-                case_id,
-                space_id,
-                ids,
-            )
-
-    async def case_alerts(self, space_id: str, case_id: str) -> list[CaseAlert]:
-        rows = await self.conn.fetch(
-            "SELECT a.alert_id, a.alert_index, a.attached_at FROM case_alerts a JOIN attachments t"
-            " ON t.id = a.attachment_id WHERE a.case_id = $1 AND t.space_id = $2 ORDER BY t.pos, a.pos",
-            case_id,
-            space_id,
-        )
-        return [CaseAlert(id=alert_id, index=index, attached_at=at) for alert_id, index, at in rows]
-
-    async def cases_with_alert(self, space_id: str, alert_id: str, owners: list[str]) -> list[Case]:
-        rows = await self.conn.fetch(
-            "SELECT c.data, c.seq FROM cases c WHERE c.space_id = $1 AND c.owner = ANY($2) AND EXISTS"
-            " (SELECT 1 FROM case_alerts a WHERE a.case_id = c.id AND a.alert_id = $3) ORDER BY c.created_at",
-            space_id,
-            owners,
-            alert_id,
-        )
-        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
-
-    async def count_case_alerts(self, space_id: str, case_id: str) -> int:
-        return await self.conn.fetchval("SELECT COUNT(*) FROM case_alerts WHERE case_id = $1", case_id)
-
-    # --- user actions ---------------------------------------------------------------------
-
-    async def insert_user_actions(self, space_id: str, case_id: str, actions: list[UserAction]) -> None:
-        await self.conn.executemany(
-            "INSERT INTO user_actions (id, space_id, case_id, type, attachment_type, created_at, data)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            [
-                (a.id, space_id, case_id, a.type, commented_type(a), a.created_at, encode_stored(a))
-                for a in actions
-            ],
-        )
-        for action in actions:
-            with_version(action, 1)
-
-    async def find_user_actions(
-        self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
-    ) -> tuple[list[UserAction], int]:
-        params = _Params()
-        where = f"case_id = {params(case_id)} AND space_id = {params(space_id)}"
-        if types or attachment_types:
-            where += (
-                f" AND (type = ANY({params(types)})"
-                f" OR type = 'comment' AND attachment_type = ANY({params(attachment_types)}))"
-            )
-        total = await self.conn.fetchval(f"SELECT COUNT(*) FROM user_actions WHERE {where}", *params)
-        direction = "DESC" if page.descending else "ASC"
-        rows = await self.conn.fetch(
-            f"SELECT data FROM user_actions WHERE {where} ORDER BY pos {direction}"
-            f" {_slice(params, page.per_page, page.offset)}",
-            *params,
-        )
-        return [with_version(user_action_decoder.decode(data), 1) for (data,) in rows], total
-
-    # --- configurations ---------------------------------------------------------------------
-
-    async def list_configurations(self, space_id: str, owners: list[str]) -> list[Configuration]:
-        rows = await self.conn.fetch(
-            "SELECT data, seq FROM configurations WHERE space_id = $1 AND owner = ANY($2) ORDER BY owner",
-            space_id,
-            owners,
-        )
-        return [with_version(configuration_decoder.decode(data), seq) for data, seq in rows]
-
-    async def get_configuration(self, space_id: str, configuration_id: str) -> Configuration | None:
-        row = await self.conn.fetchrow(
-            "SELECT data, seq FROM configurations WHERE id = $1 AND space_id = $2", configuration_id, space_id
-        )
-        return None if row is None else with_version(configuration_decoder.decode(row[0]), row[1])
-
-    async def insert_configuration(self, space_id: str, configuration: Configuration) -> Configuration:
-        await self._run(
-            "INSERT INTO configurations (id, space_id, owner, seq, data) VALUES ($1,$2,$3,1,$4)",
-            configuration.id,
-            space_id,
-            configuration.owner,
-            encode_stored(configuration),
-        )
-        return with_version(configuration, 1)
-
-    async def update_configuration(
-        self, space_id: str, configuration: Configuration, expected_version: str
-    ) -> Configuration:
-        seq = expected_seq(expected_version)
-        changed = await self._run(
-            "UPDATE configurations SET seq = seq + 1, data = $1 WHERE id = $2 AND space_id = $3 AND seq = $4",
-            encode_stored(configuration),
-            configuration.id,
-            space_id,
-            seq,
-        )
-        if changed != 1:
-            raise VersionConflict(configuration.id)
-        return with_version(configuration, seq + 1)
-
-    async def delete_configuration(self, space_id: str, configuration_id: str) -> None:
-        await self._run(
-            "DELETE FROM configurations WHERE id = $1 AND space_id = $2", configuration_id, space_id
-        )
-
-    # --- connectors -----------------------------------------------------------------------
-
-    async def insert_connector(self, space_id: str, connector: StoredConnector) -> bool:
-        inserted = await self._run(
-            "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, created_at, updated_at)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (id) DO NOTHING",
-            connector.id,
-            space_id,
-            *connector_columns(connector),
-        )
-        return inserted == 1
-
-    async def get_connector(self, space_id: str, connector_id: str) -> StoredConnector | None:
-        row = await self.conn.fetchrow(
-            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = $1 AND space_id = $2",
-            connector_id,
-            space_id,
-        )
-        return None if row is None else stored_connector(*row)
-
-    async def list_connectors(self, space_id: str) -> list[StoredConnector]:
-        rows = await self.conn.fetch(
-            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE space_id = $1 ORDER BY name, id", space_id
-        )
-        return [stored_connector(*row) for row in rows]
-
-    async def update_connector(self, space_id: str, connector: StoredConnector) -> None:
-        await self._run(
-            "UPDATE connectors SET type_id = $1, name = $2, config = $3, secrets = $4, created_at = $5,"
-            " updated_at = $6 WHERE id = $7 AND space_id = $8",
-            *connector_columns(connector),
-            connector.id,
-            space_id,
-        )
-
-    async def delete_connector(self, space_id: str, connector_id: str) -> bool:
-        deleted = await self._run(
-            "DELETE FROM connectors WHERE id = $1 AND space_id = $2", connector_id, space_id
-        )
-        return deleted == 1
-
-    async def count_connector_references(self, space_id: str, connector_ids: list[str]) -> dict[str, int]:
-        rows = await self.conn.fetch(
-            "SELECT connector_id, COUNT(*) FROM ("
-            " SELECT data -> 'connector' ->> 'id' AS connector_id FROM cases WHERE space_id = $1"
-            " AND data -> 'connector' ->> 'id' = ANY($2)"
-            " UNION ALL"
-            " SELECT data -> 'connector' ->> 'id' FROM configurations WHERE space_id = $1"
-            " AND data -> 'connector' ->> 'id' = ANY($2)"
-            ") refs GROUP BY connector_id",
-            space_id,
-            connector_ids,
-        )
-        return {connector_id: count for connector_id, count in rows}
-
-    # --- push claims ----------------------------------------------------------------------
+    # --- push claims and users ---------------------------------------------------------
 
     async def claim_push(
         self, space_id: str, case_id: str, connector_id: str, token: str, now_ms: int, expires_ms: int
@@ -610,121 +266,12 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
         )
         return None if row is None else PushClaim(token, interrupted_create=row["creating"])
 
-    async def update_push_claim(self, token: str, expires_ms: int, creating: bool | None = None) -> None:
-        await self._run(
-            "UPDATE push_claims SET expires_ms = $1, creating = COALESCE($2, creating) WHERE token = $3",
-            expires_ms,
-            creating,
-            token,
-        )
-
-    async def release_push_claim(self, token: str) -> None:
-        await self._run("DELETE FROM push_claims WHERE token = $1", token)
-
-    # --- spaces ---------------------------------------------------------------------------
-
-    async def list_spaces(self) -> list[Space]:
-        rows = await self.conn.fetch("SELECT data FROM spaces")
-        return sorted((space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
-
-    async def get_space(self, space_id: str) -> Space | None:
-        data = await self.conn.fetchval("SELECT data FROM spaces WHERE id = $1", space_id)
-        return None if data is None else space_decoder.decode(data)
-
-    async def insert_space(self, space: Space) -> bool:
-        inserted = await self._run(
-            "INSERT INTO spaces (id, data) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            space.id,
-            encoder.encode(space),
-        )
-        return inserted == 1
-
-    async def update_space(self, space: Space) -> None:
-        await self._run("UPDATE spaces SET data = $1 WHERE id = $2", encoder.encode(space), space.id)
-
-    async def delete_space(self, space_id: str) -> None:
-        # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
-        for table in SPACE_TABLES:
-            await self._run(f"DELETE FROM {table} WHERE space_id = $1", space_id)
-        await self._run("DELETE FROM spaces WHERE id = $1", space_id)
-
-    # --- users, roles and API keys ---------------------------------------------------------
-
-    async def get_user(self, username: str) -> StoredUser | None:
-        row = await self.conn.fetchrow(
-            "SELECT username, password_hash, data FROM users WHERE username = $1", username
-        )
-        return None if row is None else stored_user(*row)
-
-    async def list_users(self) -> list[StoredUser]:
-        rows = await self.conn.fetch("SELECT username, password_hash, data FROM users ORDER BY username")
-        return [stored_user(*row) for row in rows]
-
     async def put_user(self, user: StoredUser) -> bool:
         """One upsert; ``xmax`` is 0 on a row it inserted (and the id of this transaction on one it
         updated), which tells a new user from a replaced one without a racy read first."""
         await self._security_changed()
-        info = dataclasses.asdict(user)
-        del info["username"], info["password_hash"]
-        return await self.conn.fetchval(
-            "INSERT INTO users (username, password_hash, data) VALUES ($1,$2,$3) ON CONFLICT (username)"
-            " DO UPDATE SET password_hash = excluded.password_hash, data = excluded.data"
-            " RETURNING xmax = 0",
-            user.username,
-            user.password_hash,
-            encoder.encode(info),
-        )
-
-    async def delete_user(self, username: str) -> bool:
-        await self._security_changed()
-        await self._run(
-            "UPDATE api_keys SET invalidated_ms = $1 WHERE username = $2 AND invalidated_ms IS NULL",
-            int(time.time() * 1000),
-            username,
-        )
-        return await self._run("DELETE FROM users WHERE username = $1", username) == 1
-
-    async def get_roles(self, names: list[str]) -> dict[str, RoleBody]:
-        rows = await self.conn.fetch("SELECT name, data FROM roles WHERE name = ANY($1)", names)
-        return {name: role_decoder.decode(data) for name, data in rows}
-
-    async def list_roles(self) -> dict[str, RoleBody]:
-        rows = await self.conn.fetch("SELECT name, data FROM roles ORDER BY name")
-        return {name: role_decoder.decode(data) for name, data in rows}
-
-    async def put_role(self, name: str, role: RoleBody) -> None:
-        await self._security_changed()
-        await self._run(
-            "INSERT INTO roles (name, data) VALUES ($1, $2)"
-            " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
-            name,
-            encoder.encode(role),
-        )
-
-    async def delete_role(self, name: str) -> bool:
-        await self._security_changed()
-        return await self._run("DELETE FROM roles WHERE name = $1", name) == 1
-
-    async def insert_api_key(self, key: StoredApiKey) -> None:
-        await self._run(
-            f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7)", *api_key_columns(key)
-        )
-
-    async def get_api_key(self, key_id: str) -> StoredApiKey | None:
-        row = await self.conn.fetchrow(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1", key_id)
-        return None if row is None else stored_api_key(*row)
-
-    async def list_api_keys(self, username: str | None) -> list[StoredApiKey]:
-        rows = await self.conn.fetch(
-            f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE $1::text IS NULL OR username = $1"
-            " ORDER BY created_ms, id",
-            username,
-        )
-        return [stored_api_key(*row) for row in rows]
-
-    async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
-        await self._security_changed()
-        await self._run("UPDATE api_keys SET invalidated_ms = $1 WHERE id = $2", at_ms, key_id)
+        new: bool = await self._fetch_value(PUT_USER + " RETURNING xmax = 0", user_values(user))
+        return new
 
     # --- whole tables -------------------------------------------------------------------
 
@@ -741,17 +288,11 @@ class PostgresTx(SyncTx, OutboxTx, Tx):
         if batch:
             yield batch
 
-    async def count_rows(self, table: Table) -> int:
-        return await self.conn.fetchval(f"SELECT COUNT(*) FROM {table.name}")
-
     async def insert_rows(self, table: Table, rows: list[tuple]) -> None:
         marks = ",".join(f"${n}" for n in range(1, len(table.columns) + 1))
         await self.conn.executemany(
             f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})", rows
         )
-
-    async def delete_rows(self, table: Table) -> None:
-        await self._run(f"DELETE FROM {table.name}")
 
 
 # --- failed logins -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""What the SQLite and PostgreSQL backends share: documents stored as JSON with a ``seq`` counter behind
-Kibana's versions, the codes of sortable columns, row decoding, and the migration files."""
+"""The pieces of both backends' statements: documents stored as JSON with a ``seq`` counter behind
+Kibana's versions, the codes of sortable columns, rows' values and decoding, and the migration files.
+The methods written once for both backends are in ``casepush.store.shared``."""
 
 from importlib import resources
 from typing import Any
@@ -144,15 +145,16 @@ API_KEY_COLUMNS = "id, username, secret_hash, created_ms, expires_ms, invalidate
 CONNECTOR_COLUMNS = "id, type_id, name, config, secrets, created_at, updated_at"
 
 
-def connector_columns(connector: StoredConnector) -> list[Any]:
-    return [
-        connector.type_id,
-        connector.name,
-        encoder.encode(connector.config),
-        connector.secrets,
-        connector.created_at,
-        connector.updated_at,
-    ]
+def connector_values(connector: StoredConnector) -> dict[str, Any]:
+    """A connector's columns but its key, by name."""
+    return {
+        "type_id": connector.type_id,
+        "name": connector.name,
+        "config": encoder.encode(connector.config),
+        "secrets": connector.secrets,
+        "created_at": connector.created_at,
+        "updated_at": connector.updated_at,
+    }
 
 
 def stored_connector(
@@ -178,18 +180,18 @@ class _ApiKeyData(msgspec.Struct, kw_only=True):
 _api_key_data = msgspec.json.Decoder(_ApiKeyData)
 
 
-def api_key_columns(key: StoredApiKey) -> list[Any]:
-    """An API key's columns, in ``API_KEY_COLUMNS`` order."""
+def api_key_values(key: StoredApiKey) -> dict[str, Any]:
+    """An API key's columns (``API_KEY_COLUMNS``), by name."""
     data = _ApiKeyData(name=key.name, metadata=key.metadata, role_descriptors=key.role_descriptors)
-    return [
-        key.id,
-        key.username,
-        key.secret_hash,
-        key.created_ms,
-        key.expires_ms,
-        key.invalidated_ms,
-        encoder.encode(data),
-    ]
+    return {
+        "id": key.id,
+        "username": key.username,
+        "secret_hash": key.secret_hash,
+        "created_ms": key.created_ms,
+        "expires_ms": key.expires_ms,
+        "invalidated_ms": key.invalidated_ms,
+        "data": encoder.encode(data),
+    }
 
 
 def stored_api_key(

@@ -1,8 +1,11 @@
 """The SQLite backend: WAL, one serialised writer connection on the loop's thread, and a pool of reader
-connections (each on a thread of its own) whose reads are snapshots and run in parallel."""
+connections (each on a thread of its own) whose reads are snapshots and run in parallel.
+
+Most ``Tx`` methods are written once for both backends (``casepush.store.shared``,
+``casepush.store.outbox``, ``casepush.store.sync``); ``SqliteTx`` runs their statements and holds what
+SQLite does its own way."""
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import sqlite3
@@ -13,8 +16,6 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from casepush.guards import write_transaction
 from casepush.store import (
     CaseQuery,
@@ -22,58 +23,26 @@ from casepush.store import (
     PoolUsage,
     PushClaim,
     Store,
-    StoredApiKey,
-    StoredConnector,
     StoredUser,
     Table,
     Tx,
-    VersionConflict,
 )
 from casepush.store.outbox import OutboxTx
 from casepush.store.rows import (
-    API_KEY_COLUMNS,
-    CONNECTOR_COLUMNS,
     SEVERITY_CODES,
-    SPACE_TABLES,
     STATUS_CODES,
     TABLE_BATCH,
-    alert_pairs,
-    api_key_columns,
-    attachment_decoder,
     case_decoder,
-    children_changed,
-    commented_type,
-    configuration_decoder,
-    connector_columns,
-    encode_stored,
-    encoder,
-    expected_seq,
     like_pattern,
     migrations,
     order_by,
-    role_decoder,
-    space_decoder,
     status_counts,
-    stored_api_key,
-    stored_connector,
-    stored_user,
-    user_action_decoder,
     user_decoder,
     with_version,
 )
+from casepush.store.shared import PUT_USER, DocumentTx, user_values
 from casepush.store.sync import SyncTx
-from casepush.types import (
-    AlertComment,
-    Attachment,
-    Case,
-    CaseAlert,
-    Configuration,
-    RoleBody,
-    Space,
-    User,
-    UserAction,
-    attachment_type,
-)
+from casepush.types import Case, User
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +80,21 @@ def _placeholders(values: Sequence[Any]) -> str:
     return ",".join("?" * len(values))
 
 
-class SqliteTx(SyncTx, OutboxTx, Tx):
+@functools.lru_cache(maxsize=512)
+def _listed(column: str, name: str, count: int) -> tuple[str, tuple[str, ...]]:
+    """``column IN`` a list of ``count`` parameters named after ``name``, and their names."""
+    names = tuple(f"{name}_{n}" for n in range(count))
+    return f"{column} IN ({', '.join(':' + item for item in names)})", names
+
+
+class SqliteTx(DocumentTx, SyncTx, OutboxTx, Tx):
+    """What SQLite does its own way: search (the trigram index names the candidates), a push claim and a
+    user each read then written (nothing comes between: one writer), lists as one parameter an item,
+    case children and whole tables with ``executemany``."""
+
+    ALERT_ORDER = "rowid"
+    NO_LIMIT = -1
+
     def __init__(self, conn: "ReaderConnection | InlineConnection"):
         self.conn = conn
 
@@ -124,69 +107,22 @@ class SqliteTx(SyncTx, OutboxTx, Tx):
         await cursor.close()
         return count
 
-    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+    async def _run_many_named(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def _all(self, sql: str, params: Iterable[Any]) -> list[Any]:
+        """The rows of a statement with ``?`` parameters (the search's)."""
         return list(await self.conn.execute_fetchall(sql, tuple(params)))
 
-    async def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        rows = await self._all(sql, params)
-        return rows[0] if rows else None
+    def _among(self, column: str, name: str, values: dict[str, Any]) -> str:
+        """``column IN (:name_0, :name_1, …)``: a parameter for each item, as a list of values is written."""
+        items = values[name]
+        sql, names = _listed(column, name, len(items))
+        values.update(zip(names, items, strict=True))
+        return sql
 
-    async def _run(self, sql: str, params: Iterable[Any] = ()) -> int:
-        cursor = await self.conn.execute(sql, tuple(params))
-        count = cursor.rowcount
-        await cursor.close()
-        return count
-
-    # --- cases ------------------------------------------------------------------------
-
-    async def get_cases(self, space_id: str, ids: list[str]) -> list[Case]:
-        if not ids:
-            return []
-        rows = await self._all(
-            f"SELECT data, seq FROM cases WHERE space_id = ? AND id IN ({_placeholders(ids)})",
-            [space_id, *ids],
-        )
-        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
-
-    def _case_columns(self, case: Case) -> list[Any]:
-        return [
-            case.owner,
-            STATUS_CODES[case.status],
-            SEVERITY_CODES[case.severity],
-            case.title,
-            case.description,
-            case.category,
-            case.created_by.username,
-            case.created_at,
-            case.updated_at,
-            case.closed_at,
-            encoder.encode(msgspec.structs.replace(case, comments=[], version="")),
-        ]
-
-    async def insert_case(self, space_id: str, case: Case) -> Case:
-        await self._run(
-            "INSERT INTO cases (id, space_id, seq, owner, status, severity, title, description, category,"
-            " reporter, created_at, updated_at, closed_at, data) VALUES (?,?,1,?,?,?,?,?,?,?,?,?,?,?)",
-            [case.id, space_id, *self._case_columns(case)],
-        )
-        await self._write_case_children(case)
-        return with_version(case, 1)
-
-    async def update_case(self, space_id: str, case: Case, before: Case) -> Case:
-        seq = expected_seq(before.version)
-        changed = await self._run(
-            "UPDATE cases SET seq = seq + 1, owner = ?, status = ?, severity = ?, title = ?, description = ?,"
-            " category = ?, reporter = ?, created_at = ?, updated_at = ?, closed_at = ?, data = ?"
-            " WHERE id = ? AND space_id = ? AND seq = ?",
-            [*self._case_columns(case), case.id, space_id, seq],
-        )
-        if changed != 1:
-            raise VersionConflict(case.id)
-        if children_changed(case, before):
-            await self._run("DELETE FROM case_tags WHERE case_id = ?", [case.id])
-            await self._run("DELETE FROM case_assignees WHERE case_id = ?", [case.id])
-            await self._write_case_children(case)
-        return with_version(case, seq + 1)
+    def _json_text(self, column: str, *path: str) -> str:
+        return f"json_extract({column}, '$.{'.'.join(path)}')"
 
     async def _write_case_children(self, case: Case) -> None:
         await self.conn.executemany(
@@ -197,10 +133,7 @@ class SqliteTx(SyncTx, OutboxTx, Tx):
             [(case.id, a.uid) for a in case.assignees],
         )
 
-    async def delete_cases(self, space_id: str, ids: list[str]) -> None:
-        await self._run(
-            f"DELETE FROM cases WHERE space_id = ? AND id IN ({_placeholders(ids)})", [space_id, *ids]
-        )
+    # --- search -----------------------------------------------------------------------
 
     def _where(self, space_id: str, query: CaseQuery, with_status: bool = True) -> tuple[str, list[Any]]:
         clauses = ["c.space_id = ?", f"c.owner IN ({_placeholders(query.owners)})"]
@@ -286,7 +219,7 @@ class SqliteTx(SyncTx, OutboxTx, Tx):
         if not query.owners:
             return 0
         where, params = self._where(space_id, query)
-        (total,) = await self._one(f"SELECT COUNT(*) FROM cases c WHERE {where}", params)
+        [(total,)] = await self._all(f"SELECT COUNT(*) FROM cases c WHERE {where}", params)
         return total
 
     async def count_cases_by_status(self, space_id: str, query: CaseQuery) -> dict[str, int]:
@@ -299,411 +232,46 @@ class SqliteTx(SyncTx, OutboxTx, Tx):
         )
         return status_counts(rows)
 
-    async def case_totals(self, space_id: str, case_ids: list[str]) -> dict[str, tuple[int, int]]:
-        totals = dict.fromkeys(case_ids, (0, 0))
-        if not case_ids:
-            return totals
-        marks = _placeholders(case_ids)
-        comments = await self._all(
-            f"SELECT case_id, COUNT(*) FROM attachments WHERE type = 'user' AND case_id IN ({marks})"
-            " GROUP BY case_id",
-            case_ids,
-        )
-        alerts = await self._all(
-            f"SELECT case_id, COUNT(DISTINCT alert_id) FROM case_alerts WHERE case_id IN ({marks})"
-            " GROUP BY case_id",
-            case_ids,
-        )
-        comment_counts, alert_counts = dict(comments), dict(alerts)
-        return {cid: (comment_counts.get(cid, 0), alert_counts.get(cid, 0)) for cid in case_ids}
-
-    async def tags(self, space_id: str, owners: list[str]) -> list[str]:
-        if not owners:
-            return []
-        rows = await self._all(
-            "SELECT DISTINCT t.tag FROM case_tags t JOIN cases c ON c.id = t.case_id"
-            f" WHERE c.space_id = ? AND c.owner IN ({_placeholders(owners)}) ORDER BY t.tag",
-            [space_id, *owners],
-        )
-        return [tag for (tag,) in rows]
-
     async def reporters(self, space_id: str, owners: list[str]) -> list[User]:
         if not owners:
             return []
-        rows = await self._all(
-            "SELECT json_extract(c.data, '$.created_by') FROM cases c"
-            f" WHERE c.space_id = ? AND c.owner IN ({_placeholders(owners)}) AND c.reporter IS NOT NULL"
+        values: dict[str, Any] = {"space_id": space_id, "owners": owners}
+        rows = await self._fetch_named(
+            "SELECT json_extract(c.data, '$.created_by') FROM cases c WHERE c.space_id = :space_id"
+            f" AND {self._among('c.owner', 'owners', values)} AND c.reporter IS NOT NULL"
             " GROUP BY c.reporter ORDER BY c.reporter",
-            [space_id, *owners],
+            values,
         )
         return [user_decoder.decode(user) for (user,) in rows]
 
-    # --- attachments --------------------------------------------------------------------
-
-    async def insert_attachment(self, space_id: str, case_id: str, attachment: Attachment) -> Attachment:
-        await self._run(
-            "INSERT INTO attachments (id, space_id, case_id, seq, type, created_at, data)"
-            " VALUES (?,?,?,1,?,?,?)",
-            [
-                attachment.id,
-                space_id,
-                case_id,
-                attachment_type(attachment),
-                attachment.created_at,
-                encode_stored(attachment),
-            ],
-        )
-        await self._write_alerts(case_id, attachment)
-        return with_version(attachment, 1)
-
-    async def update_attachment(
-        self, space_id: str, case_id: str, attachment: Attachment, expected_version: str
-    ) -> Attachment:
-        seq = expected_seq(expected_version)
-        changed = await self._run(
-            "UPDATE attachments SET seq = seq + 1, type = ?, data = ?"
-            " WHERE id = ? AND space_id = ? AND seq = ?",
-            [attachment_type(attachment), encode_stored(attachment), attachment.id, space_id, seq],
-        )
-        if changed != 1:
-            raise VersionConflict(attachment.id)
-        await self._run("DELETE FROM case_alerts WHERE attachment_id = ?", [attachment.id])
-        await self._write_alerts(case_id, attachment)
-        return with_version(attachment, seq + 1)
-
-    async def _write_alerts(self, case_id: str, attachment: Attachment) -> None:
-        if not isinstance(attachment, AlertComment):
-            return
-        rows = [
-            (attachment.id, case_id, alert_id, index, attachment.created_at)
-            for alert_id, index in alert_pairs(attachment)
-        ]
-        await self.conn.executemany(
-            "INSERT INTO case_alerts (attachment_id, case_id, alert_id, alert_index, attached_at)"
-            " VALUES (?,?,?,?,?)",
-            rows,
-        )
-
-    async def get_attachment(self, space_id: str, attachment_id: str) -> tuple[str, Attachment] | None:
-        row = await self._one(
-            "SELECT case_id, data, seq FROM attachments WHERE id = ? AND space_id = ?",
-            [attachment_id, space_id],
-        )
-        if row is None:
-            return None
-        case_id, data, seq = row
-        return case_id, with_version(attachment_decoder.decode(data), seq)
-
-    async def list_attachments(
-        self,
-        space_id: str,
-        case_id: str,
-        offset: int = 0,
-        limit: int | None = None,
-        descending: bool = False,
-        only_type: str | None = None,
-    ) -> tuple[list[Attachment], int]:
-        where = "case_id = ? AND space_id = ?" + (" AND type = ?" if only_type else "")
-        params = [case_id, space_id, *([only_type] if only_type else [])]
-        direction = "DESC" if descending else "ASC"
-        rows = await self._all(
-            f"SELECT data, seq FROM attachments WHERE {where}"
-            f" ORDER BY created_at {direction}, pos {direction} LIMIT ? OFFSET ?",
-            [*params, -1 if limit is None else limit, offset],
-        )
-        if offset or (limit is not None and len(rows) == limit):
-            (total,) = await self._one(f"SELECT COUNT(*) FROM attachments WHERE {where}", params)
-        else:
-            total = len(rows)
-        return [with_version(attachment_decoder.decode(data), seq) for data, seq in rows], total
-
-    async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
-        if ids is None:
-            await self._run("DELETE FROM attachments WHERE case_id = ? AND space_id = ?", [case_id, space_id])
-        elif ids:
-            await self._run(
-                "DELETE FROM attachments WHERE case_id = ? AND space_id = ?"
-                f" AND id IN ({_placeholders(ids)})",
-                [case_id, space_id, *ids],
-            )
-
-    async def case_alerts(self, space_id: str, case_id: str) -> list[CaseAlert]:
-        rows = await self._all(
-            "SELECT a.alert_id, a.alert_index, a.attached_at FROM case_alerts a JOIN attachments t"
-            " ON t.id = a.attachment_id WHERE a.case_id = ? AND t.space_id = ? ORDER BY t.pos, a.rowid",
-            [case_id, space_id],
-        )
-        return [CaseAlert(id=alert_id, index=index, attached_at=at) for alert_id, index, at in rows]
-
-    async def cases_with_alert(self, space_id: str, alert_id: str, owners: list[str]) -> list[Case]:
-        if not owners:
-            return []
-        rows = await self._all(
-            "SELECT c.data, c.seq FROM cases c WHERE c.space_id = ?"
-            f" AND c.owner IN ({_placeholders(owners)}) AND EXISTS"
-            " (SELECT 1 FROM case_alerts a WHERE a.case_id = c.id AND a.alert_id = ?) ORDER BY c.created_at",
-            [space_id, *owners, alert_id],
-        )
-        return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
-
-    async def count_case_alerts(self, space_id: str, case_id: str) -> int:
-        (count,) = await self._one("SELECT COUNT(*) FROM case_alerts WHERE case_id = ?", [case_id])
-        return count
-
-    # --- user actions ---------------------------------------------------------------------
-
-    async def insert_user_actions(self, space_id: str, case_id: str, actions: list[UserAction]) -> None:
-        await self.conn.executemany(
-            "INSERT INTO user_actions (id, space_id, case_id, type, attachment_type, created_at, data)"
-            " VALUES (?,?,?,?,?,?,?)",
-            [
-                (a.id, space_id, case_id, a.type, commented_type(a), a.created_at, encode_stored(a))
-                for a in actions
-            ],
-        )
-        for action in actions:
-            with_version(action, 1)
-
-    async def find_user_actions(
-        self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
-    ) -> tuple[list[UserAction], int]:
-        where = "case_id = ? AND space_id = ?"
-        params: list[Any] = [case_id, space_id]
-        if types or attachment_types:
-            where += (
-                f" AND (type IN ({_placeholders(types)})"
-                f" OR type = 'comment' AND attachment_type IN ({_placeholders(attachment_types)}))"
-            )
-            params.extend([*types, *attachment_types])
-        (total,) = await self._one(f"SELECT COUNT(*) FROM user_actions WHERE {where}", params)
-        direction = "DESC" if page.descending else "ASC"
-        rows = await self._all(
-            f"SELECT data FROM user_actions WHERE {where} ORDER BY pos {direction} LIMIT ? OFFSET ?",
-            [*params, page.per_page, page.offset],
-        )
-        return [with_version(user_action_decoder.decode(data), 1) for (data,) in rows], total
-
-    # --- configurations ---------------------------------------------------------------------
-
-    async def list_configurations(self, space_id: str, owners: list[str]) -> list[Configuration]:
-        if not owners:
-            return []
-        rows = await self._all(
-            f"SELECT data, seq FROM configurations WHERE space_id = ? AND owner IN ({_placeholders(owners)})"
-            " ORDER BY owner",
-            [space_id, *owners],
-        )
-        return [with_version(configuration_decoder.decode(data), seq) for data, seq in rows]
-
-    async def get_configuration(self, space_id: str, configuration_id: str) -> Configuration | None:
-        row = await self._one(
-            "SELECT data, seq FROM configurations WHERE id = ? AND space_id = ?", [configuration_id, space_id]
-        )
-        return None if row is None else with_version(configuration_decoder.decode(row[0]), row[1])
-
-    async def insert_configuration(self, space_id: str, configuration: Configuration) -> Configuration:
-        await self._run(
-            "INSERT INTO configurations (id, space_id, owner, seq, data) VALUES (?,?,?,1,?)",
-            [configuration.id, space_id, configuration.owner, encode_stored(configuration)],
-        )
-        return with_version(configuration, 1)
-
-    async def update_configuration(
-        self, space_id: str, configuration: Configuration, expected_version: str
-    ) -> Configuration:
-        seq = expected_seq(expected_version)
-        changed = await self._run(
-            "UPDATE configurations SET seq = seq + 1, data = ? WHERE id = ? AND space_id = ? AND seq = ?",
-            [encode_stored(configuration), configuration.id, space_id, seq],
-        )
-        if changed != 1:
-            raise VersionConflict(configuration.id)
-        return with_version(configuration, seq + 1)
-
-    async def delete_configuration(self, space_id: str, configuration_id: str) -> None:
-        await self._run(
-            "DELETE FROM configurations WHERE id = ? AND space_id = ?", [configuration_id, space_id]
-        )
-
-    # --- connectors -----------------------------------------------------------------------
-
-    async def insert_connector(self, space_id: str, connector: StoredConnector) -> bool:
-        inserted = await self._run(
-            "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
-            [connector.id, space_id, *connector_columns(connector)],
-        )
-        return inserted == 1
-
-    async def get_connector(self, space_id: str, connector_id: str) -> StoredConnector | None:
-        row = await self._one(
-            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = ? AND space_id = ?",
-            [connector_id, space_id],
-        )
-        return None if row is None else stored_connector(*row)
-
-    async def list_connectors(self, space_id: str) -> list[StoredConnector]:
-        rows = await self._all(
-            f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE space_id = ? ORDER BY name, id", [space_id]
-        )
-        return [stored_connector(*row) for row in rows]
-
-    async def update_connector(self, space_id: str, connector: StoredConnector) -> None:
-        await self._run(
-            "UPDATE connectors SET type_id = ?, name = ?, config = ?, secrets = ?, created_at = ?,"
-            " updated_at = ? WHERE id = ? AND space_id = ?",
-            [*connector_columns(connector), connector.id, space_id],
-        )
-
-    async def delete_connector(self, space_id: str, connector_id: str) -> bool:
-        deleted = await self._run(
-            "DELETE FROM connectors WHERE id = ? AND space_id = ?", [connector_id, space_id]
-        )
-        return deleted == 1
-
-    async def count_connector_references(self, space_id: str, connector_ids: list[str]) -> dict[str, int]:
-        if not connector_ids:
-            return {}
-        marks = _placeholders(connector_ids)
-        rows = await self._all(
-            "SELECT connector_id, COUNT(*) FROM ("
-            f" SELECT json_extract(data, '$.connector.id') AS connector_id FROM cases WHERE space_id = ?"
-            f" AND json_extract(data, '$.connector.id') IN ({marks})"
-            " UNION ALL"
-            f" SELECT json_extract(data, '$.connector.id') FROM configurations WHERE space_id = ?"
-            f" AND json_extract(data, '$.connector.id') IN ({marks})"
-            ") GROUP BY connector_id",
-            [space_id, *connector_ids, space_id, *connector_ids],
-        )
-        return dict(rows)
-
-    # --- push claims ----------------------------------------------------------------------
+    # --- push claims, users, locks ------------------------------------------------------
 
     async def claim_push(
         self, space_id: str, case_id: str, connector_id: str, token: str, now_ms: int, expires_ms: int
     ) -> PushClaim | None:
-        key = [space_id, case_id, connector_id]
-        row = await self._one(
+        key = {"space_id": space_id, "case_id": case_id, "connector_id": connector_id}
+        row = await self._fetch_row(
             "SELECT expires_ms, creating FROM push_claims"
-            " WHERE space_id = ? AND case_id = ? AND connector_id = ?",
+            " WHERE space_id = :space_id AND case_id = :case_id AND connector_id = :connector_id",
             key,
         )
         if row is not None and row[0] > now_ms:
             return None
-        await self._run(
+        await self._run_named(
             "INSERT INTO push_claims (space_id, case_id, connector_id, token, expires_ms, creating)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT (space_id, case_id, connector_id)"
+            " VALUES (:space_id, :case_id, :connector_id, :token, :expires_ms, 0)"
+            " ON CONFLICT (space_id, case_id, connector_id)"
             " DO UPDATE SET token = excluded.token, expires_ms = excluded.expires_ms",
-            [*key, token, expires_ms, 0],
+            {**key, "token": token, "expires_ms": expires_ms},
         )
         return PushClaim(token, interrupted_create=bool(row and row[1]))
 
-    async def update_push_claim(self, token: str, expires_ms: int, creating: bool | None = None) -> None:
-        if creating is None:
-            await self._run("UPDATE push_claims SET expires_ms = ? WHERE token = ?", [expires_ms, token])
-        else:
-            await self._run(
-                "UPDATE push_claims SET expires_ms = ?, creating = ? WHERE token = ?",
-                [expires_ms, int(creating), token],
-            )
-
-    async def release_push_claim(self, token: str) -> None:
-        await self._run("DELETE FROM push_claims WHERE token = ?", [token])
-
-    # --- spaces ---------------------------------------------------------------------------
-
-    async def list_spaces(self) -> list[Space]:
-        rows = await self._all("SELECT data FROM spaces")
-        return sorted((space_decoder.decode(data) for (data,) in rows), key=lambda space: space.name)
-
-    async def get_space(self, space_id: str) -> Space | None:
-        row = await self._one("SELECT data FROM spaces WHERE id = ?", [space_id])
-        return None if row is None else space_decoder.decode(row[0])
-
-    async def insert_space(self, space: Space) -> bool:
-        inserted = await self._run(
-            "INSERT INTO spaces (id, data) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-            [space.id, encoder.encode(space)],
-        )
-        return inserted == 1
-
-    async def update_space(self, space: Space) -> None:
-        await self._run("UPDATE spaces SET data = ? WHERE id = ?", [encoder.encode(space), space.id])
-
-    async def delete_space(self, space_id: str) -> None:
-        # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
-        for table in SPACE_TABLES:
-            await self._run(f"DELETE FROM {table} WHERE space_id = ?", [space_id])
-        await self._run("DELETE FROM spaces WHERE id = ?", [space_id])
-
-    # --- users, roles and API keys ---------------------------------------------------------
-
-    async def get_user(self, username: str) -> StoredUser | None:
-        row = await self._one(
-            "SELECT username, password_hash, data FROM users WHERE username = ?", [username]
-        )
-        return None if row is None else stored_user(*row)
-
-    async def list_users(self) -> list[StoredUser]:
-        rows = await self._all("SELECT username, password_hash, data FROM users ORDER BY username")
-        return [stored_user(*row) for row in rows]
-
     async def put_user(self, user: StoredUser) -> bool:
-        existed = await self._one("SELECT 1 FROM users WHERE username = ?", [user.username])
-        info = dataclasses.asdict(user)
-        del info["username"], info["password_hash"]
-        await self._run(
-            "INSERT INTO users (username, password_hash, data) VALUES (?,?,?) ON CONFLICT (username)"
-            " DO UPDATE SET password_hash = excluded.password_hash, data = excluded.data",
-            [user.username, user.password_hash, encoder.encode(info)],
+        existed = await self._fetch_row(
+            "SELECT 1 FROM users WHERE username = :username", {"username": user.username}
         )
+        await self._run_named(PUT_USER, user_values(user))
         return existed is None
-
-    async def delete_user(self, username: str) -> bool:
-        await self._run(
-            "UPDATE api_keys SET invalidated_ms = ? WHERE username = ? AND invalidated_ms IS NULL",
-            [int(time.time() * 1000), username],
-        )
-        return await self._run("DELETE FROM users WHERE username = ?", [username]) == 1
-
-    async def get_roles(self, names: list[str]) -> dict[str, RoleBody]:
-        if not names:
-            return {}
-        rows = await self._all(f"SELECT name, data FROM roles WHERE name IN ({_placeholders(names)})", names)
-        return {name: role_decoder.decode(data) for name, data in rows}
-
-    async def list_roles(self) -> dict[str, RoleBody]:
-        rows = await self._all("SELECT name, data FROM roles ORDER BY name")
-        return {name: role_decoder.decode(data) for name, data in rows}
-
-    async def put_role(self, name: str, role: RoleBody) -> None:
-        await self._run(
-            "INSERT INTO roles (name, data) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET data = excluded.data",
-            [name, encoder.encode(role)],
-        )
-
-    async def delete_role(self, name: str) -> bool:
-        return await self._run("DELETE FROM roles WHERE name = ?", [name]) == 1
-
-    async def insert_api_key(self, key: StoredApiKey) -> None:
-        await self._run(
-            f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?,?,?,?,?,?,?)", api_key_columns(key)
-        )
-
-    async def get_api_key(self, key_id: str) -> StoredApiKey | None:
-        row = await self._one(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?", [key_id])
-        return None if row is None else stored_api_key(*row)
-
-    async def list_api_keys(self, username: str | None) -> list[StoredApiKey]:
-        where, params = ("WHERE username = ?", [username]) if username is not None else ("", [])
-        rows = await self._all(
-            f"SELECT {API_KEY_COLUMNS} FROM api_keys {where} ORDER BY created_ms, id", params
-        )
-        return [stored_api_key(*row) for row in rows]
-
-    async def invalidate_api_key(self, key_id: str, at_ms: int) -> None:
-        await self._run("UPDATE api_keys SET invalidated_ms = ? WHERE id = ?", [at_ms, key_id])
 
     async def lock(self, name: str) -> None:
         """Nothing to do: SQLite runs one write transaction at a time."""
@@ -716,18 +284,11 @@ class SqliteTx(SyncTx, OutboxTx, Tx):
             while batch := await cursor.fetchmany(TABLE_BATCH):
                 yield [tuple(row) for row in batch]
 
-    async def count_rows(self, table: Table) -> int:
-        (count,) = await self._one(f"SELECT COUNT(*) FROM {table.name}")
-        return count
-
     async def insert_rows(self, table: Table, rows: list[tuple]) -> None:
         marks = ",".join("?" * len(table.columns))
         await self.conn.executemany(
             f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})", rows
         )
-
-    async def delete_rows(self, table: Table) -> None:
-        await self._run(f"DELETE FROM {table.name}")
 
 
 class InlineCursor:
@@ -784,7 +345,7 @@ class InlineConnection:
     def execute(self, sql: str, params: Parameters = ()) -> InlineStatement:
         return InlineStatement(self._conn.execute(sql, _bound(params)))
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
         self._conn.executemany(sql, rows)
 
     async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:
@@ -878,7 +439,7 @@ class ReaderConnection:
     def execute(self, sql: str, params: Parameters = ()) -> ReaderStatement:
         return ReaderStatement(self, self.call(self._conn.execute, sql, _bound(params)))
 
-    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
         await self.call(self._conn.executemany, sql, list(rows))
 
     async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:

@@ -1,10 +1,11 @@
-"""Two-way sync's storage, written once for both backends as the outbox is (``casepush.store.outbox``):
+"""Two-way sync's storage, written once for both backends on the primitives of ``casepush.store.shared``:
 which case each incident belongs to, the comments pushed and imported, the changes applied (each once),
 and each connector's poll cursor, lease and last outcomes."""
 
-import abc
 from dataclasses import dataclass
 from typing import Any
+
+from casepush.store.shared import NamedStatements
 
 _KEY = "space_id = :space_id AND connector_id = :connector_id"
 
@@ -42,16 +43,8 @@ RETURNING {STATE_COLUMNS}
 """
 
 
-class SyncTx(abc.ABC):
-    """The ``Tx`` methods of two-way sync, on a backend's two primitives (as ``OutboxTx``)."""
-
-    SKIP_LOCKED = ""
-
-    @abc.abstractmethod
-    async def _fetch_named(self, sql: str, values: dict[str, Any]) -> list[Any]: ...
-
-    @abc.abstractmethod
-    async def _run_named(self, sql: str, values: dict[str, Any]) -> int: ...
+class SyncTx(NamedStatements):
+    """The ``Tx`` methods of two-way sync, on a backend's primitives."""
 
     # which case an incident belongs to, and the comments pushed and imported
 
