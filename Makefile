@@ -43,6 +43,11 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# docs/ui/*.png, from the web UI's end-to-end tests (a test run alone writes them to a temporary folder).
+.PHONY: screenshots
+screenshots: install
+	CASEPUSH_SCREENSHOTS=$(CURDIR)/docs/ui $(PY) -m pytest tests/test_ui_e2e.py -q $(PYTEST_ARGS)
+
 # docs/api.md, from the OpenAPI document the server generates.
 docs: install
 	$(PY) -m casepush.web.api --markdown > docs/api.md
