@@ -55,6 +55,8 @@ BUSY_POLL = 0.005
 #: refreshed (they must follow the tables' growth, from empty to many cases) and the log checkpointed.
 ANALYSIS_LIMIT = 1000
 MAINTENANCE_EVERY_WRITES = 1000
+#: The row count the statistics give the trigram index's tables, whatever their size (see _analyze).
+SEARCH_INDEX_ROWS = 1_000_000
 
 #: Reader connections by default (the ``sqlite_readers`` setting): reads run this many at once.
 READERS = 4
@@ -514,6 +516,13 @@ class SqliteStore(Store):
         assert self._writer is not None
         await self._writer.execute(f"PRAGMA analysis_limit = {ANALYSIS_LIMIT}")
         await self._writer.execute("ANALYZE")
+        # The trigram index's own tables are read by rowid ranges as it merges its segments on every
+        # insert. Counted while small (a fresh database), they would be scanned instead, and each insert
+        # would read the whole index (creates slowing down as cases grow): they are counted as large.
+        await self._writer.execute(
+            f"UPDATE sqlite_stat1 SET stat = '{SEARCH_INDEX_ROWS}' WHERE tbl LIKE 'case\\_text\\_%' ESCAPE '\\'"
+        )
+        await self._writer.execute("ANALYZE sqlite_schema")  # loads the statistics just changed
 
     async def _migrate(self, conn: InlineConnection) -> None:
         await conn.begin(BUSY_TIMEOUT)
