@@ -520,7 +520,8 @@ class SqliteStore(Store):
         # insert. Counted while small (a fresh database), they would be scanned instead, and each insert
         # would read the whole index (creates slowing down as cases grow): they are counted as large.
         await self._writer.execute(
-            f"UPDATE sqlite_stat1 SET stat = '{SEARCH_INDEX_ROWS}' WHERE tbl LIKE 'case\\_text\\_%' ESCAPE '\\'"
+            f"UPDATE sqlite_stat1 SET stat = '{SEARCH_INDEX_ROWS}'"
+            " WHERE tbl LIKE 'case\\_text\\_%' ESCAPE '\\'"
         )
         await self._writer.execute("ANALYZE sqlite_schema")  # loads the statistics just changed
 
