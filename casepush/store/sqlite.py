@@ -6,13 +6,15 @@ Most ``Tx`` methods are written once for both backends (``casepush.store.shared`
 SQLite does its own way."""
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -353,6 +355,10 @@ class InlineConnection:
     async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:
         return self._conn.execute(sql, _bound(params)).fetchall()
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
     async def begin(self, timeout: float) -> None:
         """``BEGIN IMMEDIATE``, waiting (without blocking) up to ``timeout`` s for another process."""
         deadline = time.monotonic() + timeout
@@ -472,6 +478,8 @@ class SqliteStore(Store):
         self.readers = readers
         self._writer: InlineConnection | None = None
         self._write_lock = asyncio.Lock()
+        #: The writes of the open SQLite transaction, committed together (see _write).
+        self._group: _CommitGroup | None = None
         self._writes_since_maintenance = 0
         #: Every reader connection, and those no read holds now: the last one freed is taken first,
         #: its page cache the warmest.
@@ -548,6 +556,8 @@ class SqliteStore(Store):
             raise
 
     async def close(self) -> None:
+        if self._group is not None and self._group.committing is not None:
+            await asyncio.wait([self._group.committing])
         for conn in self._reader_connections:
             await conn.close()
         self._reader_connections = []
@@ -604,28 +614,92 @@ class SqliteStore(Store):
 
     @asynccontextmanager
     async def _write(self, long_after: float | None) -> AsyncIterator[Tx]:
-        """A write transaction, logged when it holds the write lock longer than ``long_after`` s."""
+        """A write transaction, logged when it holds the write lock longer than ``long_after`` s.
+
+        Group commit: writes that queue for the lock while one runs join its SQLite transaction, each in
+        a savepoint of its own (a write that fails rolls back only its own changes), and one COMMIT
+        makes them all durable. A write returns once that COMMIT has; if it fails, every write of the
+        group fails, and none was acknowledged. Concurrent creates then share the cost of a commit and
+        of the trigram index's flush.
+        """
         assert self._writer is not None, "store is not open"
         async with self._write_lock:
-            await self._writer.begin(BUSY_TIMEOUT)
+            group = self._group
+            if group is None:
+                await self._writer.begin(BUSY_TIMEOUT)
+                group = self._group = _CommitGroup()
             began = time.monotonic()
             try:
+                await self._writer.execute("SAVEPOINT write")
                 with write_transaction():
                     yield SqliteTx(self._writer)
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await self._undo_write(group)
                 raise
-            await self._writer.execute("COMMIT")
-            _report_long_write(time.monotonic() - began, long_after)
-            self._writes_since_maintenance += 1
-            due = self._writes_since_maintenance >= MAINTENANCE_EVERY_WRITES
-            if due:
-                self._writes_since_maintenance = 0
-                await self._analyze()
-        if due:
-            # In a thread, and outside the lock: a checkpoint may write and sync megabytes, which
-            # the writer, on the loop's thread, must not wait for.
-            await asyncio.to_thread(_checkpoint, self.path)
+            else:
+                await self._writer.execute("RELEASE write")
+                _report_long_write(time.monotonic() - began, long_after)
+                self._writes_since_maintenance += 1
+            finally:
+                if group.committing is None:
+                    # Queued behind the writes that came while the first one ran: they join the group.
+                    group.committing = asyncio.create_task(self._commit_when_free(group))
+        await asyncio.shield(group.committed)
+
+    async def _undo_write(self, group: "_CommitGroup") -> None:
+        """Roll back one write of a group; an error that ended the whole transaction fails the group."""
+        assert self._writer is not None
+        try:
+            if not self._writer.in_transaction:
+                raise sqlite3.OperationalError("no transaction")
+            await self._writer.execute("ROLLBACK TO write")
+            await self._writer.execute("RELEASE write")
+        except sqlite3.Error:
+            group.lost = True
+
+    async def _commit_when_free(self, group: "_CommitGroup") -> None:
+        """Commit the group once the writes queued behind its first one have run."""
+        assert self._writer is not None
+        async with self._write_lock:
+            self._group = None
+            try:
+                if group.lost:
+                    raise sqlite3.OperationalError("the write transaction was rolled back by SQLite")
+                await self._writer.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._writer.in_transaction:
+                        await self._writer.execute("ROLLBACK")
+                group.committed.set_exception(exc)
+                group.committed.exception()  # its writes may all have failed already: nobody waits
+                return
+            group.committed.set_result(None)
+            if self._writes_since_maintenance < MAINTENANCE_EVERY_WRITES:
+                return
+            self._writes_since_maintenance = 0
+            await self._maintain(self._analyze)
+        # In a thread, and outside the lock: a checkpoint may write and sync megabytes, which the
+        # writer, on the loop's thread, must not wait for.
+        await self._maintain(asyncio.to_thread, _checkpoint, self.path)
+
+    async def _maintain(self, work: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Statistics and checkpoints: due work whose failure no write waits for, logged."""
+        try:
+            await work(*args)
+        except Exception:
+            log.exception("SQLite maintenance failed")
+
+
+@dataclass
+class _CommitGroup:
+    """Writes committed together: their COMMIT's outcome, and the task that makes it."""
+
+    committed: "asyncio.Future[None]" = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    committing: "asyncio.Task[None] | None" = None
+    #: SQLite rolled the whole transaction back (disk full, I/O error): the group cannot commit.
+    lost: bool = False
 
 
 def _report_long_write(held: float, long_after: float | None) -> None:
