@@ -57,6 +57,8 @@ BUSY_POLL = 0.005
 #: refreshed (they must follow the tables' growth, from empty to many cases) and the log checkpointed.
 ANALYSIS_LIMIT = 1000
 MAINTENANCE_EVERY_WRITES = 1000
+#: Seconds a group of writes may wait for more to join before it commits (see _commit_when_free).
+GROUP_COMMIT_WAIT = 0.002
 #: The row count the statistics give the trigram index's tables, whatever their size (see _analyze).
 SEARCH_INDEX_ROWS = 1_000_000
 
@@ -616,9 +618,9 @@ class SqliteStore(Store):
     async def _write(self, long_after: float | None) -> AsyncIterator[Tx]:
         """A write transaction, logged when it holds the write lock longer than ``long_after`` s.
 
-        Group commit: writes that queue for the lock while one runs join its SQLite transaction, each in
-        a savepoint of its own (a write that fails rolls back only its own changes), and one COMMIT
-        makes them all durable. A write returns once that COMMIT has; if it fails, every write of the
+        Group commit: writes that queue for the lock while one runs, or come within the next turns of
+        the event loop, join its SQLite transaction, each in a savepoint of its own (a write that fails
+        rolls back only its own changes), and one COMMIT makes them all durable. A write returns once that COMMIT has; if it fails, every write of the
         group fails, and none was acknowledged. Concurrent creates then share the cost of a commit and
         of the trigram index's flush.
         """
@@ -640,6 +642,7 @@ class SqliteStore(Store):
                 await self._writer.execute("RELEASE write")
                 _report_long_write(time.monotonic() - began, long_after)
                 self._writes_since_maintenance += 1
+                group.writes += 1
             finally:
                 if group.committing is None:
                     # Queued behind the writes that came while the first one ran: they join the group.
@@ -658,8 +661,14 @@ class SqliteStore(Store):
             group.lost = True
 
     async def _commit_when_free(self, group: "_CommitGroup") -> None:
-        """Commit the group once the writes queued behind its first one have run."""
+        """Commit the group once it stops growing: while a turn of the event loop brings more writes
+        (requests in flight reaching theirs), up to ``GROUP_COMMIT_WAIT``; a lone write waits one turn."""
         assert self._writer is not None
+        deadline = time.monotonic() + GROUP_COMMIT_WAIT
+        joined = -1
+        while joined != group.writes and time.monotonic() < deadline:
+            joined = group.writes
+            await asyncio.sleep(0)
         async with self._write_lock:
             self._group = None
             try:
@@ -698,6 +707,8 @@ class _CommitGroup:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     committing: "asyncio.Task[None] | None" = None
+    #: The writes that joined it so far.
+    writes: int = 0
     #: SQLite rolled the whole transaction back (disk full, I/O error): the group cannot commit.
     lost: bool = False
 
