@@ -1,6 +1,7 @@
 """``store.read()`` is one snapshot on both backends: its statements see the database as it was at the
-first of them, whatever is written meanwhile. On SQLite reads run on a pool of reader connections, at
-once with each other and with the writer; write transactions that hold the write lock long are logged.
+first of them, whatever is written meanwhile. On SQLite reads run on pools of reader connections, at
+once with each other and with the writer: quick reads on the loop's thread, scans (``store.scan()``) on
+threads; write transactions that hold the write lock long are logged.
 """
 
 import asyncio
@@ -137,7 +138,7 @@ async def test_a_read_waits_for_a_reader_when_every_one_is_in_use(sqlite_store: 
 async def test_the_readers_are_closed_with_the_store(tmp_path: Path):
     store = SqliteStore(tmp_path / "casepush.db", readers=2)
     await store.open()
-    assert store.pool_usage().open == 3
+    assert store.pool_usage().open == 5  # the writer, two quick readers, two scanning ones
     await store.close()
     assert store.pool_usage().open == 0
     await store.open()
@@ -157,6 +158,28 @@ async def test_a_write_holding_the_lock_long_is_logged_unless_it_is_a_bulk_one(
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
     assert "write lock" in record.getMessage()
+
+
+async def test_a_scan_runs_beside_the_event_loop(sqlite_store: SqliteStore):
+    """A scan's statements run on a reader's thread: the loop goes on while SQLite works."""
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    ticker = asyncio.create_task(ticking())
+    slow = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)"
+        " SELECT COUNT(*) FROM n"
+    )
+    async with sqlite_store.scan() as tx:
+        [(count,)] = await tx._fetch_named(slow, {})
+    ticker.cancel()
+    assert count == 3_000_000
+    assert ticks > 10
 
 
 def test_the_readers_setting_reaches_the_sqlite_store(tmp_path: Path):

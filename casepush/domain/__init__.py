@@ -41,10 +41,15 @@ class Context:
 
     def read(self) -> AbstractAsyncContextManager[Tx]:
         """A read transaction: the one ``one_snapshot`` holds open on this store, or a new one."""
+        return self._held() or self.store.read()
+
+    def scan(self) -> AbstractAsyncContextManager[Tx]:
+        """A read that may visit many rows (``Store.scan``): the held one, or a new one."""
+        return self._held() or self.store.scan()
+
+    def _held(self) -> AbstractAsyncContextManager[Tx] | None:
         held = current(_snapshot)
-        if held is not None and held[0] is self.store:
-            return nullcontext(held[1])
-        return self.store.read()
+        return nullcontext(held[1]) if held is not None and held[0] is self.store else None
 
 
 _snapshot: ContextVar[Scoped[tuple[Store, Tx]] | None] = ContextVar("casepush_snapshot", default=None)

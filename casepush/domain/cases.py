@@ -351,7 +351,7 @@ async def find(ctx: Context, params: FindCasesQuery) -> FindCasesResponse:
     query, page = _store_query(params)
     validation.paging(page.page, page.per_page)
     query = dataclasses.replace(query, owners=ctx.access.allowed_owners(query.owners, Operations.find_cases))
-    async with ctx.read() as tx:
+    async with ctx.scan() as tx:
         cases = await with_totals(tx, ctx, await tx.find_cases(ctx.space_id, query, page))
         # As Kibana, the counts by status leave out the status and search filters.
         counts_query = dataclasses.replace(query, statuses=[], search=None)
@@ -372,7 +372,7 @@ async def find(ctx: Context, params: FindCasesQuery) -> FindCasesResponse:
 
 
 async def status_counts(ctx: Context, owners: list[str]) -> StatusCounts:
-    async with ctx.read() as tx:
+    async with ctx.scan() as tx:
         counts = await tx.count_cases_by_status(
             ctx.space_id, CaseQuery(owners=ctx.access.allowed_owners(owners, Operations.get_statuses))
         )
@@ -380,10 +380,10 @@ async def status_counts(ctx: Context, owners: list[str]) -> StatusCounts:
 
 
 async def tags(ctx: Context, owners: list[str]) -> list[str]:
-    async with ctx.read() as tx:
+    async with ctx.scan() as tx:
         return await tx.tags(ctx.space_id, ctx.access.allowed_owners(owners, Operations.get_tags))
 
 
 async def reporters(ctx: Context, owners: list[str]) -> list[User]:
-    async with ctx.read() as tx:
+    async with ctx.scan() as tx:
         return await tx.reporters(ctx.space_id, ctx.access.allowed_owners(owners, Operations.get_reporters))

@@ -196,7 +196,7 @@ async def get(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> Connecto
 async def list_all(ctx: Context, rt: ConnectorRuntime) -> list[ConnectorInfo]:
     """The space's connectors and the preconfigured ones, by name, with how many objects use each."""
     _ensure_may_read(ctx)
-    async with ctx.read() as tx:
+    async with ctx.scan() as tx:  # the references are counted over every case
         stored = await tx.list_connectors(ctx.space_id)
         ids = [c.id for c in stored] + list(rt.preconfigured)
         references = await tx.count_connector_references(ctx.space_id, ids)

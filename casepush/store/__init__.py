@@ -650,6 +650,11 @@ class Store(abc.ABC):
         """A read-only transaction whose statements all see one snapshot of the database, taken at the
         first of them: what is committed later is not seen (``tests/test_store_reads.py``)."""
 
+    def scan(self) -> AbstractAsyncContextManager[Tx]:
+        """A read as ``read``, for reads that may visit many rows (searches, counts over cases): the
+        SQLite backend runs them on threads, so that the event loop goes on meanwhile."""
+        return self.read()
+
     @abc.abstractmethod
     def write(self) -> AbstractAsyncContextManager[Tx]: ...
 

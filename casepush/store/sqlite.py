@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from casepush.guards import write_transaction
 from casepush.store import (
@@ -361,7 +361,7 @@ class InlineConnection:
     def in_transaction(self) -> bool:
         return self._conn.in_transaction
 
-    async def begin(self, timeout: float) -> None:
+    async def begin_immediate(self, timeout: float) -> None:
         """``BEGIN IMMEDIATE``, waiting (without blocking) up to ``timeout`` s for another process."""
         deadline = time.monotonic() + timeout
         while True:
@@ -375,6 +375,41 @@ class InlineConnection:
 
     async def close(self) -> None:
         self._conn.close()
+
+
+class InlineReader(InlineConnection):
+    """A reader's connection called on the loop's thread, for quick reads (by key, a case's
+    children): a statement of microseconds costs less there than the hop to a thread and back. Its
+    transaction begins with its first statement, as a threaded reader's."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        super().__init__(conn)
+        self._begin_next = False
+
+    def begin(self) -> None:
+        self._begin_next = True
+
+    def end(self) -> None:
+        self._begin_next = False
+        if self._conn.in_transaction:
+            self._conn.rollback()
+
+    def _began(self) -> None:
+        if self._begin_next:
+            self._begin_next = False
+            self._conn.execute("BEGIN")
+
+    def execute(self, sql: str, params: Parameters = ()) -> InlineStatement:
+        self._began()
+        return super().execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
+        self._began()
+        await super().executemany(sql, rows)
+
+    async def execute_fetchall(self, sql: str, params: Parameters = ()) -> list[Any]:
+        self._began()
+        return await super().execute_fetchall(sql, params)
 
 
 class ReaderCursor:
@@ -474,6 +509,46 @@ def _log_failure(done: "asyncio.Future[Any]") -> None:
         log.warning("could not end a read transaction: %r", done.exception())
 
 
+Reader = TypeVar("Reader", InlineReader, ReaderConnection)
+
+
+class _Readers(Generic[Reader]):
+    """A pool of reader connections: a read takes one for its transaction, waiting when all are in
+    use; the last one freed is taken first, its page cache the warmest."""
+
+    def __init__(self) -> None:
+        self.connections: list[Reader] = []
+        self._idle: asyncio.LifoQueue[Reader] = asyncio.LifoQueue()
+
+    def add(self, conn: Reader) -> None:
+        self.connections.append(conn)
+        self._idle.put_nowait(conn)
+
+    @property
+    def in_use(self) -> int:
+        return len(self.connections) - self._idle.qsize()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One read transaction: its statements see the database as it was at the first of them
+        (WAL's snapshot), while other reads and the writer go on."""
+        conn = await self._idle.get()
+        try:
+            conn.begin()
+            try:
+                yield SqliteTx(conn)
+            finally:
+                conn.end()
+        finally:
+            self._idle.put_nowait(conn)
+
+    async def close(self) -> None:
+        for conn in self.connections:
+            await conn.close()
+        self.connections = []
+        self._idle = asyncio.LifoQueue()
+
+
 class SqliteStore(Store):
     def __init__(self, path: Path, readers: int = READERS):
         self.path = path
@@ -483,18 +558,17 @@ class SqliteStore(Store):
         #: The writes of the open SQLite transaction, committed together (see _write).
         self._group: _CommitGroup | None = None
         self._writes_since_maintenance = 0
-        #: Every reader connection, and those no read holds now: the last one freed is taken first,
-        #: its page cache the warmest.
-        self._reader_connections: list[ReaderConnection] = []
-        self._idle_readers: asyncio.LifoQueue[ReaderConnection] = asyncio.LifoQueue()
+        #: Quick reads' connections, on the loop's thread, and scans', each on a thread of its own.
+        self._quick: _Readers[InlineReader] = _Readers()
+        self._scanning: _Readers[ReaderConnection] = _Readers()
 
-    def _connect_reader(self) -> ReaderConnection:
+    def _connect_reader(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in _PRAGMAS:
             conn.execute(pragma)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         conn.execute("PRAGMA query_only = ON")  # as PostgreSQL's read-only transactions
-        return ReaderConnection(conn)
+        return conn
 
     def _connect_inline(self) -> InlineConnection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -511,9 +585,8 @@ class SqliteStore(Store):
         await self._migrate(self._writer)
         await self._analyze()
         for _ in range(self.readers):
-            conn = self._connect_reader()
-            self._reader_connections.append(conn)
-            self._idle_readers.put_nowait(conn)
+            self._quick.add(InlineReader(self._connect_reader()))
+            self._scanning.add(ReaderConnection(self._connect_reader()))
 
     async def analyze(self) -> None:
         async with self._write_lock:
@@ -536,7 +609,7 @@ class SqliteStore(Store):
         await self._writer.execute("ANALYZE sqlite_schema")  # loads the statistics just changed
 
     async def _migrate(self, conn: InlineConnection) -> None:
-        await conn.begin(BUSY_TIMEOUT)
+        await conn.begin_immediate(BUSY_TIMEOUT)
         try:
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
@@ -560,53 +633,41 @@ class SqliteStore(Store):
     async def close(self) -> None:
         if self._group is not None and self._group.committing is not None:
             await asyncio.wait([self._group.committing])
-        for conn in self._reader_connections:
-            await conn.close()
-        self._reader_connections = []
-        self._idle_readers = asyncio.LifoQueue()
+        await self._quick.close()
+        await self._scanning.close()
         if self._writer is not None:
             await self._writer.close()
         self._writer = None
 
-    @asynccontextmanager
-    async def _reader(self) -> AsyncIterator[ReaderConnection]:
-        """A reader connection for the block, waiting for one when every reader is in use."""
+    def read(self) -> AbstractAsyncContextManager[Tx]:
+        """A quick read, on the loop's thread (see ``InlineReader``)."""
         assert self._writer is not None, "store is not open"
-        conn = await self._idle_readers.get()
-        try:
-            yield conn
-        finally:
-            self._idle_readers.put_nowait(conn)
+        return self._quick.transaction()
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Tx]:
-        """One transaction on a reader connection: its statements see the database as it was at the
-        first of them (WAL's snapshot), as on PostgreSQL, while other reads and the writer go on."""
-        async with self._reader() as conn:
-            conn.begin()
-            try:
-                yield SqliteTx(conn)
-            finally:
-                conn.end()
+    def scan(self) -> AbstractAsyncContextManager[Tx]:
+        """A read that may visit many rows, on a reader's thread: SQLite runs there without the GIL, at
+        once with the loop, the writer and other scans."""
+        assert self._writer is not None, "store is not open"
+        return self._scanning.transaction()
 
     async def ping(self) -> None:
-        async with self._reader() as conn:
-            await conn.execute_fetchall("SELECT 1")
+        async with self.read() as tx:
+            await tx.list_spaces()
 
     def pool_usage(self) -> PoolUsage:
-        """The writer (in use while a write holds it) and the reader connections."""
-        most = 1 + self.readers
+        """The writer (in use while a write holds it) and the reader connections, quick and scanning."""
+        most = 1 + 2 * self.readers
         if self._writer is None:
             return PoolUsage(in_use=0, open=0, max=most)
-        reading = len(self._reader_connections) - self._idle_readers.qsize()
-        in_use = int(self._write_lock.locked()) + reading
-        return PoolUsage(in_use=in_use, open=1 + len(self._reader_connections), max=most)
+        pools = (self._quick, self._scanning)
+        in_use = int(self._write_lock.locked()) + sum(pool.in_use for pool in pools)
+        return PoolUsage(in_use=in_use, open=1 + sum(len(pool.connections) for pool in pools), max=most)
 
     def on_security_change(self, callback: Callable[[], None]) -> None:
         """Never called: a SQLite file serves one instance."""
 
     def snapshot(self) -> AbstractAsyncContextManager[Tx]:
-        return self.read()
+        return self.scan()
 
     def write(self) -> AbstractAsyncContextManager[Tx]:
         return self._write(LONG_WRITE)
@@ -620,15 +681,15 @@ class SqliteStore(Store):
 
         Group commit: writes that queue for the lock while one runs, or come within the next turns of
         the event loop, join its SQLite transaction, each in a savepoint of its own (a write that fails
-        rolls back only its own changes), and one COMMIT makes them all durable. A write returns once that COMMIT has; if it fails, every write of the
-        group fails, and none was acknowledged. Concurrent creates then share the cost of a commit and
-        of the trigram index's flush.
+        rolls back only its own changes), and one COMMIT makes them all durable. A write returns once
+        that COMMIT has; if it fails, every write of the group fails, and none was acknowledged.
+        Concurrent creates then share the cost of a commit and of the trigram index's flush.
         """
         assert self._writer is not None, "store is not open"
         async with self._write_lock:
             group = self._group
             if group is None:
-                await self._writer.begin(BUSY_TIMEOUT)
+                await self._writer.begin_immediate(BUSY_TIMEOUT)
                 group = self._group = _CommitGroup()
             began = time.monotonic()
             try:
