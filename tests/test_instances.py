@@ -122,6 +122,32 @@ async def test_what_one_instance_writes_the_other_reads(instances):
     assert (await ok(call(b, "GET", "/api/spaces/space/ops")))["name"] == "Ops"
 
 
+async def test_a_space_changed_or_deleted_on_one_instance_is_seen_by_the_other_at_once(instances):
+    """Each instance keeps the spaces requests name in memory (``SpaceCache``), and forgets them when any
+    instance changes one: the change travels by NOTIFY, heard before the changing request has even
+    answered, so the other instance's next request sees it."""
+    a, b = instances
+    await ok(call(a, "POST", "/api/spaces/space", {"id": "ops", "name": "Ops"}))
+    case = await ok(call(b, "POST", "/s/ops/api/cases", case_body()))
+    case_path = f"/s/ops/api/cases/{case['id']}"
+    for base in (a, b):  # each keeps the space now
+        await ok(call(base, "GET", case_path))
+
+    disabled = {"id": "ops", "name": "Ops", "disabledFeatures": ["generalCases"]}
+    await ok(call(a, "PUT", "/api/spaces/space/ops", disabled))
+    status, refused = await call(b, "GET", case_path)
+    assert status == 403, refused
+    assert (await call(b, "POST", "/s/ops/api/cases", case_body()))[0] == 403
+
+    await ok(call(b, "PUT", "/api/spaces/space/ops", {"id": "ops", "name": "Ops"}))  # the other way
+    await ok(call(a, "GET", case_path))
+
+    status, _ = await call(a, "DELETE", "/api/spaces/space/ops")
+    assert status == 204
+    status, missing = await call(b, "GET", case_path)
+    assert (status, missing) == (404, {"statusCode": 404, "error": "Not Found", "message": "Not Found"})
+
+
 async def test_a_security_change_on_one_instance_reaches_the_others_cache_within_a_moment(instances):
     """The change travels by NOTIFY, so the other instance hears it milliseconds after the commit; the
     test allows a second, far below the 60 s the cache would otherwise keep the old password."""

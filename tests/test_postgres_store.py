@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import msgspec
 import pytest
 
@@ -20,6 +21,7 @@ from casepush.store import (
     LoginCounts,
     Page,
     PushClaim,
+    PushRecord,
     Store,
     StoredApiKey,
     StoredConnector,
@@ -38,8 +40,10 @@ from casepush.types import (
     AlertComment,
     AlertRule,
     Assignee,
+    AutomaticPushSetting,
     Case,
     CaseConnector,
+    CaseSyncRequest,
     Configuration,
     KibanaPrivilege,
     RoleBody,
@@ -121,6 +125,42 @@ def alert_comment(n: int, alert_ids: list[str], case_n: int = 1) -> AlertComment
         index=[f"index-{a}" for a in alert_ids],
         rule=AlertRule(id="rule", name="Rule"),
     )
+
+
+# --- the pool ---------------------------------------------------------------------------------------
+
+
+async def last_statement(store: PostgresStore, pid: int) -> tuple[str, str]:
+    """What the server says a connection (by its backend's pid) is doing and last ran."""
+    conn = await asyncpg.connect(store.dsn)
+    try:
+        row = await conn.fetchrow("SELECT state, query FROM pg_stat_activity WHERE pid = $1", pid)
+    finally:
+        await conn.close()
+    return row["state"], row["query"]
+
+
+async def test_a_connection_returns_to_the_pool_without_a_reset_query(pg: PostgresStore) -> None:
+    """Not asyncpg's ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;``, a round trip
+    after each transaction: casepush leaves no session state on a pooled connection."""
+    async with pg.write() as tx:
+        pid = tx.conn.get_server_pid()  # type: ignore[attr-defined]
+        await tx.lock("a lock of the transaction")
+    assert await last_statement(pg, pid) == ("idle", "COMMIT;")
+    async with pg.read() as tx:
+        assert tx.conn.get_server_pid() == pid  # type: ignore[attr-defined]
+        assert await tx.get_space("default") is not None
+    assert await last_statement(pg, pid) == ("idle", "COMMIT;")
+
+
+async def test_a_transaction_left_open_is_rolled_back_as_its_connection_returns(pg: PostgresStore) -> None:
+    async with pg._pool.acquire() as conn:  # type: ignore[union-attr]
+        pid = conn.get_server_pid()
+        await conn.execute("BEGIN")  # not ended, as after a failure in the middle of one
+        await conn.execute("""INSERT INTO spaces (id, data) VALUES ('ops', '{"id": "ops", "name": "Ops"}')""")
+    assert await last_statement(pg, pid) == ("idle", "ROLLBACK")
+    async with pg.read() as tx:
+        assert await tx.get_space("ops") is None
 
 
 # --- migrations -----------------------------------------------------------------------------------
@@ -350,6 +390,98 @@ async def test_user_actions_match_sqlite(stores: list[Store]) -> None:
                     "default", "case-01", t, a, p
                 ),
             )
+
+
+async def test_the_statements_of_a_push_match_sqlite(stores: list[Store]) -> None:
+    """What creates, comments and pushes write and read in one statement on PostgreSQL (``_write_case``,
+    ``record_user_actions``, ``push_bookkeeping``, ``record_push``), as SQLite does it one by one."""
+    connected = CaseConnector(id="conn-1", name="c", type=".echo", fields=None)
+    first = case(1, connector=connected, tags=["a", "b", "a"], assignees=[Assignee("u1"), Assignee("u2")])
+    inserted = await same(stores, lambda tx: tx.insert_case("default", first))
+    for attachment in (user_comment(1), alert_comment(2, ["a1", "a2"]), user_comment(3)):
+        await same(stores, lambda tx, a=attachment: tx.insert_attachment("default", "case-01", a))
+
+    def bookkeeping(tx: Tx) -> Awaitable[Any]:
+        async def read() -> Any:
+            kept = await tx.push_bookkeeping("default", "case-01", "conn-1")
+            return [kept.generation, kept.sync, sorted(kept.imported)]
+
+        return read()
+
+    assert await same(stores, bookkeeping) == [None, None, []]
+    actions = [_action(1, "title"), _action(2, "comment", "user")]
+    rules = await same(
+        stores, lambda tx: tx.record_user_actions("default", "case-01", actions, "cases", "conn-1")
+    )
+    assert rules == {"setting": None, "sync": None}
+
+    setting = AutomaticPushSetting(
+        quiet_period=0, owner="cases", connector_id="conn-1", updated_at="2026-01-01", updated_by=ALICE
+    )
+    sync = CaseSyncRequest(push_status=True)
+    await same(stores, lambda tx: tx.put_automatic_push_setting("default", setting))
+    await same(stores, lambda tx: tx.put_case_sync("default", "conn-1", sync))
+    actions = [_action(3, "tags"), _action(4, "comment", "alert")]
+    rules = await same(
+        stores, lambda tx: tx.record_user_actions("default", "case-01", actions, "cases", "conn-1")
+    )
+    assert (rules["setting"]["connector_id"], rules["sync"]["push_status"]) == ("conn-1", True)
+    other = await same(stores, lambda tx: tx.record_user_actions("default", "case-01", [], "cases", "conn-2"))
+    assert other == {"setting": None, "sync": None}  # no setting: the case sync settings decide nothing
+    await same(
+        stores, lambda tx: tx.enqueue_automatic_push("default", "case-01", "conn-1", "cases", 5, 1, BOB)
+    )
+    await same(stores, lambda tx: tx.remember_imported("default", "conn-1", "x-9", "att-03", "case-01"))
+    assert await same(stores, bookkeeping) == [1, msgspec.to_builtins(sync), ["att-03"]]
+
+    # The tags and assignees replaced with the case, in one statement on PostgreSQL.
+    changed = case(1, connector=connected, tags=["b", "c"], assignees=[Assignee("u2"), Assignee("u3")])
+    before = msgspec.convert(inserted, Case)
+    await same(stores, lambda tx: tx.update_case("default", changed, before))
+    assert await same(stores, lambda tx: tx.tags("default", ["cases"])) == ["b", "c"]
+    for uid, found in (("u1", []), ("u2", ["case-01"]), ("u3", ["case-01"])):
+        query = CaseQuery(owners=["cases"], assignees=[uid])
+        cases = await same(stores, lambda tx, q=query: tx.find_cases("default", q, Page()))
+        assert [c["id"] for c in cases] == found
+
+    attachments = await same(stores, lambda tx: tx.list_attachments("default", "case-01"))
+    read = [msgspec.convert(a, UserComment | AlertComment) for a in attachments[0]]  # type: ignore[arg-type]
+    await same(stores, lambda tx: tx.insert_attachment("default", "case-01", user_comment(4)))
+    await same(stores, lambda tx: tx.claim_push("default", "case-01", "conn-1", "token", 0, 10))
+
+    def record() -> PushRecord:
+        """A push's record, made for each store (the stores give what they store its new version)."""
+        marked = [
+            msgspec.structs.replace(a, pushed_at="2026-03-01T00:00:00.000Z", pushed_by=BOB) for a in read
+        ]
+        return PushRecord(
+            claim_token="token",
+            actions=[_action(5, "pushed")],
+            marked=[marked[0], marked[1], msgspec.structs.replace(marked[2], version=encode_version(7))],
+            link_external_id="x-1",
+            pushed_comment_ids=["x-2", "x-3", "x-2"],
+            generation=1,
+        )
+
+    stored = await same(stores, lambda tx: tx.record_push("default", "case-01", "conn-1", record()))
+    assert sorted(stored) == ["att-01", "att-03"]  # not att-02: changed since it was read
+    assert [a["version"] for a in stored.values()] == [encode_version(2)] * 2
+    after = await same(stores, lambda tx: tx.list_attachments("default", "case-01"))
+    assert [a.get("pushed_at") for a in after[0]] == ["2026-03-01T00:00:00.000Z"] * 2 + [None, None]
+    assert await same(stores, lambda tx: tx.case_alerts("default", "case-01"))  # as they were
+    assert await same(stores, lambda tx: tx.count_case_alerts("default", "case-01")) == 2
+    listed = await same(
+        stores,
+        lambda tx: tx.find_user_actions("default", "case-01", [], [], Page(per_page=100, descending=False)),
+    )
+    assert [a["id"] for a in listed[0]] == ["ua-01", "ua-02", "ua-03", "ua-04", "ua-05"]
+    assert await same(stores, lambda tx: tx.case_of_external("default", "conn-1", "x-1")) == "case-01"
+    for pushed in ("x-2", "x-3"):
+        assert await same(stores, lambda tx, p=pushed: tx.is_pushed_comment("default", "conn-1", p))
+    pushes = await same(stores, lambda tx: tx.list_automatic_pushes("default", "case-01"))
+    assert [p["state"] for p in pushes] == ["idle"]
+    claimed = await same(stores, lambda tx: tx.claim_push("default", "case-01", "conn-1", "next", 0, 10))
+    assert claimed == {"token": "next", "interrupted_create": False}  # released
 
 
 # --- configurations, connectors, spaces -------------------------------------------------------

@@ -328,6 +328,7 @@ async def test_update_of_the_default_space_keeps_it_reserved(api: Api) -> None:
 
 async def test_delete_answers_204_and_the_space_is_gone(api: Api) -> None:
     await api.create_space("ops")
+    await ok(api.get("/s/ops/api/cases/_find"))  # the space is kept in memory now: the delete forgets it
 
     assert await api.delete("/api/spaces/space/ops") == (204, None)
 

@@ -33,7 +33,7 @@ from casepush.domain.case_sync import case_connector
 from casepush.domain.connectors import ConnectorRuntime, ensure_actions
 from casepush.errors import KibanaError, bad_request, not_found
 from casepush.security.authz import Level, Operation
-from casepush.store import AutomaticPush, Settlement, Store, Tx
+from casepush.store import AutomaticPush, PushRules, Settlement, Store, Tx
 from casepush.types import (
     AutomaticPushRequest,
     AutomaticPushSetting,
@@ -134,15 +134,20 @@ def _qualifies(case: Case, setting: AutomaticPushSetting) -> bool:
     return True
 
 
-async def note_changes(tx: Tx, ctx: Context, case: Case, actions: Iterable[UserAction]) -> None:
-    """In the transaction of a change: ask for an automatic push of the case when the change needs one."""
-    if case.connector.id == NONE_ID:
+def may_push(case: Case) -> bool:
+    """Whether a change of the case may ask for an automatic push at all (it has a connector)."""
+    return case.connector.id != NONE_ID
+
+
+async def note_changes(
+    tx: Tx, ctx: Context, case: Case, actions: Iterable[UserAction], rules: PushRules
+) -> None:
+    """In the transaction of a change, with the rules read as its user actions were recorded
+    (``Tx.record_user_actions``): ask for an automatic push of the case when the change needs one."""
+    setting = rules.setting
+    if not may_push(case) or setting is None or not _qualifies(case, setting):
         return
-    setting = await tx.get_automatic_push_setting(ctx.space_id, case.owner, case.connector.id)
-    if setting is None or not _qualifies(case, setting):
-        return
-    sync = await tx.get_case_sync(ctx.space_id, case.connector.id)
-    if not {action.type for action in actions} & _triggers(setting, case.connector.type, sync):
+    if not {action.type for action in actions} & _triggers(setting, case.connector.type, rules.sync):
         return
     now = time.time()
     await tx.enqueue_automatic_push(

@@ -174,10 +174,11 @@ def _case_sync(
     )
 
 
-async def pushed_state(tx: Tx, ctx: Context, case: Case, connector: Connector) -> CaseState | None:
-    """The status and assignees a push of the case to the connector sends, as its case sync settings ask
-    (None when they ask for neither)."""
-    sync = await tx.get_case_sync(ctx.space_id, connector.id)
+async def pushed_state(
+    tx: Tx, ctx: Context, case: Case, connector: Connector, sync: CaseSyncRequest | None
+) -> CaseState | None:
+    """The status and assignees a push of the case to the connector sends, as its case sync settings
+    (``sync``, read by the push) ask: None when they ask for neither."""
     if sync is None or not (sync.push_status or sync.push_assignees):
         return None
     assignees = None

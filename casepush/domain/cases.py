@@ -14,7 +14,9 @@ from casepush.errors import KibanaError, bad_request, conflict, not_found, saved
 from casepush.security.authz import Operations
 from casepush.store import CaseQuery, Page, Tx, VersionConflict
 from casepush.types import (
+    AlertComment,
     Assignee,
+    Attachment,
     Case,
     CaseConnector,
     CasePatch,
@@ -23,6 +25,7 @@ from casepush.types import (
     FindCasesResponse,
     StatusCounts,
     User,
+    UserComment,
     as_list,
 )
 
@@ -108,13 +111,30 @@ def _dedupe_assignees(assignees: list[Assignee]) -> list[Assignee]:
 
 
 async def with_totals(tx: Tx, ctx: Context, cases: list[Case], include_comments: bool = False) -> list[Case]:
-    """Fill ``totalComment``, ``totalAlerts`` and, when asked, ``comments`` as ``GET`` shows them."""
+    """Fill ``totalComment``, ``totalAlerts`` and, when asked, ``comments`` as ``GET`` shows them: with the
+    comments, the totals are counted from them (no statement of their own)."""
+    if include_comments:
+        for case in cases:
+            case.comments, _ = await tx.list_attachments(ctx.space_id, case.id)
+            case.totalComment, case.totalAlerts = attachment_totals(case.comments)
+        return cases
     totals = await tx.case_totals(ctx.space_id, [c.id for c in cases])
     for case in cases:
         case.totalComment, case.totalAlerts = totals[case.id]
-        if include_comments:
-            case.comments, _ = await tx.list_attachments(ctx.space_id, case.id)
     return cases
+
+
+def attachment_totals(attachments: list[Attachment]) -> tuple[int, int]:
+    """``Tx.case_totals`` of a case, from all its attachments: its user comments, and the distinct ids of
+    the alerts its alert attachments name (the store's ``case_alerts`` rows are exactly those ids)."""
+    comments = sum(isinstance(attachment, UserComment) for attachment in attachments)
+    alerts = {
+        alert_id
+        for attachment in attachments
+        if isinstance(attachment, AlertComment)
+        for alert_id in as_list(attachment.alertId)
+    }
+    return comments, len(alerts)
 
 
 async def _owner_custom_fields(tx: Tx, ctx: Context, owner: str) -> list | None:
@@ -262,11 +282,14 @@ async def bulk_update(ctx: Context, patches: list[CasePatch]) -> list[Case]:
             )
         now = now_iso()
         updated_cases = []
+        configured_of: dict[str, list | None] = {}  # read once per owner
         for patch in patches:
             changed, before = changes[patch.id], found[patch.id]
             if not changed:
                 continue
-            configured = await _owner_custom_fields(tx, ctx, before.owner)
+            if before.owner not in configured_of:
+                configured_of[before.owner] = await _owner_custom_fields(tx, ctx, before.owner)
+            configured = configured_of[before.owner]
             if isinstance(custom_fields := changed.get("customFields"), list):
                 validate_custom_fields(custom_fields, configured)
             after = _apply(before, changed, ctx.user, now, configured)

@@ -35,7 +35,7 @@ from casepush.domain.connectors import (
 from casepush.errors import KibanaError, conflict
 from casepush.http import HostNotAllowed, OutboundError, ResponseTooLarge
 from casepush.security.authz import Level, Operations
-from casepush.store import Page, PushClaim, Tx, VersionConflict
+from casepush.store import Page, PushClaim, PushRecord, Tx
 from casepush.types import (
     AlertComment,
     Attachment,
@@ -217,18 +217,19 @@ class Loaded:
         return [attachment for attachment in self.attachments if attachment.id not in self.imported]
 
 
-async def _loaded(tx: Tx, ctx: Context, case_id: str, connector: Connector) -> Loaded:
-    case = await load_case(tx, ctx, case_id)
-    attachments, _ = await tx.list_attachments(ctx.space_id, case_id)
+async def _loaded(tx: Tx, ctx: Context, case: Case, connector: Connector) -> Loaded:
+    """What a push reads beside ``case`` (read in ``tx``): three statements."""
+    attachments, _ = await tx.list_attachments(ctx.space_id, case.id)
     everything = Page(page=1, per_page=MAX_USER_ACTIONS, descending=False)
-    actions, _ = await tx.find_user_actions(ctx.space_id, case_id, [], [], everything)
+    actions, _ = await tx.find_user_actions(ctx.space_id, case.id, [], [], everything)
+    kept = await tx.push_bookkeeping(ctx.space_id, case.id, connector.id)
     return Loaded(
         case,
         attachments,
         actions,
-        await tx.automatic_push_generation(ctx.space_id, case_id, connector.id),
-        await case_sync.pushed_state(tx, ctx, case, connector),
-        frozenset(await tx.imported_attachments(ctx.space_id, connector.id, case_id)),
+        kept.generation,
+        await case_sync.pushed_state(tx, ctx, case, connector, kept.sync),
+        kept.imported,
     )
 
 
@@ -239,9 +240,10 @@ def _sent_with_case(rt: ConnectorRuntime, loaded: Loaded, connector: Connector) 
 
 async def _authorized(
     tx: Tx, ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str
-) -> Connector:
-    """Kibana's order: the case (404, then read), the connector (404, then actions read), then the push
-    privilege on the case's owner and, for running the connector, ``all`` on actions."""
+) -> tuple[Case, Connector]:
+    """The case and the connector, in Kibana's order: the case (404, then read), the connector (404, then
+    actions read), then the push privilege on the case's owner and, for running the connector, ``all``
+    on actions."""
     case = await load_case(tx, ctx, case_id)
     ctx.access.ensure([case.owner], Operations.get_case)
     try:
@@ -251,7 +253,7 @@ async def _authorized(
     ensure_actions(ctx, Level.READ, "Unauthorized to get actions")
     ctx.access.ensure([case.owner], Operations.push_case)
     ensure_actions(ctx, Level.ALL, f'Unauthorized to execute a "{connector.type.id}" action')
-    return connector
+    return case, connector
 
 
 # --- the claim -------------------------------------------------------------------------------------------
@@ -263,23 +265,33 @@ async def _take_claim(
     """Check the caller may push, then wait for the claim on this case and connector (another push may
     hold it) for up to two leases: the connector, and the claim with the case as read in the claim's
     transaction (a push that held the claim before may have pushed it already), or None when the claim
-    stayed held. One transaction does it all when the claim is free."""
+    stayed held. One transaction does it all when the claim is free.
+
+    The journal is written in that transaction too: a push with no push of the case to the connector
+    recorded will create an incident, so the claim records that a create is in flight (``creating``)
+    before the transaction commits, and so before any call out. That is earlier than the create itself
+    (the transform and the recovery's lookup come between), which only errs on the safe side: a push
+    that fails before calling out leaves the journal set, and the next push looks the incident up
+    before creating one, finding none."""
     token, deadline, pause = new_id(), time.monotonic() + 2 * rt.push_lease, 0.02
     connector = None
     while True:
         now = epoch_ms(time.time())
+        expires = now + epoch_ms(rt.push_lease)
         async with ctx.store.write() as tx:
             if connector is None:
-                connector = await _authorized(tx, ctx, rt, case_id, connector_id)
+                case, connector = await _authorized(tx, ctx, rt, case_id, connector_id)
             else:
                 # The case's row before the claim's, as the first try and the save take them: a try that
                 # took them the other way round would deadlock with those on PostgreSQL.
-                await load_case(tx, ctx, case_id)
-            claim = await tx.claim_push(
-                ctx.space_id, case_id, connector_id, token, now, now + epoch_ms(rt.push_lease)
-            )
+                case = await load_case(tx, ctx, case_id)
+            claim = await tx.claim_push(ctx.space_id, case_id, connector_id, token, now, expires)
             if claim is not None:
-                return connector, (claim, await _loaded(tx, ctx, case_id, connector))
+                loaded = await _loaded(tx, ctx, case, connector)
+                _, recorded_id = _latest_push(loaded.actions, connector.id)
+                if recorded_id is None and not claim.interrupted_create:  # taken over: it is set already
+                    await tx.update_push_claim(claim.token, expires, creating=True)
+                return connector, (claim, loaded)
         if time.monotonic() > deadline:
             return connector, None
         await asyncio.sleep(pause)
@@ -314,12 +326,6 @@ async def _expire(ctx: Context, claim: PushClaim) -> None:
             await tx.update_push_claim(claim.token, 0)
     except Exception:
         log.exception("could not expire push claim %s", claim.token)
-
-
-async def _journal_create(ctx: Context, rt: ConnectorRuntime, claim: PushClaim) -> None:
-    """Record, before calling the external system, that an incident is about to be created."""
-    async with ctx.store.write() as tx:
-        await tx.update_push_claim(claim.token, epoch_ms(time.time() + rt.push_lease), creating=True)
 
 
 # --- the push ----------------------------------------------------------------------------------------------
@@ -367,8 +373,8 @@ async def _transformed(rt: ConnectorRuntime, connector: Connector, case: CaseFor
 async def dry_run(ctx: Context, rt: ConnectorRuntime, case_id: str, connector_id: str) -> DryRun:
     """What a push would send: nothing is sent nor written."""
     async with ctx.read() as tx:
-        connector = await _authorized(tx, ctx, rt, case_id, connector_id)
-        loaded = await _loaded(tx, ctx, case_id, connector)
+        found, connector = await _authorized(tx, ctx, rt, case_id, connector_id)
+        loaded = await _loaded(tx, ctx, found, connector)
     _, external_id = _latest_push(loaded.actions, connector.id)
     case = case_for_push(
         rt,
@@ -405,8 +411,7 @@ async def _push_claimed(
         rt, ctx, loaded.case, loaded.pushable, loaded.actions, connector, external_id, sent_state
     )
     params = await _transformed(rt, connector, case)
-    if external_id is None:
-        await _journal_create(ctx, rt, claim)
+    # A create (``external_id`` None) is journaled already: the claim's transaction wrote it.
     try:
         incident = await rt.plugins.push_to_service(connector, params, rt.http, sent_state)
     except (ConnectorError, OutboundError) as exc:
@@ -457,7 +462,8 @@ async def _recover(rt: ConnectorRuntime, connector: Connector, case_id: str) -> 
     if found is None:
         log.warning(
             # None: the interrupted create never reached the system, or the type cannot look it up.
-            "push of case %s to %s was interrupted and no incident of it was found (%s): creating one",
+            "push of case %s to %s may have been interrupted and no incident of it was found (%s):"
+            " creating one",
             case_id,
             connector.id,
             connector.type.id,
@@ -497,36 +503,37 @@ async def _save(
             apply_status(updated, user, now)
             actions.append(user_actions.user_action(ctx, updated, "status", "update", {"status": "closed"}))
         updated = await tx.update_case(ctx.space_id, updated, case)
-        comments = [await _marked_pushed(tx, ctx, case_id, a, now) for a in attachments]
         actions.append(
             user_actions.user_action(
                 ctx, updated, "pushed", "push_to_service", {"externalService": msgspec.to_builtins(service)}
             )
         )
-        await user_actions.record(tx, ctx, updated, actions, asks_push=False)
         previous = case.external_service
-        if previous is None or (previous.connector_id, previous.external_id) != (connector.id, incident.id):
-            await tx.link_external(ctx.space_id, connector.id, incident.id, case_id)  # known since its push
-        pushed_ids = [comment.external_id for comment in incident.comments if comment.external_id]
-        await tx.remember_pushed_comments(ctx.space_id, connector.id, pushed_ids)
-        if generation is not None:
-            await tx.clear_automatic_push(ctx.space_id, case_id, connector.id, generation)
-        await tx.release_push_claim(claim.token)
+        linked = previous is not None and (previous.connector_id, previous.external_id) == (
+            connector.id,
+            incident.id,
+        )
+        # The rest in one statement (PostgreSQL): the user actions (a push's own never ask for a push),
+        # every attachment the push read marked pushed unless it was already (as Kibana's push marks every
+        # one it read; one changed or deleted while the push ran is left as it is now, and the next push
+        # sends it), the incident's link (known since its push), the comments pushed, the automatic push
+        # sent, and the claim's release, which ends the journal as the push is recorded.
+        record = PushRecord(
+            claim_token=claim.token,
+            actions=actions,
+            marked=[
+                msgspec.structs.replace(a, pushed_at=now, pushed_by=user)
+                for a in attachments
+                if a.pushed_at is None
+            ],
+            link_external_id=None if linked else incident.id,
+            pushed_comment_ids=[comment.external_id for comment in incident.comments if comment.external_id],
+            generation=generation,
+        )
+        stored = await tx.record_push(ctx.space_id, case_id, connector.id, record)
         (updated,) = await with_totals(tx, ctx, [updated])
-    updated.comments = comments
+    updated.comments = [stored.get(a.id, a) if a.pushed_at is None else a for a in attachments]
     return updated
-
-
-async def _marked_pushed(tx: Tx, ctx: Context, case_id: str, attachment: Attachment, now: str) -> Attachment:
-    """An attachment the push read, marked pushed unless it was already (as Kibana's push marks every one
-    it read). One changed or deleted while the push ran is left as it is now: the next push sends it."""
-    if attachment.pushed_at is not None:
-        return attachment
-    pushed = msgspec.structs.replace(attachment, pushed_at=now, pushed_by=ctx.user)
-    try:
-        return await tx.update_attachment(ctx.space_id, case_id, pushed, attachment.version)
-    except VersionConflict:
-        return attachment
 
 
 async def _closes_by_pushing(tx: Tx, ctx: Context, owner: str) -> bool:

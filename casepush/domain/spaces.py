@@ -113,9 +113,9 @@ async def list_spaces(ctx: Context, purpose: Purpose = "any", with_purposes: boo
 
 async def find_space(store: Store, space_id: str) -> Space | None:
     """The space a request names, before anyone's access to it is known (no caller, or one not yet
-    checked against the space)."""
-    async with store.read() as tx:
-        return await tx.get_space(space_id)
+    checked against the space): kept in memory by the store while it hears every change of spaces
+    (``Store.space``)."""
+    return await store.space(space_id)
 
 
 async def get(ctx: Context, space_id: str) -> Space:

@@ -108,9 +108,12 @@ async def record(tx: Tx, ctx: Context, case: Case, actions: list[UserAction], as
     sync's, never ask for a push, which would echo them back)."""
     if not actions:
         return
-    await tx.insert_user_actions(ctx.space_id, case.id, actions)
-    if asks_push:
-        await automatic_push.note_changes(tx, ctx, case, actions)
+    if not asks_push or not automatic_push.may_push(case):
+        await tx.insert_user_actions(ctx.space_id, case.id, actions)
+        return
+    # The rules that decide whether the change asks for a push come with the insert (one statement).
+    rules = await tx.record_user_actions(ctx.space_id, case.id, actions, case.owner, case.connector.id)
+    await automatic_push.note_changes(tx, ctx, case, actions, rules)
 
 
 async def find(

@@ -173,6 +173,41 @@ QUEUED_STATES = ("pending", "retrying", "running")
 
 
 @dataclass(frozen=True)
+class PushRules:
+    """What decides whether a change of a case asks for an automatic push to its connector: the automatic
+    push setting of the case's owner and connector, and the connector's case sync settings (None: none)."""
+
+    setting: AutomaticPushSetting | None = None
+    sync: CaseSyncRequest | None = None
+
+
+@dataclass(frozen=True)
+class PushBookkeeping:
+    """What a push reads beside the case, for one case and connector: the generation of its automatic push
+    (None without one), the connector's case sync settings (None: none), and the case's comments that
+    came from the connector's system (never pushed back to it)."""
+
+    generation: int | None = None
+    sync: CaseSyncRequest | None = None
+    imported: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """What a push writes beside the case's row, in the transaction that saves it (``Tx.record_push``): its
+    user actions; the attachments it read, marked pushed (each with the version it was read at); the
+    incident to link to the case (None: it is linked already); the external ids of the comments it
+    pushed; the automatic push generation it sent (None: none waited); and the claim it releases."""
+
+    claim_token: str
+    actions: list[UserAction] = field(default_factory=list)
+    marked: list[Attachment] = field(default_factory=list)
+    link_external_id: str | None = None
+    pushed_comment_ids: list[str] = field(default_factory=list)
+    generation: int | None = None
+
+
+@dataclass(frozen=True)
 class PoolUsage:
     """The store's database connections now: running a query or transaction, open, and at most."""
 
@@ -341,6 +376,13 @@ class Tx(abc.ABC):
     async def insert_user_actions(self, space_id: str, case_id: str, actions: list[UserAction]) -> None: ...
 
     @abc.abstractmethod
+    async def record_user_actions(
+        self, space_id: str, case_id: str, actions: list[UserAction], owner: str, connector_id: str
+    ) -> PushRules:
+        """Insert a case's user actions, and read what decides whether they ask for an automatic push to
+        the case's connector (``connector_id``, for the case's ``owner``): one statement on PostgreSQL."""
+
+    @abc.abstractmethod
     async def find_user_actions(
         self, space_id: str, case_id: str, types: list[str], attachment_types: list[str], page: Page
     ) -> tuple[list[UserAction], int]:
@@ -402,6 +444,20 @@ class Tx(abc.ABC):
 
     @abc.abstractmethod
     async def release_push_claim(self, token: str) -> None: ...
+
+    @abc.abstractmethod
+    async def push_bookkeeping(self, space_id: str, case_id: str, connector_id: str) -> PushBookkeeping:
+        """What a push reads beside the case, in one statement."""
+
+    @abc.abstractmethod
+    async def record_push(
+        self, space_id: str, case_id: str, connector_id: str, record: PushRecord
+    ) -> dict[str, Attachment]:
+        """What a push writes beside the case's row, in the transaction that saves it: insert its user
+        actions; store the attachments it marked pushed (neither their type nor their alerts change), each
+        only if its stored version is still the one it carries; link the incident to the case; remember the
+        comments pushed; clear the automatic push sent (as ``clear_automatic_push``); release the claim.
+        The attachments stored, by id, with their new versions. One statement on PostgreSQL."""
 
     # automatic pushes: settings and the outbox
     @abc.abstractmethod
@@ -635,8 +691,48 @@ class Tx(abc.ABC):
     async def delete_rows(self, table: Table) -> None: ...
 
 
+class SpaceCache:
+    """The spaces requests name, as last read: every request looks its space up before anything else (on
+    PostgreSQL a read transaction of its own: four round trips), and spaces seldom change.
+
+    Only spaces that exist are kept (an unknown id is read each time, so that no caller fills memory
+    with names), and they are used only while the store hears every change (``Store.hears_changes``):
+    changes made through this store empty the cache as they commit, other instances' as they are heard
+    (PostgreSQL's NOTIFY), and it is emptied when hearing starts and stops. A lookup that read the
+    database before a change must not keep what it read after it: the generation tells.
+    """
+
+    def __init__(self) -> None:
+        self._spaces: dict[str, Space] = {}
+        self._generation = 0
+
+    def forget(self) -> None:
+        self._generation += 1
+        self._spaces.clear()
+
+    async def get(self, store: "Store", space_id: str) -> Space | None:
+        trusted = store.hears_changes
+        if trusted and (kept := self._spaces.get(space_id)) is not None:
+            return kept
+        generation = self._generation
+        async with store.read() as tx:
+            space = await tx.get_space(space_id)
+        if space is not None and trusted and store.hears_changes and generation == self._generation:
+            self._spaces[space_id] = space
+        return space
+
+
 class Store(abc.ABC):
     """A database: opened once per app, handing out transactions."""
+
+    def __init__(self) -> None:
+        self._space_cache = SpaceCache()
+
+    async def space(self, space_id: str) -> Space | None:
+        """The space ``space_id`` (None: there is none), as a request looks up the space it names: from
+        memory while every change is heard, else read (``SpaceCache``). What it returns is shared: never
+        change it."""
+        return await self._space_cache.get(self, space_id)
 
     @abc.abstractmethod
     async def open(self) -> None:

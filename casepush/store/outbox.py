@@ -6,14 +6,15 @@ database can (PostgreSQL's ``SKIP LOCKED``); SQLite runs one writer at a time, s
 skip.
 """
 
+import abc
 import dataclasses
 from typing import Any
 
 import msgspec
 
-from casepush.store import QUEUED_STATES, AutomaticPush, Settlement
+from casepush.store import QUEUED_STATES, AutomaticPush, PushBookkeeping, PushRules, Settlement
 from casepush.store.shared import NamedStatements
-from casepush.types import AutomaticPushSetting, CaseSyncRequest, User
+from casepush.types import AutomaticPushSetting, CaseSyncRequest, User, UserAction
 
 _encoder = msgspec.json.Encoder()
 _setting = msgspec.json.Decoder(AutomaticPushSetting)
@@ -69,10 +70,39 @@ UPDATE automatic_pushes SET
     last_pushed_ms = CASE WHEN :outcome = 'success' THEN :now_ms ELSE last_pushed_ms END
 WHERE {_KEY}
 """
-_CLEAR = f"""
+#: Nothing waits any more for a push that sent the case as of ``:generation`` (a held lease is left alone).
+CLEAR = f"""
 UPDATE automatic_pushes SET state = 'idle', attempts = 0, due_ms = NULL, pending_since_ms = NULL
 WHERE {_KEY} AND generation = :generation AND state <> 'running'
 """
+
+#: What decides whether a change of a case asks for an automatic push (``PushRules``), as one row: the
+#: setting of the case's owner and connector, and the connector's case sync settings.
+PUSH_RULES = """
+SELECT
+    (SELECT data FROM automatic_push_settings
+        WHERE space_id = :space_id AND owner = :owner AND connector_id = :connector_id),
+    (SELECT data FROM case_sync_settings WHERE space_id = :space_id AND connector_id = :connector_id)
+"""
+#: What a push reads beside the case (``PushBookkeeping``), as rows told apart by their first column:
+#: the generation of the case's automatic push to the connector, the connector's case sync settings, and
+#: the case's comments imported from the connector's system.
+_PUSH_BOOKKEEPING = f"""
+SELECT 0, CAST(generation AS TEXT), NULL FROM automatic_pushes WHERE {_KEY}
+UNION ALL
+SELECT 1, NULL, data FROM case_sync_settings WHERE space_id = :space_id AND connector_id = :connector_id
+UNION ALL
+SELECT 2, attachment_id, NULL FROM imported_comments WHERE {_KEY}
+"""
+
+
+def push_rules(row: Any) -> PushRules:
+    """The ``PushRules`` of a row of ``PUSH_RULES`` (the case sync settings only with a setting: without
+    one they decide nothing)."""
+    setting, sync = row
+    if setting is None:
+        return PushRules()
+    return PushRules(_setting.decode(setting), None if sync is None else _sync.decode(sync))
 
 
 #: The tables of a connector's casepush settings and bookkeeping, which go with the connector.
@@ -102,6 +132,32 @@ def _row(row: Any) -> AutomaticPush:
 
 class OutboxTx(NamedStatements):
     """The ``Tx`` methods of automatic pushes, on a backend's primitives."""
+
+    @abc.abstractmethod
+    async def insert_user_actions(self, space_id: str, case_id: str, actions: list[UserAction]) -> None:
+        """Written with the other documents (``casepush.store.shared``)."""
+
+    async def record_user_actions(
+        self, space_id: str, case_id: str, actions: list[UserAction], owner: str, connector_id: str
+    ) -> PushRules:
+        """The user actions, then what decides whether they ask for a push: two statements (PostgreSQL
+        makes them one)."""
+        await self.insert_user_actions(space_id, case_id, actions)
+        values = {"space_id": space_id, "owner": owner, "connector_id": connector_id}
+        return push_rules(await self._fetch_row(PUSH_RULES, values))
+
+    async def push_bookkeeping(self, space_id: str, case_id: str, connector_id: str) -> PushBookkeeping:
+        generation, sync, imported = None, None, set()
+        for part, text, data in await self._fetch_named(
+            _PUSH_BOOKKEEPING, _key(space_id, case_id, connector_id)
+        ):
+            if part == 0:
+                generation = int(text)
+            elif part == 1:
+                sync = _sync.decode(data)
+            else:
+                imported.add(text)
+        return PushBookkeeping(generation, sync, frozenset(imported))
 
     # settings
 
@@ -218,7 +274,7 @@ class OutboxTx(NamedStatements):
     ) -> None:
         values = _key(space_id, case_id, connector_id)
         values["generation"] = generation
-        await self._run_named(_CLEAR, values)
+        await self._run_named(CLEAR, values)
 
     async def automatic_push_generation(self, space_id: str, case_id: str, connector_id: str) -> int | None:
         rows = await self._fetch_named(

@@ -32,18 +32,23 @@ from casepush.store import (
     Page,
     PoolUsage,
     PushClaim,
+    PushRecord,
+    PushRules,
     Store,
     StoredUser,
     Table,
     Tx,
     WindowCount,
+    decode_version,
 )
-from casepush.store.outbox import OutboxTx
+from casepush.store.outbox import CLEAR, PUSH_RULES, OutboxTx, push_rules
 from casepush.store.rows import (
     SEVERITY_CODES,
     STATUS_CODES,
     TABLE_BATCH,
     case_decoder,
+    commented_type,
+    encode_stored,
     like_pattern,
     migrations,
     order_by,
@@ -52,8 +57,8 @@ from casepush.store.rows import (
     with_version,
 )
 from casepush.store.shared import PUT_USER, DocumentTx, positional, user_values
-from casepush.store.sync import SyncTx
-from casepush.types import Case, User
+from casepush.store.sync import LINK_EXTERNAL, SyncTx
+from casepush.types import Attachment, Case, User, UserAction
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,8 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 #: Where write transactions announce changes of users, roles or API keys to every instance.
 SECURITY_CHANNEL = "casepush_security"
+#: Where write transactions announce changes of spaces to every instance (which forget those they keep).
+SPACES_CHANNEL = "casepush_spaces"
 #: Where instances announce the failed-login counts that reach their limit or leave it.
 LOGIN_CHANNEL = "casepush_login"
 #: Attempts an instance counts between two deletions of the login counts whose window has passed.
@@ -98,6 +105,36 @@ def _slice(params: _Params, limit: int | None, offset: int) -> str:
 def _count(status: str) -> int:
     """The row count of a command status such as ``UPDATE 1`` or ``INSERT 0 1``."""
     return int(status.rsplit(" ", 1)[1])
+
+
+#: Insert user actions (``_user_action_values``) in one statement, in their order (which ``pos`` keeps).
+_INSERT_USER_ACTIONS = (
+    "INSERT INTO user_actions (id, space_id, case_id, type, attachment_type, created_at, data)"
+    " SELECT a.id, :space_id, :case_id, a.type, a.attachment_type, a.created_at, a.data"
+    " FROM unnest(:action_ids::text[], :action_types::text[], :attachment_types::text[],"
+    " :action_times::text[], :action_datas::jsonb[])"
+    " WITH ORDINALITY AS a (id, type, attachment_type, created_at, data, n) ORDER BY a.n"
+)
+#: Store attachments a push marked, each if its stored version is still the one it was read at; their
+#: ids and new ``seq``. Neither their type nor their alerts change: ``case_alerts`` stays as it is.
+_MARK_PUSHED = (
+    "UPDATE attachments a SET seq = a.seq + 1, data = m.data"
+    " FROM unnest(:marked_ids::text[], :marked_seqs::bigint[], :marked_datas::jsonb[]) AS m (id, seq, data)"
+    " WHERE a.id = m.id AND a.space_id = :space_id AND a.case_id = :case_id AND a.seq = m.seq"
+    " RETURNING a.id, a.seq"
+)
+
+
+def _user_action_values(space_id: str, case_id: str, actions: list[UserAction]) -> dict[str, Any]:
+    return {
+        "space_id": space_id,
+        "case_id": case_id,
+        "action_ids": [action.id for action in actions],
+        "action_types": [action.type for action in actions],
+        "attachment_types": [commented_type(action) for action in actions],
+        "action_times": [action.created_at for action in actions],
+        "action_datas": [encode_stored(action) for action in actions],
+    }
 
 
 class PostgresTx(DocumentTx, SyncTx, OutboxTx, Tx):
@@ -144,17 +181,93 @@ class PostgresTx(DocumentTx, SyncTx, OutboxTx, Tx):
         """Tell every instance, when this transaction commits, that users, roles or API keys changed."""
         await self.conn.execute("SELECT pg_notify($1, current_schema())", SECURITY_CHANNEL)
 
-    async def _write_case_children(self, case: Case) -> None:
-        await self._run(
-            "INSERT INTO case_tags (case_id, tag) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-            case.id,
-            case.tags,
+    async def _spaces_changed(self) -> None:
+        """Tell every instance (this one too), when this transaction commits, that spaces changed."""
+        if not self.changed_spaces:
+            await self.conn.execute("SELECT pg_notify($1, current_schema())", SPACES_CHANNEL)
+        await super()._spaces_changed()
+
+    async def _write_case(self, sql: str, values: dict[str, Any], case: Case, children: str) -> int:
+        """One statement: the case's row, and in data-modifying CTEs (which act only on a row written) its
+        tags and assignees. A replacement deletes those the case no longer has and inserts the others
+        (``DO NOTHING`` for those it keeps): the parts of one statement all see the database as it
+        began, so no row may be both deleted and inserted, and none is."""
+        if children == "keep":
+            return await self._run_named(sql, values)
+        parts = [f"written AS ({sql} RETURNING id)"]
+        if children == "replace":
+            parts += [
+                "old_tags AS (DELETE FROM case_tags t USING written w"
+                " WHERE t.case_id = w.id AND t.tag <> ALL(:case_tags::text[]))",
+                "old_assignees AS (DELETE FROM case_assignees a USING written w"
+                " WHERE a.case_id = w.id AND a.uid <> ALL(:case_uids::text[]))",
+            ]
+        parts += [
+            "new_tags AS (INSERT INTO case_tags (case_id, tag) SELECT w.id, tag"
+            " FROM written w, unnest(:case_tags::text[]) tag ON CONFLICT DO NOTHING)",
+            "new_assignees AS (INSERT INTO case_assignees (case_id, uid) SELECT w.id, uid"
+            " FROM written w, unnest(:case_uids::text[]) uid ON CONFLICT DO NOTHING)",
+        ]
+        children_values = {"case_tags": case.tags, "case_uids": [a.uid for a in case.assignees]}
+        written: int = await self._fetch_value(
+            "WITH " + ", ".join(parts) + " SELECT COUNT(*) FROM written", {**values, **children_values}
         )
-        await self._run(
-            "INSERT INTO case_assignees (case_id, uid) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
-            case.id,
-            [a.uid for a in case.assignees],
+        return written
+
+    async def record_user_actions(
+        self, space_id: str, case_id: str, actions: list[UserAction], owner: str, connector_id: str
+    ) -> PushRules:
+        """One statement: the user actions inserted in a data-modifying CTE, the rules read beside it (from
+        other tables: what the CTE writes is not read)."""
+        row = await self._fetch_row(
+            f"WITH recorded AS ({_INSERT_USER_ACTIONS}) {PUSH_RULES}",
+            {
+                **_user_action_values(space_id, case_id, actions),
+                "owner": owner,
+                "connector_id": connector_id,
+            },
         )
+        for action in actions:
+            with_version(action, 1)
+        return push_rules(row)
+
+    async def record_push(
+        self, space_id: str, case_id: str, connector_id: str, record: PushRecord
+    ) -> dict[str, Attachment]:
+        """One statement, each write a data-modifying CTE on a table of its own (so that none depends on
+        what another writes, which one statement's parts cannot see): the user actions, the attachments
+        marked, the incident's link, the pushed comments, the automatic push cleared, the claim released.
+        They commit with the rest of the push's save, or none does, as when they were statements of
+        their own: the journal goes with the claim exactly when the push is recorded."""
+        marked = [(a, seq) for a in record.marked if (seq := decode_version(a.version)) is not None]
+        parts = [f"recorded AS ({_INSERT_USER_ACTIONS})", f"marked AS ({_MARK_PUSHED})"]
+        if record.link_external_id is not None:
+            parts.append(f"linked AS ({LINK_EXTERNAL})")
+        parts.append(
+            "pushed AS (INSERT INTO pushed_comments (space_id, connector_id, external_comment_id)"
+            " SELECT :space_id, :connector_id, unnest(:external_comment_ids::text[]) ON CONFLICT DO NOTHING)"
+        )
+        if record.generation is not None:
+            parts.append(f"cleared AS ({CLEAR})")
+        parts.append("released AS (DELETE FROM push_claims WHERE token = :token)")
+        rows = await self._fetch_named(
+            "WITH " + ", ".join(parts) + " SELECT id, seq FROM marked",
+            {
+                **_user_action_values(space_id, case_id, record.actions),
+                "connector_id": connector_id,
+                "marked_ids": [a.id for a, _ in marked],
+                "marked_seqs": [seq for _, seq in marked],
+                "marked_datas": [encode_stored(a) for a, _ in marked],
+                "external_id": record.link_external_id,
+                "external_comment_ids": record.pushed_comment_ids,
+                "generation": record.generation,
+                "token": record.claim_token,
+            },
+        )
+        for action in record.actions:
+            with_version(action, 1)
+        by_id = {a.id: a for a, _ in marked}
+        return {attachment_id: with_version(by_id[attachment_id], seq) for attachment_id, seq in rows}
 
     async def lock(self, name: str) -> None:
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", name)
@@ -433,9 +546,27 @@ def _login_change(payload: str, schema: str, instance: str) -> LoginChange | Non
     return change if where == schema and sender != instance else None
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """How a connection is reset as it goes back to the pool: not at all. asyncpg's default runs
+    ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;``, a round trip after every
+    transaction, to undo session state; casepush leaves none on a pooled connection:
+
+    - its advisory locks are transaction-scoped (``pg_advisory_xact_lock``: ``Tx.lock``, migrations);
+    - it listens on a connection of its own, outside the pool (``PostgresStore._listen``);
+    - it never runs ``SET`` (the ``search_path`` of a ``schema`` URL is a connection parameter, which
+      ``RESET ALL`` would keep anyway), nor ``PREPARE``, ``DECLARE`` or ``LISTEN``, nor makes temporary
+      tables; the cursors of ``table_rows`` are portals of their transaction.
+
+    What does need undoing asyncpg still undoes before calling this (``Connection._reset``): a transaction
+    left open is rolled back, and listeners added on the connection are dropped
+    (``tests/test_postgres_store.py`` checks both the reset query's absence and the rollback)."""
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     """Pass ``jsonb`` as the JSON bytes msgspec writes and reads (the binary format is a version byte
-    and the text), so that documents are never parsed or re-encoded by the driver."""
+    and the text), so that documents are never parsed or re-encoded by the driver. The array types of
+    the statements that write several rows at once (of documents, of ``bigint``) asyncpg looks up on the
+    first statement that uses one: here, as the connection opens, rather than in a request."""
     await conn.set_type_codec(
         "jsonb",
         schema="pg_catalog",
@@ -443,6 +574,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         decoder=lambda data: data[1:],
         format="binary",
     )
+    await conn.prepare("SELECT $1::jsonb[], $2::bigint[]")
 
 
 def _quoted(identifier: str) -> str:
@@ -456,6 +588,7 @@ async def _analyze_tables(conn: Connection, tables: list[str]) -> None:
 
 class PostgresStore(Store):
     def __init__(self, url: str, pool_size: int = 10):
+        super().__init__()
         parsed = URL(url)
         self.schema = parsed.query.get("schema")
         self.dsn = str(parsed.with_query([(k, v) for k, v in parsed.query.items() if k != "schema"]))
@@ -479,6 +612,7 @@ class PostgresStore(Store):
             min_size=1,
             max_size=self.pool_size,
             init=_init_connection,
+            reset=_keep_session,
             server_settings=self._server_settings,
         )
         try:
@@ -539,9 +673,15 @@ class PostgresStore(Store):
                 if change := _login_change(str(payload), schema, self.instance):
                     self._tell_login_watchers(change)
 
+            def heard_spaces(conn: Connection, pid: int, channel: str, payload: object) -> None:
+                if payload == schema:
+                    self._space_cache.forget()
+
             await conn.add_listener(SECURITY_CHANNEL, heard)
             await conn.add_listener(LOGIN_CHANNEL, heard_login)
+            await conn.add_listener(SPACES_CHANNEL, heard_spaces)
             self._listening = True
+            self._space_cache.forget()
             self._tell_watchers()
             self._tell_login_watchers(None)
             while True:
@@ -551,6 +691,7 @@ class PostgresStore(Store):
             log.warning("lost the connection that hears other instances' changes: %s", exc)
         finally:
             self._listening = False
+            self._space_cache.forget()
             self._tell_watchers()
             self._tell_login_watchers(None)
             conn.terminate()
@@ -653,9 +794,14 @@ class PostgresStore(Store):
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
         assert self._pool is not None, "store is not open"
-        async with self._pool.acquire() as conn, conn.transaction():
-            with write_transaction():
-                yield PostgresTx(conn, lock_cases=True)
+        async with self._pool.acquire() as conn:
+            tx = PostgresTx(conn, lock_cases=True)
+            async with conn.transaction():
+                with write_transaction():
+                    yield tx
+            if tx.changed_spaces:
+                # At once: the NOTIFY comes back to this instance too, but only a moment later.
+                self._space_cache.forget()
         self._writes += 1
         due = self._keeps_statistics and self._writes % STATISTICS_CHECK_EVERY_WRITES == 0
         if due and (self._analyzing is None or self._analyzing.done()):

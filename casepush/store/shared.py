@@ -7,10 +7,12 @@ primitives.
 A backend's transaction runs a statement with ``_fetch_named``, ``_run_named`` or ``_run_many_named``:
 SQLite takes the names as they are, PostgreSQL as ``$n`` (``positional``). Where the engines' SQL
 differs in a detail, the statement asks the backend for that piece (``_among``, ``_json_text``,
-``_lock_read_cases``, ``ALERT_ORDER``, ``NO_LIMIT``, ``_write_case_children``), and writes that change
-users, roles or API keys call ``_security_changed`` first. What an engine does differently as a whole
-stays in its backend: search, push claims, upserts that tell a new row from a replaced one, locks,
-whole-table streaming and bulk inserts.
+``_lock_read_cases``, ``ALERT_ORDER``, ``NO_LIMIT``), and writes that change users, roles or API keys
+call ``_security_changed`` first (spaces: ``_spaces_changed``). What an engine does differently as a
+whole stays in its backend: search, push claims, upserts that tell a new row from a replaced one, locks,
+whole-table streaming and bulk inserts; and the statements PostgreSQL makes one to save round trips:
+``_write_case`` (a case's row with its tags and assignees) and ``_mark_attachments_pushed`` (part of
+PostgreSQL's ``record_push``) run here one statement after another, which costs SQLite no round trip.
 """
 
 import abc
@@ -29,6 +31,7 @@ from casepush.store import (
     StoredUser,
     Table,
     VersionConflict,
+    decode_version,
 )
 from casepush.store.rows import (
     API_KEY_COLUMNS,
@@ -145,6 +148,17 @@ def _case_values(case: Case) -> dict[str, Any]:
     }
 
 
+def _told_total(found: int, offset: int, limit: int | None) -> int | None:
+    """How many rows match, when a page of ``found`` rows (from ``offset``, at most ``limit``) tells it: a
+    page that is not full is the last one, unless it is empty past the first (then the rows may end
+    anywhere before it). None: they must be counted."""
+    if limit is not None and found >= limit:
+        return None
+    if found or not offset:
+        return offset + found
+    return None
+
+
 _API_KEY_PARAMETERS = ", ".join(f":{column}" for column in API_KEY_COLUMNS.split(", "))
 
 
@@ -176,9 +190,33 @@ class DocumentTx(NamedStatements):
         """Called before a write changes users, roles or API keys: where several instances share the
         database, tell them when the transaction commits; nothing where one instance has it."""
 
-    @abc.abstractmethod
-    async def _write_case_children(self, case: Case) -> None:
-        """Insert the rows beside a case (its tags and assignees, kept for filtering)."""
+    #: Whether the transaction changed spaces: its store forgets the spaces it keeps as it commits.
+    changed_spaces = False
+
+    async def _spaces_changed(self) -> None:
+        """Called by a write that changes spaces: the store forgets the spaces it keeps (``SpaceCache``)
+        once the transaction commits; where several instances share the database, they are told too."""
+        self.changed_spaces = True
+
+    async def _write_case(self, sql: str, values: dict[str, Any], case: Case, children: str) -> int:
+        """Run ``sql``, a statement that writes one case's row, and, if it wrote it, the rows beside the case
+        (its tags and assignees, kept for filtering): ``insert`` them, ``replace`` those it had, or
+        ``keep`` them. How many rows ``sql`` wrote. One statement after another here; PostgreSQL makes
+        them one."""
+        written = await self._run_named(sql, values)
+        if written and children == "replace":
+            await self._run_named("DELETE FROM case_tags WHERE case_id = :case_id", {"case_id": case.id})
+            await self._run_named("DELETE FROM case_assignees WHERE case_id = :case_id", {"case_id": case.id})
+        if written and children != "keep":
+            await self._run_many_named(
+                "INSERT INTO case_tags (case_id, tag) VALUES (:case_id, :tag) ON CONFLICT DO NOTHING",
+                [{"case_id": case.id, "tag": tag} for tag in case.tags],
+            )
+            await self._run_many_named(
+                "INSERT INTO case_assignees (case_id, uid) VALUES (:case_id, :uid) ON CONFLICT DO NOTHING",
+                [{"case_id": case.id, "uid": assignee.uid} for assignee in case.assignees],
+            )
+        return written
 
     # --- cases ------------------------------------------------------------------------
 
@@ -195,31 +233,30 @@ class DocumentTx(NamedStatements):
         return [with_version(case_decoder.decode(data), seq) for data, seq in rows]
 
     async def insert_case(self, space_id: str, case: Case) -> Case:
-        await self._run_named(
+        await self._write_case(
             "INSERT INTO cases (id, space_id, seq, owner, status, severity, title, description, category,"
             " reporter, created_at, updated_at, closed_at, data) VALUES (:id, :space_id, 1, :owner, :status,"
             " :severity, :title, :description, :category, :reporter, :created_at, :updated_at, :closed_at,"
             " :data)",
             {"id": case.id, "space_id": space_id, **_case_values(case)},
+            case,
+            "insert",
         )
-        await self._write_case_children(case)
         return with_version(case, 1)
 
     async def update_case(self, space_id: str, case: Case, before: Case) -> Case:
         seq = expected_seq(before.version)
-        changed = await self._run_named(
+        changed = await self._write_case(
             "UPDATE cases SET seq = seq + 1, owner = :owner, status = :status, severity = :severity,"
             " title = :title, description = :description, category = :category, reporter = :reporter,"
             " created_at = :created_at, updated_at = :updated_at, closed_at = :closed_at, data = :data"
             " WHERE id = :id AND space_id = :space_id AND seq = :seq",
             {**_case_values(case), "id": case.id, "space_id": space_id, "seq": seq},
+            case,
+            "replace" if children_changed(case, before) else "keep",
         )
         if changed != 1:
             raise VersionConflict(case.id)
-        if children_changed(case, before):
-            await self._run_named("DELETE FROM case_tags WHERE case_id = :case_id", {"case_id": case.id})
-            await self._run_named("DELETE FROM case_assignees WHERE case_id = :case_id", {"case_id": case.id})
-            await self._write_case_children(case)
         return with_version(case, seq + 1)
 
     async def delete_cases(self, space_id: str, ids: list[str]) -> None:
@@ -234,16 +271,18 @@ class DocumentTx(NamedStatements):
             return totals
         values: dict[str, Any] = {"case_ids": case_ids}
         of_cases = self._among("case_id", "case_ids", values)
-        comments = await self._fetch_named(
-            f"SELECT case_id, COUNT(*) FROM attachments WHERE type = 'user' AND {of_cases} GROUP BY case_id",
+        # One statement: each part counted by its own index, told apart by its first column.
+        rows = await self._fetch_named(
+            "SELECT 0, case_id, COUNT(*) FROM attachments"
+            f" WHERE type = 'user' AND {of_cases} GROUP BY case_id"
+            " UNION ALL SELECT 1, case_id, COUNT(DISTINCT alert_id) FROM case_alerts"
+            f" WHERE {of_cases} GROUP BY case_id",
             values,
         )
-        alerts = await self._fetch_named(
-            f"SELECT case_id, COUNT(DISTINCT alert_id) FROM case_alerts WHERE {of_cases} GROUP BY case_id",
-            values,
-        )
-        comment_counts: dict[str, int] = {case_id: count for case_id, count in comments}
-        alert_counts: dict[str, int] = {case_id: count for case_id, count in alerts}
+        counts: list[dict[str, int]] = [{}, {}]
+        for part, case_id, count in rows:
+            counts[part][case_id] = count
+        comment_counts, alert_counts = counts
         return {cid: (comment_counts.get(cid, 0), alert_counts.get(cid, 0)) for cid in case_ids}
 
     async def tags(self, space_id: str, owners: list[str]) -> list[str]:
@@ -298,6 +337,33 @@ class DocumentTx(NamedStatements):
         await self._write_alerts(case_id, attachment)
         return with_version(attachment, seq + 1)
 
+    async def _mark_attachments_pushed(
+        self, space_id: str, case_id: str, attachments: list[Attachment]
+    ) -> dict[str, Attachment]:
+        """Store attachments a push marked, each if its stored version is still the one it carries (their
+        alerts' rows stay as they are: neither their type nor their alerts change); those stored, by id,
+        with their new versions. One statement an attachment (PostgreSQL's ``record_push`` makes them
+        part of one)."""
+        stored: dict[str, Attachment] = {}
+        for attachment in attachments:
+            seq = decode_version(attachment.version)
+            if seq is None:  # never read from the store: nothing to compare with
+                continue
+            changed = await self._run_named(
+                "UPDATE attachments SET seq = seq + 1, data = :data"
+                " WHERE id = :id AND space_id = :space_id AND case_id = :case_id AND seq = :seq",
+                {
+                    "data": encode_stored(attachment),
+                    "id": attachment.id,
+                    "space_id": space_id,
+                    "case_id": case_id,
+                    "seq": seq,
+                },
+            )
+            if changed == 1:
+                stored[attachment.id] = with_version(attachment, seq + 1)
+        return stored
+
     async def _write_alerts(self, case_id: str, attachment: Attachment) -> None:
         if not isinstance(attachment, AlertComment):
             return
@@ -350,10 +416,9 @@ class DocumentTx(NamedStatements):
             f" ORDER BY created_at {direction}, pos {direction} LIMIT :limit OFFSET :offset",
             values,
         )
-        if offset or (limit is not None and len(rows) == limit):
+        total = _told_total(len(rows), offset, limit)
+        if total is None:
             total = await self._fetch_value(f"SELECT COUNT(*) FROM attachments WHERE {where}", values)
-        else:
-            total = len(rows)
         return [with_version(attachment_decoder.decode(data), seq) for data, seq in rows], total
 
     async def delete_attachments(self, space_id: str, case_id: str, ids: list[str] | None) -> None:
@@ -435,13 +500,15 @@ class DocumentTx(NamedStatements):
             of_types = self._among("type", "types", values)
             about = self._among("attachment_type", "attachment_types", values)
             where += f" AND ({of_types} OR type = 'comment' AND {about})"
-        total: int = await self._fetch_value(f"SELECT COUNT(*) FROM user_actions WHERE {where}", values)
         direction = "DESC" if page.descending else "ASC"
         rows = await self._fetch_named(
             f"SELECT data FROM user_actions WHERE {where} ORDER BY pos {direction}"
             " LIMIT :limit OFFSET :offset",
             values,
         )
+        total = _told_total(len(rows), page.offset, page.per_page)
+        if total is None:
+            total = await self._fetch_value(f"SELECT COUNT(*) FROM user_actions WHERE {where}", values)
         return [with_version(user_action_decoder.decode(data), 1) for (data,) in rows], total
 
     # --- configurations ---------------------------------------------------------------------
@@ -574,6 +641,7 @@ class DocumentTx(NamedStatements):
         return None if data is None else space_decoder.decode(data)
 
     async def insert_space(self, space: Space) -> bool:
+        await self._spaces_changed()
         inserted = await self._run_named(
             "INSERT INTO spaces (id, data) VALUES (:id, :data) ON CONFLICT (id) DO NOTHING",
             {"id": space.id, "data": encoder.encode(space)},
@@ -581,11 +649,13 @@ class DocumentTx(NamedStatements):
         return inserted == 1
 
     async def update_space(self, space: Space) -> None:
+        await self._spaces_changed()
         await self._run_named(
             "UPDATE spaces SET data = :data WHERE id = :id", {"data": encoder.encode(space), "id": space.id}
         )
 
     async def delete_space(self, space_id: str) -> None:
+        await self._spaces_changed()
         # Attachments, alerts, tags, assignees and user actions go with their case (ON DELETE CASCADE).
         for table in SPACE_TABLES:
             await self._run_named(f"DELETE FROM {table} WHERE space_id = :space_id", {"space_id": space_id})

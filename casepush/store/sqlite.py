@@ -24,6 +24,7 @@ from casepush.store import (
     Page,
     PoolUsage,
     PushClaim,
+    PushRecord,
     Store,
     StoredUser,
     Table,
@@ -44,7 +45,7 @@ from casepush.store.rows import (
 )
 from casepush.store.shared import PUT_USER, DocumentTx, user_values
 from casepush.store.sync import SyncTx
-from casepush.types import Case, User
+from casepush.types import Attachment, Case, User
 
 log = logging.getLogger(__name__)
 
@@ -129,15 +130,6 @@ class SqliteTx(DocumentTx, SyncTx, OutboxTx, Tx):
 
     def _json_text(self, column: str, *path: str) -> str:
         return f"json_extract({column}, '$.{'.'.join(path)}')"
-
-    async def _write_case_children(self, case: Case) -> None:
-        await self.conn.executemany(
-            "INSERT OR IGNORE INTO case_tags (case_id, tag) VALUES (?, ?)", [(case.id, t) for t in case.tags]
-        )
-        await self.conn.executemany(
-            "INSERT OR IGNORE INTO case_assignees (case_id, uid) VALUES (?, ?)",
-            [(case.id, a.uid) for a in case.assignees],
-        )
 
     # --- search -----------------------------------------------------------------------
 
@@ -271,6 +263,20 @@ class SqliteTx(DocumentTx, SyncTx, OutboxTx, Tx):
             {**key, "token": token, "expires_ms": expires_ms},
         )
         return PushClaim(token, interrupted_create=bool(row and row[1]))
+
+    async def record_push(
+        self, space_id: str, case_id: str, connector_id: str, record: PushRecord
+    ) -> dict[str, Attachment]:
+        """One statement after another (no round trips to save)."""
+        await self.insert_user_actions(space_id, case_id, record.actions)
+        stored = await self._mark_attachments_pushed(space_id, case_id, record.marked)
+        if record.link_external_id is not None:
+            await self.link_external(space_id, connector_id, record.link_external_id, case_id)
+        await self.remember_pushed_comments(space_id, connector_id, record.pushed_comment_ids)
+        if record.generation is not None:
+            await self.clear_automatic_push(space_id, case_id, connector_id, record.generation)
+        await self.release_push_claim(record.claim_token)
+        return stored
 
     async def put_user(self, user: StoredUser) -> bool:
         existed = await self._fetch_row(
@@ -551,6 +557,7 @@ class _Readers(Generic[Reader]):
 
 class SqliteStore(Store):
     def __init__(self, path: Path, readers: int = READERS):
+        super().__init__()
         self.path = path
         self.readers = readers
         self._writer: InlineConnection | None = None
@@ -692,10 +699,11 @@ class SqliteStore(Store):
                 await self._writer.begin_immediate(BUSY_TIMEOUT)
                 group = self._group = _CommitGroup()
             began = time.monotonic()
+            tx = SqliteTx(self._writer)
             try:
                 await self._writer.execute("SAVEPOINT write")
                 with write_transaction():
-                    yield SqliteTx(self._writer)
+                    yield tx
             except BaseException:
                 await self._undo_write(group)
                 raise
@@ -704,6 +712,7 @@ class SqliteStore(Store):
                 _report_long_write(time.monotonic() - began, long_after)
                 self._writes_since_maintenance += 1
                 group.writes += 1
+                group.changed_spaces |= tx.changed_spaces
             finally:
                 if group.committing is None:
                     # Queued behind the writes that came while the first one ran: they join the group.
@@ -743,6 +752,9 @@ class SqliteStore(Store):
                 group.committed.set_exception(exc)
                 group.committed.exception()  # its writes may all have failed already: nobody waits
                 return
+            if group.changed_spaces:
+                # The file serves this instance alone: what it commits is every change there is.
+                self._space_cache.forget()
             group.committed.set_result(None)
             if self._writes_since_maintenance < MAINTENANCE_EVERY_WRITES:
                 return
@@ -768,8 +780,9 @@ class _CommitGroup:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     committing: "asyncio.Task[None] | None" = None
-    #: The writes that joined it so far.
+    #: The writes that joined it so far, and whether one changed a space (the cache forgets them).
     writes: int = 0
+    changed_spaces: bool = False
     #: SQLite rolled the whole transaction back (disk full, I/O error): the group cannot commit.
     lost: bool = False
 

@@ -42,6 +42,13 @@ WHERE (space_id, connector_id) IN (
 RETURNING {STATE_COLUMNS}
 """
 
+#: Record the case an incident belongs to (every push does).
+LINK_EXTERNAL = (
+    "INSERT INTO external_links (space_id, connector_id, external_id, case_id)"
+    " VALUES (:space_id, :connector_id, :external_id, :case_id)"
+    " ON CONFLICT (space_id, connector_id, external_id) DO UPDATE SET case_id = excluded.case_id"
+)
+
 
 class SyncTx(NamedStatements):
     """The ``Tx`` methods of two-way sync, on a backend's primitives."""
@@ -50,10 +57,7 @@ class SyncTx(NamedStatements):
 
     async def link_external(self, space_id: str, connector_id: str, external_id: str, case_id: str) -> None:
         await self._run_named(
-            "INSERT INTO external_links (space_id, connector_id, external_id, case_id)"
-            " VALUES (:space_id, :connector_id, :external_id, :case_id)"
-            " ON CONFLICT (space_id, connector_id, external_id) DO UPDATE SET case_id = excluded.case_id",
-            _key(space_id, connector_id, external_id=external_id, case_id=case_id),
+            LINK_EXTERNAL, _key(space_id, connector_id, external_id=external_id, case_id=case_id)
         )
 
     async def case_of_external(self, space_id: str, connector_id: str, external_id: str) -> str | None:
