@@ -176,8 +176,14 @@ async def test_a_change_through_a_postgresql_store_is_seen_at_once(pg_url: str) 
 @needs_postgres
 async def test_a_change_through_another_instance_is_heard(two: tuple[PostgresStore, PostgresStore]) -> None:
     here, there = two
+    heard = there._space_cache._generation
     async with here.write() as tx:
         await tx.insert_space(OPS)
+
+    async def insert_heard() -> bool:  # else its notice, arriving later, would empty the cache below
+        return there._space_cache._generation > heard
+
+    await eventually(insert_heard)
     assert await there.space("ops") == OPS
     await renamed_behind_its_back(here, "Unannounced")
     assert await there.space("ops") == OPS  # kept: not read again
