@@ -14,6 +14,7 @@ import asyncio
 import os
 import tempfile
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -36,8 +37,8 @@ DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
 BACKGROUND = ("SELECT relname FROM pg_stat_user_tables", "ANALYZE ")
 
 
-async def count(database: str, show_statements: bool) -> list[tuple[str, int]]:
-    sent: list[str] = []
+def logging_connections(sent: list[str]) -> Callable[[asyncpg.Connection], Awaitable[None]]:
+    """The store's connection setup, also appending to ``sent`` every statement a request sends."""
     real_init = postgres._init_connection
 
     def log(record: asyncpg.connection.LoggedQuery) -> None:
@@ -48,7 +49,13 @@ async def count(database: str, show_statements: bool) -> list[tuple[str, int]]:
         await real_init(conn)
         conn.add_query_logger(log)
 
-    postgres._init_connection = logged  # type: ignore[assignment]
+    return logged
+
+
+async def count(database: str, show_statements: bool) -> list[tuple[str, int]]:
+    sent: list[str] = []
+    real_init = postgres._init_connection
+    postgres._init_connection = logging_connections(sent)  # type: ignore[assignment]
     jira = TestServer(fake_jira.FakeJira().app())
     await jira.start_server()
     counts: list[tuple[str, int]] = []

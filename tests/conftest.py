@@ -3,7 +3,7 @@
 
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.security import auth as auth_module
+from casepush.store.sqlite import SqliteStore
 from casepush.testing import FakeService
 from casepush.testing.database import StoredData
 from tests.helpers import EXAMPLE_PLUGIN, PASSWORD, Api, echo_plugins, echo_service
@@ -93,3 +94,12 @@ async def echo(fake_service: Callable[[], FakeService]) -> FakeService:
     service = echo_service(fake_service)
     await service.start()
     return service
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """A SQLite store of its own, opened, with two readers of each kind."""
+    store = SqliteStore(tmp_path / "casepush.db", readers=2)
+    await store.open()
+    yield store
+    await store.close()

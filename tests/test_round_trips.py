@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
+from bench.roundtrips import logging_connections
 from casepush.app import create_app
 from casepush.config import Settings
 from casepush.store import postgres
@@ -42,26 +42,11 @@ MOST = {
 }
 
 
-#: Statements the store sends by itself, in the background (the planner's statistics, checked as it opens
-#: when autovacuum is off): none of a request's.
-BACKGROUND = ("SELECT relname FROM pg_stat_user_tables", "ANALYZE ")
-
-
 @pytest.fixture
 async def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every statement the store's pooled connections send from now on, in order."""
     sent: list[str] = []
-    real_init = postgres._init_connection
-
-    def log(record: asyncpg.connection.LoggedQuery) -> None:
-        if not record.query.startswith(BACKGROUND):
-            sent.append(" ".join(record.query.split()))
-
-    async def logged(conn: asyncpg.Connection) -> None:
-        await real_init(conn)
-        conn.add_query_logger(log)
-
-    monkeypatch.setattr(postgres, "_init_connection", logged)
+    monkeypatch.setattr(postgres, "_init_connection", logging_connections(sent))
     return sent
 
 

@@ -5,8 +5,6 @@ A write returns only once its changes are committed."""
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,14 +14,6 @@ from casepush.types import Space
 
 def space(name: str) -> Space:
     return Space(id=name, name=name.title())
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "casepush.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 @pytest.fixture

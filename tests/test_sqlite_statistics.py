@@ -4,10 +4,6 @@ index (creates slow down as cases grow). A fresh database's statistics count tho
 empty; the store counts them as large, on the writer and in the file."""
 
 import sqlite3
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from casepush.store.sqlite import SqliteStore
 
@@ -16,14 +12,6 @@ MERGE_STATEMENT = "DELETE FROM case_text_data WHERE id >= :low AND id <= :high"
 
 def plan(rows: list) -> str:
     return " ".join(str(row[-1]) for row in rows)
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "casepush.db")
-    await store.open()
-    yield store
-    await store.close()
 
 
 async def test_the_writer_reads_the_trigram_index_by_rowid_ranges(sqlite_store: SqliteStore):

@@ -39,14 +39,6 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
         yield opened
 
 
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "casepush.db", readers=2)
-    await store.open()
-    yield store
-    await store.close()
-
-
 async def test_a_read_does_not_see_a_write_committed_after_its_first_statement(store: Store):
     async with store.read() as reading:
         first = [space.id for space in await reading.list_spaces()]
