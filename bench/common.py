@@ -20,11 +20,12 @@ import aiohttp
 import asyncpg
 import msgspec
 
+from casepush.testing.client import basic_auth
 from casepush.testing.database import fresh_schema
 
 PASSWORD = "bench-password"
 CASEPUSH_HEADERS = {
-    "Authorization": aiohttp.BasicAuth("elastic", PASSWORD).encode(),
+    "Authorization": basic_auth("elastic", PASSWORD),
     "kbn-xsrf": "bench",
     "Content-Type": "application/json",
 }
