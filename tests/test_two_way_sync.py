@@ -548,3 +548,16 @@ async def test_rotate_key_reseals_inbound_secrets(api_with, echo, settings):
     ]
     api = await api_with(encryption_key=new)  # the old key is gone: the webhook still opens its secret
     assert (await deliver(api, connector, *echo.webhook_call([], SECRET)))[0] == 200
+
+
+async def test_a_deleted_connector_leaves_no_settings_to_one_made_with_its_id(api, connector, echo, stored):
+    await sync_settings(api, connector, inbound_secret=SECRET, push_status=True)
+    status, _ = await api.delete(f"/api/actions/connector/{connector['id']}")
+    assert status == 204
+    assert await stored.rows("SELECT * FROM case_sync_settings") == []
+
+    status, again = await api.post(f"/api/actions/connector/{connector['id']}", connector_body(echo.url))
+    assert status == 200, again
+    status, settings = await api.get(f"/api/casepush/connectors/{connector['id']}/case_sync")
+    assert status == 200, settings
+    assert (settings["has_inbound_secret"], settings["push_status"]) == (False, False)

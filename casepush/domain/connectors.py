@@ -373,6 +373,9 @@ async def delete(ctx: Context, rt: ConnectorRuntime, connector_id: str) -> None:
     async with ctx.store.write() as tx:
         if not await tx.delete_connector(ctx.space_id, connector_id):
             raise _missing(connector_id)
+        # casepush's own state of it (automatic push and sync settings, the outbox, incident links):
+        # a connector made later with the same id starts afresh.
+        await tx.delete_connector_settings(ctx.space_id, connector_id)
 
 
 @dataclass(frozen=True)

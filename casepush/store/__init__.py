@@ -523,11 +523,6 @@ class Tx(abc.ABC):
         held lease is left alone)."""
 
     @abc.abstractmethod
-    async def automatic_push_generation(
-        self, space_id: str, case_id: str, connector_id: str
-    ) -> int | None: ...
-
-    @abc.abstractmethod
     async def list_automatic_pushes(self, space_id: str, case_id: str) -> list[AutomaticPush]: ...
 
     @abc.abstractmethod
@@ -560,9 +555,6 @@ class Tx(abc.ABC):
     async def remember_imported(
         self, space_id: str, connector_id: str, external_id: str, attachment_id: str, case_id: str
     ) -> None: ...
-
-    @abc.abstractmethod
-    async def imported_attachments(self, space_id: str, connector_id: str, case_id: str) -> set[str]: ...
 
     @abc.abstractmethod
     async def imported_comments(self, space_id: str, case_id: str) -> dict[str, str]: ...

@@ -276,12 +276,6 @@ class OutboxTx(NamedStatements):
         values["generation"] = generation
         await self._run_named(CLEAR, values)
 
-    async def automatic_push_generation(self, space_id: str, case_id: str, connector_id: str) -> int | None:
-        rows = await self._fetch_named(
-            f"SELECT generation FROM automatic_pushes WHERE {_KEY}", _key(space_id, case_id, connector_id)
-        )
-        return rows[0][0] if rows else None
-
     async def list_automatic_pushes(self, space_id: str, case_id: str) -> list[AutomaticPush]:
         rows = await self._fetch_named(
             f"SELECT {COLUMNS} FROM automatic_pushes"

@@ -111,15 +111,6 @@ class SyncTx(NamedStatements):
             ),
         )
 
-    async def imported_attachments(self, space_id: str, connector_id: str, case_id: str) -> set[str]:
-        """The case's comments that came from the connector's system (never pushed back to it)."""
-        rows = await self._fetch_named(
-            "SELECT attachment_id FROM imported_comments"
-            " WHERE space_id = :space_id AND connector_id = :connector_id AND case_id = :case_id",
-            _key(space_id, connector_id, case_id=case_id),
-        )
-        return {attachment_id for (attachment_id,) in rows}
-
     async def imported_comments(self, space_id: str, case_id: str) -> dict[str, str]:
         """The case's comments that came from an external system, whatever its connector now: the
         connector id of each by its attachment id."""
