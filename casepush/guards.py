@@ -10,7 +10,7 @@ holds open (``casepush.domain.one_snapshot``).
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Generic, TypeVar
@@ -63,11 +63,12 @@ def write_transaction() -> AbstractContextManager[None]:
     return scoped(_write_transaction, True)
 
 
-def ensure_outside_write_transaction(call: str) -> None:
-    """Refuse (``strict``) or log ``call`` if a write transaction of this task is open."""
+def ensure_outside_write_transaction(call: Callable[[], str]) -> None:
+    """Refuse (``strict``) or log the call ``call()`` names if a write transaction of this task is open
+    (named only then: the check is on every outbound call)."""
     if not current(_write_transaction):
         return
-    message = f"{call} was called inside a write transaction; make external calls before or after it"
+    message = f"{call()} was called inside a write transaction; make external calls before or after it"
     if strict:
         raise CallInsideWriteTransaction(message)
     log.warning(message)

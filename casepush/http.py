@@ -295,7 +295,7 @@ class OutboundClient:
         aiohttp's carry the request, credentials included. Without ``retry``, one attempt, as Kibana.
         """
         ensure_url_allowed(url, self.allowed_hosts)
-        ensure_outside_write_transaction(f"{method} {URL(url).host}")
+        ensure_outside_write_transaction(lambda: f"{method} {URL(url).host}")
         hop = _first_hop(method, url, json=json, data=data, headers=headers, auth=auth, params=params)
         context = self._ssl_context(tls or TlsOptions())
         seconds = max(self.timeout, timeout or 0)

@@ -347,8 +347,8 @@ class InlineConnection:
 
     Writes run one at a time anyway, and each statement is microseconds of SQLite: far less than the
     hop to a thread and back, which would cost every write several times over. Waiting for
-    another process's write lock must not block the loop, so ``begin`` polls instead of SQLite's busy
-    handler (the connection's busy timeout is zero).
+    another process's write lock must not block the loop, so ``begin_immediate`` polls instead of
+    SQLite's busy handler (the connection's busy timeout is zero).
     """
 
     def __init__(self, conn: sqlite3.Connection):
